@@ -1,0 +1,1 @@
+"""Adapters per transport and per target system, and simulators for the demo and tests."""

@@ -1,0 +1,97 @@
+"""What each role may do, as permission patterns (``app_label.codename`` with ``*``).
+
+Roles are granted per plant through :class:`plants.models.Membership`; the patterns below
+say which Django permissions a membership carries. ``plants.auth.PlantRoleBackend``
+applies them, and checks the plant of the object when there is one.
+Custom permissions that apps declare later (``orchestrator.replay_event`` …) fit the
+patterns without touching this file when they follow the names used here.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from .choices import Role
+
+#: Plant-level configuration a plant admin owns for their plant.
+_PLANT_CONFIG = [
+    "plants.*_itemmapping",
+    "plants.*_workcentermapping",
+    "plants.*_uommapping",
+    "plants.*_statusmapping",
+    "plants.*_siteparameteroverride",
+    "plants.*_releasewindow",
+    "plants.*_releasefreeze",
+    "plants.*_workcenter",
+]
+
+ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
+    Role.GOVERNANCE_BOARD: {
+        "include": [
+            "*.view_*",
+            "rules.*",
+            "plants.*_plant",
+            "plants.*_connectedsystem",
+            "plants.*_apikey",
+            "plants.*_item",
+            "plants.*_itemrevision",
+            "plants.*_unitofmeasure",
+            "plants.*_supplier",
+            "plants.*_siteparameter",
+        ],
+        "exclude": ["plants.*_membership"],
+    },
+    Role.PLANT_ADMIN: {
+        "include": [
+            *_PLANT_CONFIG,
+            "plants.view_*",
+            "rules.view_*",
+            "rules.*_plantoverride*",
+            "orchestrator.view_*",
+            "connectors.view_*",
+        ],
+        "exclude": ["plants.*_membership", "plants.*_apikey"],
+    },
+    Role.OPERATOR: {
+        "include": [
+            "plants.view_*",
+            "orchestrator.view_*",
+            "orchestrator.handle_exceptions",
+            "orchestrator.replay_*",
+            "orchestrator.discard_*",
+            "connectors.view_*",
+            "connectors.replay_*",
+        ],
+        "exclude": ["plants.*_membership", "plants.*_apikey"],
+    },
+    Role.QUALITY_LEAD: {
+        "include": [
+            "plants.view_*",
+            "orchestrator.view_*",
+            "orchestrator.*_inspection*",
+            "orchestrator.*_disposition*",
+            "orchestrator.*_nonconformance*",
+            "orchestrator.override_gate",
+            "orchestrator.change_lot",
+        ],
+        "exclude": ["plants.*_membership", "plants.*_apikey"],
+    },
+    Role.AUDITOR: {
+        # Read-only access to everything, including history tables.
+        "include": ["*.view_*"],
+        "exclude": [],
+    },
+}
+
+
+def role_allows(role: str, perm: str) -> bool:
+    grants = ROLE_GRANTS.get(role)
+    if grants is None:
+        return False
+    if any(fnmatchcase(perm, pattern) for pattern in grants["exclude"]):
+        return False
+    return any(fnmatchcase(perm, pattern) for pattern in grants["include"])
+
+
+def is_view_permission(perm: str) -> bool:
+    return perm.partition(".")[2].startswith("view_")

@@ -1,0 +1,37 @@
+"""Issuing and revoking API keys of connected systems."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from interlock.errors import DomainError
+
+from ..models import ApiKey, ConnectedSystem
+
+
+@transaction.atomic
+def api_key_issue(*, system: ConnectedSystem, name: str, actor=None, expires_at=None) -> tuple[ApiKey, str]:
+    """Create a key for ``system``. Returns the row and the raw key, which is never stored
+    and cannot be shown again."""
+    if not system.active:
+        raise DomainError(message=f"system {system.code} is inactive", code="system_inactive")
+    raw, prefix, key_hash = ApiKey.generate()
+    key = ApiKey(system=system, name=name, prefix=prefix, key_hash=key_hash,
+                 created_by=actor if getattr(actor, "pk", None) else None, expires_at=expires_at)
+    key.full_clean()
+    key.save()
+    return key, raw
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
+    """Revoke ``key`` at once; revoking twice keeps the first revocation."""
+    updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "pk", None) else None
+    )
+    key.refresh_from_db()
+    if updated:
+        key._change_reason = "revoked"
+        key.save(update_fields=["revoked_at", "revoked_by"])  # records the change in history
+    return key

@@ -1,0 +1,1 @@
+"""Rules as governed data: definitions, versions, approval, rollout, CEL evaluation."""
