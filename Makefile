@@ -10,7 +10,7 @@ export DEBUG ?= 1
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@touch $@
 
 ## demo: SQLite + filesystem broker unless DATABASE_URL / REDIS_URL are set

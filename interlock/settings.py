@@ -223,6 +223,9 @@ CELERY_TASK_DEFAULT_QUEUE = "interlock"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
+# History is for reading (auditors); reverting configuration goes through services.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 # --- Interlock --------------------------------------------------------------------------
 # Seconds a process trusts its in-memory copy of a plant's mapping table before checking
 # the shared generation counter again (bounded staleness across processes).
