@@ -184,12 +184,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
-                       "description": "`Api-Key <key>` issued to a connected system"}
-        }
-    },
 }
 
 # --- Celery -----------------------------------------------------------------------------

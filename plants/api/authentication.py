@@ -91,3 +91,21 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+try:  # Document the scheme in the OpenAPI schema (drf-spectacular finds subclasses on import).
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+        target_class = "plants.api.authentication.ApiKeyAuthentication"
+        name = "ApiKey"
+
+        def get_security_definition(self, auto_schema):
+            return {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Api-Key <key>`: the key issued to a connected system (shown once).",
+            }
+except ImportError:  # pragma: no cover - drf-spectacular is a hard dependency
+    pass
