@@ -1,0 +1,159 @@
+"""The actions catalogue: what a rule may ask for, and the parameters each action takes.
+
+Rules only *declare* actions (name → parameter JSON Schema + description); the orchestrator
+and connectors implement them and look them up here by name. A rule naming an unknown
+action, or passing parameters its schema refuses, is rejected when the rule set is saved.
+Further actions register with :func:`register_action` (a decorator-free call, so an
+implementing app can declare and implement in one place at startup).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One catalogue entry."""
+
+    name: str
+    description: str
+    params_schema: dict[str, Any] = field(default_factory=dict)
+
+    def validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.params_schema)
+
+
+_lock = threading.Lock()
+_catalogue: dict[str, ActionSpec] = {}
+
+
+def register_action(
+    name: str, *, description: str, params: dict[str, Any], required: list[str] | None = None
+) -> ActionSpec:
+    """Declare (or redeclare) an action; ``params`` are the JSON Schema properties."""
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": params,
+        "required": list(required or []),
+    }
+    Draft202012Validator.check_schema(schema)
+    spec = ActionSpec(name=name, description=description, params_schema=schema)
+    with _lock:
+        _catalogue[name] = spec
+    return spec
+
+
+def get_action(name: str) -> ActionSpec | None:
+    return _catalogue.get(name)
+
+
+def catalogue() -> dict[str, ActionSpec]:
+    return dict(sorted(_catalogue.items()))
+
+
+_S = {"type": "string", "minLength": 1}
+_SYSTEM = {"enum": ["erp", "qms", "wms", "mes"]}
+_ROLE = {
+    "enum": [
+        "governance_board",
+        "plant_admin",
+        "operator",
+        "quality_lead",
+        "auditor",
+        "procurement",
+        "maintenance",
+        "planning",
+        "customer_service",
+        "supervisor",
+    ]
+}
+
+register_action(
+    "post_to_system",
+    description="Post a message to a connected system of the plant (ERP, QMS, WMS, MES).",
+    params={"system": _SYSTEM, "message": _S, "payload": {"type": "object"}},
+    required=["system", "message"],
+)
+register_action(
+    "change_lot_status",
+    description="Move the lot to a canonical status; downstream systems follow.",
+    params={
+        "status": {
+            "enum": [
+                "available",
+                "inspection",
+                "blocked",
+                "rework",
+                "in_transit",
+                "consigned",
+                "expired",
+                "scrapped",
+            ]
+        },
+        "reason": {"type": "string"},
+    },
+    required=["status"],
+)
+register_action(
+    "hold_gate",
+    description="Close a gate of the business object (e.g. goods receipt) until released.",
+    params={"gate": _S, "reason": {"type": "string"}},
+    required=["gate"],
+)
+register_action(
+    "release_gate",
+    description="Open a gate previously held.",
+    params={"gate": _S, "reason": {"type": "string"}},
+    required=["gate"],
+)
+register_action(
+    "open_nonconformance",
+    description="Open a nonconformance with the event as evidence.",
+    params={"severity": {"enum": ["minor", "major", "critical"]}, "reason": {"type": "string"}},
+    required=["severity"],
+)
+register_action(
+    "open_supplier_case",
+    description="Open a supplier case with the evidence of the event.",
+    params={"reason": _S},
+    required=["reason"],
+)
+register_action(
+    "notify_role",
+    description="Notify the people holding a role at the plant.",
+    params={"role": _ROLE, "message": _S},
+    required=["role", "message"],
+)
+register_action(
+    "require_approval",
+    description="Stop the flow until a person with the role approves; escalate on timeout.",
+    params={
+        "role": _ROLE,
+        "reason": _S,
+        "timeout_minutes": {"type": "integer", "minimum": 1, "maximum": 10080},
+        "escalate_to": _ROLE,
+    },
+    required=["role", "reason"],
+)
+register_action(
+    "quarantine_event",
+    description="Quarantine the event with a reason for the exception workbench.",
+    params={"reason": _S},
+    required=["reason"],
+)
+register_action(
+    "threshold_alert",
+    description="Raise an alert when a value crosses a site-parameter threshold.",
+    params={
+        "parameter": _S,
+        "roles": {"type": "array", "items": _ROLE, "minItems": 1},
+        "message": {"type": "string"},
+    },
+    required=["parameter", "roles"],
+)
