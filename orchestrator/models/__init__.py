@@ -1,0 +1,44 @@
+"""Models of the orchestrator app (one module per concern)."""
+
+from .audit import AuditRecord, AuditRecordImmutable
+from .inventory import AdvanceShippingNotice, AsnLine, CycleCount, GoodsReceipt
+from .lots import Lot, LotGenealogy, LotOrderLink
+from .orders import Operation, OrderRevision, ProductionOrder
+from .production import MaterialIssue, OperationConfirmation, ScrapDeclaration
+from .quality import Disposition, Inspection, InspectionPlan, InspectionResult, Nonconformance
+
+#: Every model with a lifecycle, by API/admin name (the state picture and tests iterate it).
+LIFECYCLE_MODELS = {
+    "order": ProductionOrder,
+    "operation": Operation,
+    "lot": Lot,
+    "inspection": Inspection,
+    "nonconformance": Nonconformance,
+    "goods_receipt": GoodsReceipt,
+    "cycle_count": CycleCount,
+    "asn": AdvanceShippingNotice,
+}
+
+__all__ = [
+    "LIFECYCLE_MODELS",
+    "AdvanceShippingNotice",
+    "AsnLine",
+    "AuditRecord",
+    "AuditRecordImmutable",
+    "CycleCount",
+    "Disposition",
+    "GoodsReceipt",
+    "Inspection",
+    "InspectionPlan",
+    "InspectionResult",
+    "Lot",
+    "LotGenealogy",
+    "LotOrderLink",
+    "MaterialIssue",
+    "Nonconformance",
+    "Operation",
+    "OperationConfirmation",
+    "OrderRevision",
+    "ProductionOrder",
+    "ScrapDeclaration",
+]
