@@ -454,10 +454,13 @@ class _Checker:
                     f"row {r + 1} has {len(row.when)} cells; the table has "
                     f"{len(table.inputs)} inputs ({', '.join(i.name for i in table.inputs)})",
                 )
-                cells.append([])
-                continue
             parsed = []
-            for c, (cell, input_type) in enumerate(zip(row.when, input_types, strict=True)):
+            checked = (
+                zip(row.when, input_types, strict=False)
+                if len(row.when) == len(table.inputs)
+                else ()
+            )
+            for c, (cell, input_type) in enumerate(checked):
                 cell_ptr = f"{row_ptr}/when/{c}"
                 if input_type is None:
                     parsed.append(Cell("true", None))
