@@ -63,7 +63,10 @@ def test_raw_sql_cannot_update_or_delete_audit_records():
         f"UPDATE {table} SET reason = 'forged' WHERE id = %s",
         f"DELETE FROM {table} WHERE id = %s",
     ):
-        with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [record.pk])
+        with (
+            pytest.raises(DatabaseError, match="immutable"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [record.pk])
     assert AuditRecord.objects.get().reason == "original"
