@@ -397,6 +397,10 @@ class CelEnvironment:
         for name in event_schemas.CONTEXT_OBJECTS:
             decls += declarations_for(name, event_schemas.object_schema(name))
         self.declarations = decls
+        by_root: dict[str, list[tuple[str, tuple[str, ...], Any]]] = {}
+        for d in decls:
+            by_root.setdefault(d.root, []).append((d.name, d.path, _CONVERT[d.kind]))
+        self._by_root = [(root, tuple(items)) for root, items in by_root.items()]
         variables = {d.name: d.type for d in decls}
         variables.update(FIXED_VARIABLES)
         variables.update(extra or {})
@@ -482,17 +486,21 @@ class CelEnvironment:
         is not bound: a rule that reads it fails with an error naming it.
         """
         data: dict[str, Any] = {}
-        for decl in self.declarations:
-            node = context.get(decl.root)
-            for part in decl.path:
-                if not isinstance(node, Mapping):
-                    node = None
-                    break
-                node = node.get(part)
-            if node is not None:
-                data[decl.name] = _CONVERT[decl.kind](node)
-        data["plant"] = to_cel_value(context.get("plant") or {})
-        data["results"] = to_cel_value(context.get("results") or {})
+        for root, decls in self._by_root:
+            top = context.get(root)
+            if not top:  # no order/lot/inspection for this event: skip its declarations
+                continue
+            for name, path, convert in decls:
+                node = top
+                for part in path:
+                    node = node.get(part) if isinstance(node, Mapping) else None
+                    if node is None:
+                        break
+                if node is not None:
+                    data[name] = convert(node)
+        plant, results = context.get("plant"), context.get("results")
+        data["plant"] = to_cel_value(plant) if plant else {}
+        data["results"] = to_cel_value(results) if results else {}
         data["now"] = _parse_timestamp(context.get("now") or dt.datetime.now(dt.UTC))
         return data
 

@@ -16,9 +16,10 @@ a double, because CEL refuses ``2.0 > 1`` and a table author should not have to 
 
 Each cell is compiled *alone* (input bound as a typed variable) so an error names its row
 and column. The whole table then compiles to a single CEL program: the inputs are bound
-once with ``cel.bind`` and the body yields the matching row indexes — a nested conditional
-for FIRST (stops at the first hit), a concatenation of ``[i]``/``[]`` for the other
-policies, which need every hit (UNIQUE to detect a second one, ANY to compare outputs).
+once with ``cel.bind`` and the body is a list literal with one boolean per row; the hit
+policy is applied to that list. Every row is evaluated, also under FIRST, so a row that
+fails at run time fails the table even when an earlier row matched: an error is never
+hidden behind a match.
 """
 
 from __future__ import annotations
@@ -194,12 +195,10 @@ def table_source(table: DecisionTable, cells: list[list[Cell]]) -> str:
     for row in cells:
         tests = [f"({c.test(input_var(k))})" for k, c in enumerate(row) if not c.is_any]
         conditions.append(" && ".join(tests) if tests else "true")
-    if table.hit_policy == "FIRST":
-        body = "-1"
-        for index in reversed(range(len(conditions))):
-            body = f"({conditions[index]}) ? {index} : ({body})"
-    else:
-        body = " + ".join(f"(({c}) ? [{i}] : [])" for i, c in enumerate(conditions))
+    # A flat list literal, one boolean per row: CEL's parser caps nesting at 32 levels, so
+    # a 20-row chain of ternaries or list concatenations would not even parse. Python then
+    # picks the hits from the list (FIRST takes the first), which costs well under a µs.
+    body = "[" + ", ".join(conditions) + "]"
     for index in reversed(range(len(table.inputs))):
         body = f"cel.bind({input_var(index)}, ({table.inputs[index].expr}), {body})"
     return body
@@ -225,12 +224,14 @@ class CompiledTable:
 
     def evaluate(self, activation: Any) -> TableOutcome:
         try:
-            hits = self.program.evaluate(activation)
+            flags = self.program.evaluate(activation)
         except CelRuntimeError as exc:
             raise RuleEvaluationError(str(exc), rule_id=self.rule_id) from exc
         policy = self.table.hit_policy
         if policy == "FIRST":
-            hits = [] if hits < 0 else [hits]
+            hits = [flags.index(True)] if True in flags else []
+        else:
+            hits = [index for index, flag in enumerate(flags) if flag]
         rows = tuple(h + 1 for h in hits)
         outputs = [self._outputs[h] for h in hits]
         if not hits:

@@ -58,10 +58,10 @@ def test_no_match_gives_the_default_or_nothing():
     assert decide(table_doc("FIRST", ROWS), "unknown", 0).output is None
 
 
-def test_first_compiles_to_one_program_returning_an_index():
+def test_table_compiles_to_one_program_returning_a_flag_per_row():
     compiled = compile_ruleset(table_doc("FIRST", ROWS))
     table = compiled.by_event["inspection.recorded"][0].table
-    assert table.program.return_type == "INT"
+    assert table.program.return_type == "LIST<BOOL>"
     assert table.program.source.count("cel.bind") == 2  # each input evaluated once
 
 
@@ -219,3 +219,12 @@ def test_static_overlap_is_sound_for_integer_ranges(a, b):
     cells = [[parse_cell(f"[{a_lo}..{a_hi}]", "INT")], [parse_cell(f"[{b_lo}..{b_hi}]", "INT")]]
     really = any(a_lo <= v <= a_hi and b_lo <= v <= b_hi for v in range(10))
     assert (overlapping_rows(cells) == [(0, 1)]) is really
+
+
+def test_twenty_rows_compile_to_one_program():
+    rows = "".join(
+        f"        - {{when: [failed, '[{i * 10}..{i * 10 + 9}]'], then: {{action: a{i}}}}}\n"
+        for i in range(20)
+    )
+    decision = decide(table_doc("UNIQUE", rows), "failed", 195)
+    assert (decision.rows, decision.output) == ((20,), {"action": "a19"})
