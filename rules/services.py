@@ -1,0 +1,363 @@
+"""Writes of the rules app: authoring, four-eyes governance, rollout, and evaluation.
+
+Every service is keyword-only and atomic; fsm transitions only move state, the services
+check permissions, save, and record a :class:`VersionDecision` (the visible audit trail;
+simple-history keeps every field change besides).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from interlock.errors import Conflict, DomainError, ErrorDetail, NotAllowed
+from plants.models import Plant
+from plants.selectors import next_release_window
+
+from . import event_schemas
+from .choices import DecisionKind, ScheduleStatus, VersionState
+from .compiler import CompiledRuleSet, Evaluation, compile_ruleset
+from .models import Activation, RuleSet, RuleSetVersion, ScheduledPublish, VersionDecision
+
+# --- compiled versions ------------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_compiled: dict[tuple[int, int], CompiledRuleSet] = {}
+
+
+def compiled_version(version: RuleSetVersion) -> CompiledRuleSet:
+    """The compiled rule set of a stored version, cached per process.
+
+    Submitted versions never change (drafts are compiled afresh), so the cache key is the
+    version id plus the event-schema registry version.
+    """
+    if version.state == VersionState.DRAFT:
+        return compile_ruleset(version.source, version=version.label)
+    key = (version.pk, event_schemas.registry_version())
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = compile_ruleset(version.source, version=version.label)
+        with _cache_lock:
+            _compiled[key] = compiled
+    return compiled
+
+
+def _decide(version, kind, actor, text="", plant=None) -> VersionDecision:
+    return VersionDecision.objects.create(
+        version=version, kind=kind, actor=actor, text=text, plant=plant
+    )
+
+
+def _require(user, perm: str, obj=None) -> None:
+    if user is None or not user.has_perm(perm, obj):
+        raise NotAllowed(f"{getattr(user, 'username', user)} lacks {perm}")
+
+
+# --- authoring --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ruleset_version_create(*, source: str, author, plant: Plant | None = None) -> RuleSetVersion:
+    """Store a new draft; the document must validate and compile (``RuleSetInvalid``)."""
+    _require(author, "rules.author_plantoverride" if plant else "rules.add_rulesetversion")
+    compiled = compile_ruleset(source)
+    ruleset, _ = RuleSet.objects.get_or_create(
+        key=compiled.definition.ruleset,
+        defaults={"description": compiled.definition.description},
+    )
+    RuleSet.objects.select_for_update().filter(pk=ruleset.pk).get()  # serialise numbering
+    number = (ruleset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = RuleSetVersion(
+        ruleset=ruleset, number=number, plant=plant, source=source, author=author
+    )
+    version.full_clean(exclude=["state"])  # protected FSM field: clean_fields would set it
+    version.save()
+    return version
+
+
+@transaction.atomic
+def ruleset_version_update(*, version: RuleSetVersion, source: str, actor) -> RuleSetVersion:
+    """Replace a draft's text. Anything past draft is immutable."""
+    version = RuleSetVersion.objects.select_for_update().get(pk=version.pk)
+    if version.state != VersionState.DRAFT:
+        raise Conflict(
+            f"{version.label} is {version.state}; only drafts can change", code="version_immutable"
+        )
+    if actor.pk != version.author_id:
+        _require(actor, "rules.change_rulesetversion", version)
+    compiled = compile_ruleset(source)
+    if compiled.definition.ruleset != version.ruleset.key:
+        raise DomainError(
+            message="the document's 'ruleset' key cannot change in a new version",
+            code="ruleset_key_changed",
+        )
+    version.source = source
+    version.test_results = []
+    version.save(update_fields=["source", "test_results"])
+    return version
+
+
+@transaction.atomic
+def ruleset_version_comment(*, version: RuleSetVersion, actor, text: str) -> VersionDecision:
+    return _decide(version, DecisionKind.COMMENT, actor, text)
+
+
+# --- governance -------------------------------------------------------------------------
+
+
+def ruleset_version_submit(*, version: RuleSetVersion, actor) -> RuleSetVersion:
+    """Draft → in review, only when every embedded example test passes.
+
+    The test results are saved even when they fail (the author sees them in the admin),
+    so the results are written in their own transaction before the refusal is raised.
+    """
+    results = compiled_version(version).run_tests()
+    if not results:
+        raise DomainError(message="a rule set needs at least one embedded test", code="no_tests")
+    version.test_results = [r.__dict__ for r in results]
+    RuleSetVersion.objects.filter(pk=version.pk, state=VersionState.DRAFT).update(
+        test_results=version.test_results
+    )
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise DomainError(
+            message=f"{len(failed)} of {len(results)} embedded tests fail",
+            code="tests_failed",
+            details=[
+                ErrorDetail(path=f"tests/{r.name}", code="test_failed", message=r.message)
+                for r in failed
+            ],
+        )
+    with transaction.atomic():
+        version.submit()
+        version.submitted_at = timezone.now()
+        version.save()
+        _decide(version, DecisionKind.SUBMIT, actor)
+    return version
+
+
+@transaction.atomic
+def ruleset_version_approve(*, version: RuleSetVersion, approver, comment: str = ""):
+    """In review → approved by a governance-board member who is not the author."""
+    if approver.pk == version.author_id:
+        raise NotAllowed("the author cannot approve their own version", code="four_eyes")
+    _require(approver, "rules.approve_rulesetversion", version)
+    version.approved_by = approver
+    version.approve()
+    version.approved_at = timezone.now()
+    version.save()
+    _decide(version, DecisionKind.APPROVE, approver, comment)
+    return version
+
+
+@transaction.atomic
+def ruleset_version_reject(*, version: RuleSetVersion, reviewer, comment: str):
+    _require(reviewer, "rules.approve_rulesetversion", version)
+    version.reject()
+    version.save()
+    _decide(version, DecisionKind.REJECT, reviewer, comment)
+    return version
+
+
+# --- rollout ----------------------------------------------------------------------------
+
+
+def _activate(version: RuleSetVersion, plant: Plant | None, actor, now) -> Activation:
+    activation = (
+        Activation.objects.select_for_update().filter(ruleset=version.ruleset, plant=plant).first()
+    )
+    if activation is None:
+        return Activation.objects.create(
+            ruleset=version.ruleset,
+            plant=plant,
+            version=version,
+            activated_at=now,
+            activated_by=actor,
+        )
+    if activation.version_id != version.pk:
+        activation.previous = activation.version
+        activation.version = version
+        activation.activated_at = now
+        activation.activated_by = actor
+        activation.save()
+    return activation
+
+
+@transaction.atomic
+def ruleset_version_publish(
+    *, version: RuleSetVersion, actor, plants: list[Plant] | None = None
+) -> RuleSetVersion:
+    """Make an approved version live: globally (``plants=None``) or at chosen plants (canary).
+
+    Publishing again to more plants widens a canary; publishing globally makes it the
+    default and drops the canary rows that pointed at it (those plants now follow the
+    default). A plant override version can only go live at its own plant.
+    """
+    _require(actor, "rules.publish_rulesetversion", version)
+    version = RuleSetVersion.objects.select_for_update().get(pk=version.pk)
+    if version.plant_id and plants != [version.plant]:
+        plants = [version.plant]
+    version.publish()
+    now = timezone.now()
+    version.published_at = version.published_at or now
+    version.save()
+    if plants is None:
+        _activate(version, None, actor, now)
+        Activation.objects.filter(
+            ruleset=version.ruleset, plant__isnull=False, version=version
+        ).delete()
+        _decide(version, DecisionKind.PUBLISH, actor, "global default")
+    else:
+        for plant in plants:
+            _activate(version, plant, actor, now)
+            _decide(version, DecisionKind.PUBLISH, actor, f"plant {plant.code}", plant=plant)
+    return version
+
+
+@transaction.atomic
+def ruleset_rollback(*, ruleset: RuleSet, plant: Plant | None, actor, reason: str) -> Activation:
+    """One action: the plant (or the global default) goes back to its previous version."""
+    _require(actor, "rules.publish_rulesetversion")
+    activation = Activation.objects.select_for_update().filter(ruleset=ruleset, plant=plant).first()
+    if activation is None or activation.previous_id is None:
+        raise Conflict("nothing to roll back to", code="no_previous_version")
+    rolled_back = activation.version
+    activation.version, activation.previous = activation.previous, rolled_back
+    activation.activated_at = timezone.now()
+    activation.activated_by = actor
+    activation.save()
+    _decide(
+        rolled_back,
+        DecisionKind.ROLLBACK,
+        actor,
+        f"{reason} (back to {activation.version.label})",
+        plant=plant,
+    )
+    return activation
+
+
+@transaction.atomic
+def ruleset_version_schedule_publish(
+    *, version: RuleSetVersion, plant: Plant, actor, after: dt.datetime | None = None
+) -> ScheduledPublish:
+    """Publish to ``plant`` at the start of its next release window (plants' calendar)."""
+    _require(actor, "rules.publish_rulesetversion", version)
+    if version.state not in (VersionState.APPROVED, VersionState.PUBLISHED):
+        raise Conflict(f"{version.label} is {version.state}; approve it first")
+    window = next_release_window(plant=plant, after=after)
+    if window is None:
+        raise DomainError(
+            message=f"plant {plant.code} has no release window ahead", code="no_release_window"
+        )
+    scheduled = ScheduledPublish.objects.create(
+        version=version, plant=plant, due_at=window[0], requested_by=actor
+    )
+    _decide(
+        version,
+        DecisionKind.SCHEDULE,
+        actor,
+        f"{plant.code} at {window[0].isoformat()}",
+        plant=plant,
+    )
+    return scheduled
+
+
+def scheduled_publishes_run(*, now: dt.datetime | None = None) -> int:
+    """Carry out every due scheduled publish; safe to run twice (claimed by conditional update)."""
+    now = now or timezone.now()
+    done = 0
+    due = ScheduledPublish.objects.filter(status=ScheduleStatus.PENDING, due_at__lte=now)
+    for item_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            claimed = ScheduledPublish.objects.filter(
+                pk=item_id, status=ScheduleStatus.PENDING
+            ).update(status=ScheduleStatus.DONE, done_at=now)
+            if claimed != 1:  # another worker took it
+                continue
+            item = ScheduledPublish.objects.select_related("version", "plant", "requested_by").get(
+                pk=item_id
+            )
+            ruleset_version_publish(
+                version=item.version, actor=item.requested_by, plants=[item.plant]
+            )
+            done += 1
+    return done
+
+
+# --- evaluation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlantEvaluation:
+    """Outcome of every live rule set for one event at one plant.
+
+    ``pins`` (rule set key → version id) is stored with the event; passing it back as
+    ``version=`` evaluates later steps of the same event with the same versions, whatever
+    was published meanwhile.
+    """
+
+    plant: str
+    event_type: str
+    pins: dict[str, int]
+    evaluations: tuple[Evaluation, ...]
+
+    @property
+    def actions(self):
+        return tuple(a for e in self.evaluations for a in e.actions)
+
+    def explanation(self) -> dict[str, Any]:
+        return {
+            "plant": self.plant,
+            "event_type": self.event_type,
+            "pins": self.pins,
+            "rulesets": [e.explanation() for e in self.evaluations],
+        }
+
+
+def live_versions(*, plant: Plant) -> dict[str, RuleSetVersion]:
+    """Rule set key → the version live at ``plant`` (plant row first, then global)."""
+    live: dict[str, RuleSetVersion] = {}
+    rows = Activation.objects.filter(plant__in=[plant]).select_related("version__ruleset")
+    for row in rows:
+        live[row.version.ruleset.key] = row.version
+    for row in Activation.objects.filter(plant__isnull=True).select_related("version__ruleset"):
+        live.setdefault(row.version.ruleset.key, row.version)
+    return live
+
+
+def evaluate(
+    *,
+    plant: Plant,
+    event_type: str,
+    context: Mapping[str, Any],
+    version: Mapping[str, int] | None = None,
+) -> PlantEvaluation:
+    """Evaluate the rule sets live at ``plant`` (or pinned by ``version``) for one event.
+
+    Raises :class:`rules.errors.RuleEvaluationError` naming the rule when a rule fails: the
+    orchestrator quarantines the event with that reason.
+    """
+    if version is not None:
+        versions = {
+            v.ruleset.key: v
+            for v in RuleSetVersion.objects.filter(pk__in=version.values()).select_related(
+                "ruleset"
+            )
+        }
+    else:
+        versions = live_versions(plant=plant)
+    evaluations = []
+    pins = {}
+    for key in sorted(versions):
+        compiled = compiled_version(versions[key])
+        if event_type in compiled.by_event:
+            evaluations.append(compiled.evaluate(event_type, dict(context)))
+        pins[key] = versions[key].pk
+    return PlantEvaluation(plant.code, event_type, pins, tuple(evaluations))
