@@ -22,7 +22,7 @@ from django.utils.safestring import mark_safe
 from interlock.errors import DomainError
 from interlock.fsm_graph import render_svg
 
-from ..models import AuditRecord
+from ..selectors import audit_trail
 from ..services.lifecycle import (
     available_transitions,
     fsm_field,
@@ -101,9 +101,7 @@ class LifecycleAdminMixin:
             "lifecycle_svg": mark_safe(render_svg(self.model, instance=obj)),  # noqa: S308 - text escaped by fsm_graph
             "lifecycle_state": getattr(obj, self._state_field()),
             "lifecycle_transitions": transitions,
-            "lifecycle_audit": AuditRecord.objects.for_object(obj).select_related("actor")[
-                :AUDIT_ROWS_SHOWN
-            ],
+            "lifecycle_audit": audit_trail(obj=obj)[:AUDIT_ROWS_SHOWN],
         }
 
     def lifecycle_view(self, request):

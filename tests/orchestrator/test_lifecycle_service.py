@@ -225,3 +225,17 @@ def test_audit_record_refuses_update_and_delete(plant_p1):
     with pytest.raises(AuditRecordImmutable):
         AuditRecord.objects.all().delete()
     assert AuditRecord.objects.get().reason == ""
+
+
+def test_selectors_trace_and_stalled_orders(plant_p1):
+    import datetime as dt
+
+    from orchestrator.selectors import audit_trace, audit_trail, orders_waiting
+
+    order = ProductionOrderFactory(plant=plant_p1)
+    order_release(order=order, actor=None, correlation_id="evt-7")
+    transition_apply(obj=order, transition="acknowledge", actor=None, correlation_id="evt-7")
+    assert [r.transition for r in audit_trace(correlation_id="evt-7")] == ["release", "acknowledge"]
+    assert [r.transition for r in audit_trail(obj=order)] == ["acknowledge", "release"]
+    assert list(orders_waiting(state="acknowledged", longer_than=dt.timedelta(0))) == [order]
+    assert not orders_waiting(state="acknowledged", longer_than=dt.timedelta(hours=1)).exists()
