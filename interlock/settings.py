@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_fsm",
+    "django_ace",
     # Interlock apps, lowest layer first (connectors → orchestrator → rules → plants).
     "plants",
     "rules",
@@ -216,6 +217,10 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = "interlock"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    # Publishes scheduled into a plant's release window happen without anyone present.
+    "rules-scheduled-publishes": {"task": "rules.run_scheduled_publishes", "schedule": 60.0},
+}
 
 # History is for reading (auditors); reverting configuration goes through services.
 SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -11,6 +11,7 @@ admin.site.index_title = "Integration control"
 api_v1 = [
     path("", include("plants.api.urls")),
     path("", include("orchestrator.api.urls")),
+    path("rules/", include("rules.api.urls")),
 ]
 
 urlpatterns = [

@@ -6,7 +6,7 @@ import pytest
 
 from tests.factories_rules import board, threshold_doc
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.rules.urls")]
+pytestmark = pytest.mark.django_db
 
 
 def test_schema_endpoint_publishes_the_json_schema(api_client):
