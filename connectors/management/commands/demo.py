@@ -131,6 +131,15 @@ class _Stop(Exception):
     """SIGTERM arrived: leave the wait loop and stop the children."""
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the demo process dies, even by SIGKILL,
+    so no orphaned web server keeps the port (Linux only; elsewhere stop() is all we have)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class Supervisor:
     """Starts children in their own process groups (so a Ctrl-C in the terminal reaches
     only us, and we stop them in order) and stops them: terminate, wait, then kill."""
@@ -152,6 +161,7 @@ class Supervisor:
             env={**self.env, **spec.env},
             cwd=settings.BASE_DIR,
             start_new_session=os.name == "posix",
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         self.running.append((spec, process, log))
 
