@@ -254,3 +254,45 @@ def test_admin_index_links_to_api_docs(client, superuser):
     content = client.get(reverse("admin:index")).content.decode()
     assert reverse("swagger-ui") in content
     assert reverse("schema") in content
+
+
+def test_autocomplete_offers_only_the_plant_admins_work_centers(client, member, plant_p1, plant_p2):
+    from tests.factories import WorkCenterFactory
+
+    WorkCenterFactory(plant=plant_p1, code="P1-ASSY-01")
+    WorkCenterFactory(plant=plant_p2, code="P2-ASSY-02")
+    client.force_login(member(Role.PLANT_ADMIN, plant_p1))
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": "plants",
+            "model_name": "workcentermapping",
+            "field_name": "work_center",
+            "term": "ASSY",
+        },
+    )
+    assert response.status_code == 200
+    texts = [row["text"] for row in response.json()["results"]]
+    assert len(texts) == 1
+    assert texts[0].startswith("P1-ASSY-01")
+
+
+def test_parameter_page_shows_only_the_viewers_plant_overrides(client, member, plant_p1, plant_p2):
+    from plants.models import SiteParameter, SiteParameterOverride
+
+    parameter = SiteParameter.objects.create(
+        key="cycle_count.variance_pct",
+        description="variance",
+        value_type="decimal",
+        default_value="2.0",
+    )
+    SiteParameterOverride.objects.create(
+        parameter=parameter, plant=plant_p1, value="1.5", reason="tight at P1"
+    )
+    SiteParameterOverride.objects.create(
+        parameter=parameter, plant=plant_p2, value="7.5", reason="loose at P2"
+    )
+    client.force_login(member(Role.PLANT_ADMIN, plant_p1))
+    content = client.get(_url(SiteParameter, "change", parameter.pk)).content.decode()
+    assert "tight at P1" in content
+    assert "loose at P2" not in content
