@@ -18,7 +18,6 @@ class ScopedHistoryAdmin(PlantScopedAdminMixin, SimpleHistoryAdmin):
     """A configuration model's admin: plant-scoped rows, read-only history page."""
 
     list_per_page = 100
-    show_full_result_count = False  # scoped counts are cheap, but "x of y" leaks y
 
 
 class ParentScopedInlineMixin:
