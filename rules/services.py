@@ -118,6 +118,8 @@ def ruleset_version_submit(*, version: RuleSetVersion, actor) -> RuleSetVersion:
     The test results are saved even when they fail (the author sees them in the admin),
     so the results are written in their own transaction before the refusal is raised.
     """
+    if actor.pk != version.author_id:
+        _require(actor, "rules.change_rulesetversion", version)
     results = compiled_version(version).run_tests()
     if not results:
         raise DomainError(message="a rule set needs at least one embedded test", code="no_tests")

@@ -1,8 +1,15 @@
-"""Thin API views: each calls one service (STYLE.md); domain errors map to the error envelope."""
+"""Thin API views: each calls one service (STYLE.md); domain errors map to the error envelope.
+
+Every operation is described for drf-spectacular with ``extend_schema`` (request and
+response serializers, the error body for refusals), so ``/api/schema/`` documents the rules
+API as completely as the read APIs.
+"""
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -13,30 +20,22 @@ from rules import services
 from rules.compiler import check_ruleset, ruleset_schema
 from rules.models import RuleSet, RuleSetVersion
 
+from .serializers import (
+    ErrorOut,
+    RollbackOut,
+    ScheduledListOut,
+    ValidationOut,
+    VersionOut,
+)
 
-class VersionOut(serializers.ModelSerializer):
-    ruleset = serializers.CharField(source="ruleset.key")
-    plant = serializers.CharField(source="plant.code", default=None)
-    author = serializers.CharField(source="author.username")
-    approved_by = serializers.CharField(source="approved_by.username", default=None)
-
-    class Meta:
-        model = RuleSetVersion
-        fields = [
-            "id",
-            "ruleset",
-            "number",
-            "plant",
-            "state",
-            "source",
-            "author",
-            "approved_by",
-            "test_results",
-            "created_at",
-            "submitted_at",
-            "approved_at",
-            "published_at",
-        ]
+TAGS = ["rules"]
+#: Refusals every write operation can answer with, all in the one error body.
+ERRORS = {
+    400: OpenApiResponse(ErrorOut, description="Invalid input or a business rule said no."),
+    403: OpenApiResponse(ErrorOut, description="Missing permission (or the four-eyes rule)."),
+    404: OpenApiResponse(ErrorOut, description="No such version or rule set."),
+    409: OpenApiResponse(ErrorOut, description="The version is not in a state that allows it."),
+}
 
 
 class RuleSetSchemaView(APIView):
@@ -44,6 +43,12 @@ class RuleSetSchemaView(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_schema_retrieve",
+        summary="JSON Schema of rule set documents (format v1)",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="A JSON Schema.")},
+    )
     def get(self, request):
         return Response(ruleset_schema())
 
@@ -54,8 +59,20 @@ class ValidateView(APIView):
     permission_classes = [IsAuthenticated]
 
     class Input(serializers.Serializer):
-        source = serializers.CharField()
+        """Request body of ValidateView."""
 
+        class Meta:
+            ref_name = "RulesValidate"
+
+        source = serializers.CharField(help_text="The rule set document, YAML or JSON.")
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_validate",
+        summary="Validate a rule set document and run its embedded tests",
+        request=Input,
+        responses={200: ValidationOut, 400: ERRORS[400]},
+    )
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -67,20 +84,44 @@ class ValidateView(APIView):
 
 
 class VersionListCreateView(APIView):
+    """The latest versions of every rule set, and creating a new draft."""
+
     permission_classes = [IsAuthenticated]
 
     class Input(serializers.Serializer):
-        source = serializers.CharField()
+        """Request body of VersionListCreateView."""
+
+        class Meta:
+            ref_name = "RulesVersionCreate"
+
+        source = serializers.CharField(help_text="The rule set document, YAML or JSON.")
         plant = serializers.SlugRelatedField(
-            slug_field="code", queryset=Plant.objects.all(), required=False, allow_null=True
+            slug_field="code",
+            queryset=Plant.objects.all(),
+            required=False,
+            allow_null=True,
+            help_text="Plant code for a plant override; omit for a global version.",
         )
 
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_versions_list",
+        summary="The 200 most recent rule set versions",
+        responses={200: VersionOut(many=True)},
+    )
     def get(self, request):
         versions = RuleSetVersion.objects.select_related(
             "ruleset", "plant", "author", "approved_by"
         ).order_by("-pk")[:200]
         return Response(VersionOut(versions, many=True).data)
 
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_versions_create",
+        summary="Create a draft (the document must validate and compile)",
+        request=Input,
+        responses={201: VersionOut, 400: ERRORS[400], 403: ERRORS[403]},
+    )
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -93,14 +134,34 @@ class VersionListCreateView(APIView):
 
 
 class VersionDetailView(APIView):
+    """One version; a draft's text can be replaced."""
+
     permission_classes = [IsAuthenticated]
 
     class Input(serializers.Serializer):
-        source = serializers.CharField()
+        """Request body of VersionDetailView."""
 
+        class Meta:
+            ref_name = "RulesVersionUpdate"
+
+        source = serializers.CharField(help_text="The new text of the draft.")
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_versions_retrieve",
+        summary="One rule set version",
+        responses={200: VersionOut, 404: ERRORS[404]},
+    )
     def get(self, request, pk):
         return Response(VersionOut(get_object_or_404(RuleSetVersion, pk=pk)).data)
 
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_versions_update",
+        summary="Replace the text of a draft (anything past draft is immutable)",
+        request=Input,
+        responses={200: VersionOut, **ERRORS},
+    )
     def put(self, request, pk):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -113,22 +174,43 @@ class VersionDetailView(APIView):
 
 
 class SubmitView(APIView):
+    """Draft → in review, only when every embedded test passes."""
+
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_versions_submit",
+        summary="Submit a draft for review (embedded tests must pass)",
+        request=None,
+        responses={200: VersionOut, **ERRORS},
+    )
     def post(self, request, pk):
         version = get_object_or_404(RuleSetVersion, pk=pk)
-        if version.author_id != request.user.pk:
-            services._require(request.user, "rules.change_rulesetversion", version)
         services.ruleset_version_submit(version=version, actor=request.user)
         return Response(VersionOut(version).data)
 
 
 class ApproveView(APIView):
+    """In review → approved, by a governance-board member who is not the author."""
+
     permission_classes = [IsAuthenticated]
 
     class Input(serializers.Serializer):
+        """Request body of ApproveView."""
+
+        class Meta:
+            ref_name = "RulesVersionApprove"
+
         comment = serializers.CharField(required=False, allow_blank=True, default="")
 
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_versions_approve",
+        summary="Approve a version in review (four eyes: not by its author)",
+        request=Input,
+        responses={200: VersionOut, **ERRORS},
+    )
     def post(self, request, pk):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -147,11 +229,33 @@ class PublishView(APIView):
     permission_classes = [IsAuthenticated]
 
     class Input(serializers.Serializer):
-        plants = serializers.SlugRelatedField(
-            slug_field="code", queryset=Plant.objects.all(), many=True, required=False
-        )
-        schedule = serializers.BooleanField(default=False)
+        """Request body of PublishView."""
 
+        class Meta:
+            ref_name = "RulesVersionPublish"
+
+        plants = serializers.SlugRelatedField(
+            slug_field="code",
+            queryset=Plant.objects.all(),
+            many=True,
+            required=False,
+            help_text="Plant codes for a canary; omit to publish as the global default.",
+        )
+        schedule = serializers.BooleanField(
+            default=False, help_text="Publish at the start of each plant's next release window."
+        )
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_versions_publish",
+        summary="Publish an approved version globally, to chosen plants, or scheduled",
+        request=Input,
+        responses={
+            200: VersionOut,
+            202: OpenApiResponse(ScheduledListOut, description="Scheduled per plant."),
+            **ERRORS,
+        },
+    )
     def post(self, request, pk):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -175,14 +279,32 @@ class PublishView(APIView):
 
 
 class RollbackView(APIView):
+    """One action: a plant (or the global default) goes back to its previous version."""
+
     permission_classes = [IsAuthenticated]
 
     class Input(serializers.Serializer):
+        """Request body of RollbackView."""
+
+        class Meta:
+            ref_name = "RulesRollback"
+
         plant = serializers.SlugRelatedField(
-            slug_field="code", queryset=Plant.objects.all(), required=False, allow_null=True
+            slug_field="code",
+            queryset=Plant.objects.all(),
+            required=False,
+            allow_null=True,
+            help_text="Plant code; omit to roll back the global default.",
         )
         reason = serializers.CharField()
 
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_rulesets_rollback",
+        summary="Roll a plant (or the global default) back to its previous version",
+        request=Input,
+        responses={200: RollbackOut, **ERRORS},
+    )
     def post(self, request, key):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
