@@ -24,6 +24,7 @@ class DecisionKind(models.TextChoices):
     ROLLBACK = "rollback", "Rolled back"
     RETIRE = "retire", "Retired"
     SCHEDULE = "schedule", "Publish scheduled"
+    SIMULATE = "simulate", "Simulated"
 
 
 class ScheduleStatus(models.TextChoices):

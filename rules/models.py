@@ -59,6 +59,7 @@ class RuleSetVersion(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             ("approve_rulesetversion", "Can approve a rule set version (four eyes)"),
             ("publish_rulesetversion", "Can publish or roll back a rule set version"),
             ("author_plantoverride", "Can author a plant override of a rule set"),
+            ("publish_plantoverride", "Can publish or roll back a plant override at the plant"),
         ]
 
     def __str__(self) -> str:
@@ -176,3 +177,47 @@ class ScheduledPublish(models.Model):
 
     def __str__(self) -> str:
         return f"publish {self.version} to {self.plant} at {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class SimulationReport(models.Model):
+    """What a version would change at a plant, measured on stored events before approval.
+
+    ``baseline`` is the version that was live at the plant for the same rule set when the
+    simulation ran (null when the rule set had nothing live there). ``summary`` holds the
+    counts and groups (by rule, by action difference, by event type; see
+    :class:`rules.simulation.SimulationResult`), ``changes`` one entry per changed event
+    (capped at :data:`rules.simulation.MAX_STORED_CHANGES`).
+    """
+
+    version = models.ForeignKey(
+        RuleSetVersion, on_delete=models.CASCADE, related_name="simulations"
+    )
+    baseline = models.ForeignKey(
+        RuleSetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    plant = models.ForeignKey("plants.Plant", on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_n = models.PositiveIntegerField(null=True, blank=True)
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    events_evaluated = models.PositiveIntegerField(default=0)
+    events_changed = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    changes = models.JSONField(default=list, blank=True)
+
+    plant_lookup = "plant"
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return (
+            f"simulation of {self.version} at {self.plant}: "
+            f"{self.events_changed}/{self.events_evaluated} events change"
+        )
+
+    def scope_plant_ids(self) -> set[int]:
+        return {self.plant_id}

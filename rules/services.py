@@ -8,8 +8,9 @@ simple-history keeps every field change besides).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,16 @@ from plants.selectors import next_release_window
 from . import event_schemas
 from .choices import DecisionKind, ScheduleStatus, VersionState
 from .compiler import CompiledRuleSet, Evaluation, compile_ruleset
-from .models import Activation, RuleSet, RuleSetVersion, ScheduledPublish, VersionDecision
+from .models import (
+    Activation,
+    RuleSet,
+    RuleSetVersion,
+    ScheduledPublish,
+    SimulationReport,
+    VersionDecision,
+)
+from .selectors import plant_parameters
+from .simulation import SimEvent, as_sim_event, compare, event_source
 
 # --- compiled versions ------------------------------------------------------------------
 
@@ -363,3 +373,114 @@ def evaluate(
             evaluations.append(compiled.evaluate(event_type, dict(context)))
         pins[key] = versions[key].pk
     return PlantEvaluation(plant.code, event_type, pins, tuple(evaluations))
+
+
+# --- simulation -------------------------------------------------------------------------
+
+#: Events a simulation reads when neither a count nor a window is given.
+DEFAULT_SIMULATION_EVENTS = 500
+
+
+def _occurred_at(event: SimEvent) -> dt.datetime | None:
+    raw = (event.context.get("event") or {}).get("occurred_at")
+    if raw is None or isinstance(raw, dt.datetime):
+        return raw
+    try:
+        moment = dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@transaction.atomic
+def ruleset_version_simulate(
+    *,
+    version: RuleSetVersion,
+    plant: Plant,
+    actor=None,
+    events: Iterable[SimEvent | tuple[str, str, Mapping[str, Any]]] | None = None,
+    last_n: int | None = DEFAULT_SIMULATION_EVENTS,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> SimulationReport:
+    """Run ``version`` over stored events of ``plant`` and store what would change.
+
+    The baseline is the version of the same rule set live at ``plant`` now (plant row, else
+    global; none for a new rule set). ``events`` defaults to the registered event source
+    (:func:`rules.simulation.register_event_source`, the orchestrator's event log); given
+    explicitly they are filtered by ``since``/``until`` on ``event.occurred_at`` and capped
+    at ``last_n`` as well. Events without a ``plant`` parameter map get the plant's current
+    site parameters. Works in any state, so a reviewer sees the report before approving.
+    """
+    if actor is not None:
+        perm = "rules.author_plantoverride" if version.plant_id else "rules.add_simulationreport"
+        _require(actor, perm, plant)
+    if version.plant_id and version.plant_id != plant.pk:
+        raise DomainError(
+            message=f"{version.label} is an override for {version.plant.code}; "
+            f"it cannot be simulated at {plant.code}",
+            code="wrong_plant",
+        )
+    if since and until and since > until:
+        raise DomainError(message="'since' is after 'until'", code="bad_window")
+    if events is None:
+        source = event_source()
+        if source is None:
+            raise DomainError(
+                message="no event source is registered: the event log is not available",
+                code="no_event_source",
+            )
+        events = source(plant=plant, last_n=last_n, since=since, until=until)
+    parameters: dict[str, Any] | None = None
+
+    def prepared() -> Iterable[SimEvent]:
+        nonlocal parameters
+        for item in events:
+            event = as_sim_event(item)
+            if since is not None or until is not None:
+                moment = _occurred_at(event)
+                if moment is None or (since and moment < since) or (until and moment > until):
+                    continue
+            if "plant" not in event.context:
+                if parameters is None:
+                    parameters = plant_parameters(plant=plant)
+                event = SimEvent(
+                    event.event_id, event.event_type, {**event.context, "plant": parameters}
+                )
+            yield event
+
+    baseline = live_versions(plant=plant).get(version.ruleset.key)
+    stream = prepared()
+    if last_n is not None:
+        stream = itertools.islice(stream, last_n)
+    result = compare(
+        candidate=compiled_version(version),
+        baseline=compiled_version(baseline) if baseline is not None else None,
+        events=stream,
+    )
+    summary = result.summary()
+    summary["baseline"] = baseline.label if baseline is not None else None
+    report = SimulationReport(
+        version=version,
+        baseline=baseline,
+        plant=plant,
+        requested_by=actor,
+        last_n=last_n,
+        since=since,
+        until=until,
+        events_evaluated=result.evaluated,
+        events_changed=result.changed,
+        summary=summary,
+        changes=result.changes,
+    )
+    report.full_clean()
+    report.save()
+    _decide(
+        version,
+        DecisionKind.SIMULATE,
+        actor,
+        f"{plant.code}: {result.changed} of {result.evaluated} events would change "
+        f"(against {summary['baseline'] or 'nothing live'})",
+        plant=plant,
+    )
+    return report

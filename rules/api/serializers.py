@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from rules.models import RuleSetVersion
+from rules.models import RuleSetVersion, SimulationReport
 
 
 class TestResultOut(serializers.Serializer):
@@ -104,3 +104,66 @@ class RollbackOut(serializers.Serializer):
     ruleset = serializers.CharField()
     version = serializers.CharField(help_text="The version now live (``key@number``).")
     previous = serializers.CharField(allow_null=True)
+
+
+class SimulationGroupOut(serializers.Serializer):
+    key = serializers.CharField(
+        help_text="Rule id, action difference (``+hold_gate``, ``-notify_role``, "
+        "``+error <rule>``, ``~order``) or event type."
+    )
+    events = serializers.IntegerField(help_text="How many changed events fall in the group.")
+    examples = serializers.ListField(child=serializers.CharField())
+
+
+class SimulationSummaryOut(serializers.Serializer):
+    evaluated = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    baseline = serializers.CharField(allow_null=True)
+    by_rule = SimulationGroupOut(many=True)
+    by_action = SimulationGroupOut(many=True)
+    by_event_type = SimulationGroupOut(many=True)
+    truncated = serializers.BooleanField()
+
+
+class SimulationChangeOut(serializers.Serializer):
+    event_id = serializers.CharField()
+    event_type = serializers.CharField()
+    added = serializers.ListField(child=serializers.DictField())
+    removed = serializers.ListField(child=serializers.DictField())
+    reordered = serializers.BooleanField()
+    error = serializers.CharField(allow_null=True)
+    baseline_error = serializers.CharField(allow_null=True)
+    actions = serializers.ListField(child=serializers.CharField())
+    baseline_actions = serializers.ListField(child=serializers.CharField())
+
+
+class SimulationReportOut(serializers.ModelSerializer):
+    """A stored simulation: what the version would change at the plant, grouped."""
+
+    version = serializers.CharField(source="version.label")
+    baseline = serializers.CharField(source="baseline.label", default=None, allow_null=True)
+    plant = serializers.CharField(source="plant.code")
+    requested_by = serializers.CharField(
+        source="requested_by.username", default=None, allow_null=True
+    )
+    summary = SimulationSummaryOut()
+    changes = SimulationChangeOut(many=True)
+
+    class Meta:
+        model = SimulationReport
+        fields = [
+            "id",
+            "version",
+            "baseline",
+            "plant",
+            "requested_by",
+            "created_at",
+            "last_n",
+            "since",
+            "until",
+            "events_evaluated",
+            "events_changed",
+            "summary",
+            "changes",
+        ]

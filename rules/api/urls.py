@@ -14,5 +14,6 @@ urlpatterns = [
     path("versions/<int:pk>/submit", views.SubmitView.as_view(), name="version-submit"),
     path("versions/<int:pk>/approve", views.ApproveView.as_view(), name="version-approve"),
     path("versions/<int:pk>/publish", views.PublishView.as_view(), name="version-publish"),
+    path("versions/<int:pk>/simulate", views.SimulateView.as_view(), name="version-simulate"),
     path("rulesets/<str:key>/rollback", views.RollbackView.as_view(), name="ruleset-rollback"),
 ]

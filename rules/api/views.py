@@ -19,11 +19,13 @@ from plants.models import Plant
 from rules import services
 from rules.compiler import check_ruleset, ruleset_schema
 from rules.models import RuleSet, RuleSetVersion
+from rules.selectors import version_simulations
 
 from .serializers import (
     ErrorOut,
     RollbackOut,
     ScheduledListOut,
+    SimulationReportOut,
     ValidationOut,
     VersionOut,
 )
@@ -321,3 +323,54 @@ class RollbackView(APIView):
                 "previous": activation.previous.label if activation.previous else None,
             }
         )
+
+
+class SimulateView(APIView):
+    """Run a version over a plant's stored events and report what would change."""
+
+    permission_classes = [IsAuthenticated]
+
+    class Input(serializers.Serializer):
+        """Request body of SimulateView."""
+
+        class Meta:
+            ref_name = "RulesVersionSimulate"
+
+        plant = serializers.SlugRelatedField(slug_field="code", queryset=Plant.objects.all())
+        last_n = serializers.IntegerField(
+            required=False,
+            allow_null=True,
+            min_value=1,
+            max_value=100_000,
+            default=services.DEFAULT_SIMULATION_EVENTS,
+            help_text="How many of the newest events to read (null: the whole window).",
+        )
+        since = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_versions_simulations_list",
+        summary="Simulation reports of a version, newest first",
+        responses={200: SimulationReportOut(many=True), 404: ERRORS[404]},
+    )
+    def get(self, request, pk):
+        version = get_object_or_404(RuleSetVersion, pk=pk)
+        return Response(SimulationReportOut(version_simulations(version=version), many=True).data)
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="rules_versions_simulate",
+        summary="Simulate a version against a plant's last N events or a time window",
+        request=Input,
+        responses={201: SimulationReportOut, **ERRORS},
+    )
+    def post(self, request, pk):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = services.ruleset_version_simulate(
+            version=get_object_or_404(RuleSetVersion, pk=pk),
+            actor=request.user,
+            **data.validated_data,
+        )
+        return Response(SimulationReportOut(report).data, status=201)
