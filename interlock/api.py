@@ -87,7 +87,9 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, exceptions.ValidationError):
         details = flatten_errors(exc.detail)
         noun = "problem" if len(details) == 1 else "problems"
-        response.data = error_body("validation_error", f"{len(details)} {noun} in the request", details)
+        response.data = error_body(
+            "validation_error", f"{len(details)} {noun} in the request", details
+        )
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"

@@ -11,6 +11,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@app.on_after_configure.connect
+def _create_filesystem_broker_folders(sender, **kwargs) -> None:
+    # kombu's filesystem transport (the embedded default) fails when its folders are missing.
+    options = sender.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+        if options.get(key):
+            os.makedirs(options[key], exist_ok=True)
+
+
 @app.task(name="interlock.ping", acks_late=True)
 def ping(value: str = "pong") -> str:
     """Round-trip check used by health checks and the broker-delivery test."""

@@ -76,9 +76,13 @@ def env_int(
                 f"environment variable {name}={value!r} is not an integer"
             ) from None
     if minimum is not None and result < minimum:
-        raise ImproperlyConfigured(f"environment variable {name}={result} is below the minimum {minimum}")
+        raise ImproperlyConfigured(
+            f"environment variable {name}={result} is below the minimum {minimum}"
+        )
     if maximum is not None and result > maximum:
-        raise ImproperlyConfigured(f"environment variable {name}={result} is above the maximum {maximum}")
+        raise ImproperlyConfigured(
+            f"environment variable {name}={result} is above the maximum {maximum}"
+        )
     return result
 
 
@@ -90,9 +94,13 @@ def env_float(name: str, default: float, *, minimum: float | None = None, enviro
         try:
             result = float(value.strip())
         except ValueError:
-            raise ImproperlyConfigured(f"environment variable {name}={value!r} is not a number") from None
+            raise ImproperlyConfigured(
+                f"environment variable {name}={value!r} is not a number"
+            ) from None
     if minimum is not None and result < minimum:
-        raise ImproperlyConfigured(f"environment variable {name}={result} is below the minimum {minimum}")
+        raise ImproperlyConfigured(
+            f"environment variable {name}={result} is below the minimum {minimum}"
+        )
     return result
 
 
@@ -113,7 +121,9 @@ def env_choice(name: str, default: str, choices: tuple[str, ...], *, environ=Non
     return value
 
 
-def env_url(name: str, default: str | _Missing = REQUIRED, *, schemes: tuple[str, ...], environ=None) -> str:
+def env_url(
+    name: str, default: str | _Missing = REQUIRED, *, schemes: tuple[str, ...], environ=None
+) -> str:
     value = env_str(name, default, environ=environ).strip()
     scheme = value.split("://", 1)[0] if "://" in value else ""
     if scheme not in schemes:

@@ -19,14 +19,17 @@ VAR_DIR = Path(env_str("INTERLOCK_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 
-_DEV_SECRET = "django-insecure-development-only-key-never-use-in-production-0123456789"
+# Refused below whenever DEBUG is off, so it can never reach production.
+_DEV_SECRET = "django-insecure-development-only-key-never-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured(
         "SECRET_KEY must be set (or SECRET_KEY_FILE); only DEBUG=1 has a development default"
     )
 if not DEBUG and SECRET_KEY == _DEV_SECRET:
-    raise ImproperlyConfigured("SECRET_KEY is the development key; set a real one when DEBUG is off")
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the development key; set a real one when DEBUG is off"
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

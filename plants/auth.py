@@ -94,8 +94,9 @@ class PlantRoleBackend(BaseBackend):
 
         perms = (
             f"{app_label}.{codename}"
-            for codename in Permission.objects.filter(content_type__app_label=app_label)
-            .values_list("codename", flat=True)
+            for codename in Permission.objects.filter(
+                content_type__app_label=app_label
+            ).values_list("codename", flat=True)
         )
         memberships = _memberships(user_obj)
         return any(role_allows(role, perm) for perm in perms for role, _ in memberships)

@@ -16,7 +16,9 @@ class _MappingFilterSet(filters.FilterSet):
     valid_today = filters.BooleanFilter(method="filter_valid_today")
 
     def filter_valid_on(self, qs, name, value):
-        return qs.filter(valid_from__lte=value).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=value))
+        return qs.filter(valid_from__lte=value).filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gt=value)
+        )
 
     def filter_valid_today(self, qs, name, value):
         today = timezone.localdate()

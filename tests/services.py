@@ -43,7 +43,9 @@ def _postgres_answers(url: str) -> bool:
 def _redis_answers(url: str) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=2) as s:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=2
+        ) as s:
             s.sendall(b"PING\r\n")
             return s.recv(16).startswith(b"+PONG")
     except OSError:
@@ -67,33 +69,47 @@ POSTGRES: bool = os.environ.get("DATABASE_URL", "").startswith(("postgres", "pgs
 _missing: list[tuple[str, str]] = []
 
 
+def _unavailable(item) -> str | None:
+    for marker, available in (("postgres", POSTGRES), ("redis", REDIS_URL is not None)):
+        if item.get_closest_marker(marker) and not available:
+            return marker
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
+    if REQUIRE:
+        return  # pytest_runtest_setup fails them instead
     for item in items:
-        for marker, available in (("postgres", POSTGRES), ("redis", REDIS_URL is not None)):
-            if item.get_closest_marker(marker) and not available:
-                reason = f"needs {marker}, which is not reachable"
-                if REQUIRE:
-                    item.add_marker(pytest.mark.usefixtures("_service_required_" + marker))
-                else:
-                    item.add_marker(pytest.mark.skip(reason=reason))
+        service = _unavailable(item)
+        if service:
+            item.add_marker(pytest.mark.skip(reason=f"needs {service}, which is not reachable"))
 
 
-@pytest.fixture
-def _service_required_postgres():
-    pytest.fail("PostgreSQL is required (INTERLOCK_REQUIRE_SERVICES=1) but DATABASE_URL is not PostgreSQL")
-
-
-@pytest.fixture
-def _service_required_redis():
-    pytest.fail("Redis is required (INTERLOCK_REQUIRE_SERVICES=1) but it does not answer")
+def pytest_runtest_setup(item):
+    service = _unavailable(item) if REQUIRE else None
+    if service == "postgres":
+        pytest.fail(
+            "PostgreSQL is required (INTERLOCK_REQUIRE_SERVICES=1) but DATABASE_URL is not PostgreSQL"
+        )
+    elif service == "redis":
+        pytest.fail("Redis is required (INTERLOCK_REQUIRE_SERVICES=1) but it does not answer")
 
 
 def pytest_report_header(config):
     db = "PostgreSQL" if POSTGRES else "SQLite"
-    return [f"interlock: database={db} redis={'yes' if REDIS_URL else 'no'} require_services={REQUIRE}"]
+    return [
+        f"interlock: database={db} redis={'yes' if REDIS_URL else 'no'} require_services={REQUIRE}"
+    ]
 
 
 _SKIP_SUFFIX = ", which is not reachable"
+
+
+def _name(report) -> str:
+    # Files outside the rootdir get node ids like "::test_x"; add the file then.
+    return (
+        report.nodeid if not report.nodeid.startswith("::") else report.location[0] + report.nodeid
+    )
 
 
 def pytest_runtest_logreport(report):
@@ -102,12 +118,14 @@ def pytest_runtest_logreport(report):
         reason = str(report.longrepr[2])
         if reason.endswith(_SKIP_SUFFIX):
             service = "postgres" if "needs postgres" in reason else "redis"
-            _missing.append((service, report.nodeid))
-    elif report.when == "setup" and report.failed and "is required (INTERLOCK_REQUIRE" in str(
-        report.longrepr
+            _missing.append((service, _name(report)))
+    elif (
+        report.when == "setup"
+        and report.failed
+        and "is required (INTERLOCK_REQUIRE" in str(report.longrepr)
     ):
         service = "postgres" if "PostgreSQL" in str(report.longrepr) else "redis"
-        _missing.append((service, report.nodeid))
+        _missing.append((service, _name(report)))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -45,10 +45,12 @@ def test_backend_matrix(world, role):
 
 @pytest.mark.parametrize("role", list(MATRIX))
 def test_api_matrix(world, role, api_client):
-    own, other, user_for = world
+    _own, other, user_for = world
     api_client.force_authenticate(user_for(role))
     read_own, read_other, _, _ = MATRIX[role]
-    listed = {row["plant_code"] for row in api_client.get("/api/v1/mappings/items").json()["results"]}
+    listed = {
+        row["plant_code"] for row in api_client.get("/api/v1/mappings/items").json()["results"]
+    }
     assert ("OWN" in listed) is read_own
     assert ("OTHER" in listed) is read_other
     assert (api_client.get(f"/api/v1/mappings/items/{other.pk}").status_code == 200) is read_other
@@ -76,8 +78,15 @@ def test_admin_matrix(world, role, client):
         assert (b'name="_save"' in page.content) is may_write
         response = client.post(
             f"/admin/plants/itemmapping/{obj.pk}/change/",
-            {"plant": obj.plant_id, "plant_code": obj.plant_code + "-X", "item": obj.item_id,
-             "valid_from": "2026-01-01", "revision": "", "note": "", "valid_to": ""},
+            {
+                "plant": obj.plant_id,
+                "plant_code": obj.plant_code + "-X",
+                "item": obj.item_id,
+                "valid_from": "2026-01-01",
+                "revision": "",
+                "note": "",
+                "valid_to": "",
+            },
         )
         obj.refresh_from_db()
         assert obj.plant_code.endswith("-X") is may_write, response.status_code
@@ -88,8 +97,16 @@ def test_plant_admin_cannot_move_a_mapping_into_another_plant(world, client, pla
     client.force_login(user_for(Role.PLANT_ADMIN))
     client.post(
         f"/admin/plants/itemmapping/{own.pk}/change/",
-        {"plant": plant_p2.pk, "plant_code": "MOVED", "item": own.item_id,
-         "valid_from": "2026-01-01", "revision": "", "note": "", "valid_to": ""},
+        {
+            "plant": plant_p2.pk,
+            "plant_code": "MOVED",
+            "item": own.item_id,
+            "valid_from": "2026-01-01",
+            "revision": "",
+            "note": "",
+            "valid_to": "",
+        },
     )
     own.refresh_from_db()
-    assert own.plant_id != plant_p2.pk and own.plant_code == "OWN"
+    assert own.plant_id != plant_p2.pk
+    assert own.plant_code == "OWN"

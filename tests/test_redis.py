@@ -30,9 +30,26 @@ def test_task_travels_through_redis_to_a_real_worker(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}",
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "interlock", "worker", "--pool=solo",
-         "-Q", queue, "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "interlock",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         client = Celery("interlock-test", broker=REDIS_URL, backend=REDIS_URL)
@@ -55,7 +72,9 @@ def test_task_travels_through_redis_to_a_real_worker(tmp_path):
 
 
 @pytest.mark.django_db
-def test_mapping_change_reaches_another_process_through_redis(plant_p1, django_capture_on_commit_callbacks):
+def test_mapping_change_reaches_another_process_through_redis(
+    plant_p1, django_capture_on_commit_callbacks
+):
     redis_cache = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -65,7 +84,9 @@ def test_mapping_change_reaches_another_process_through_redis(plant_p1, django_c
     }
     with override_settings(CACHES=redis_cache, INTERLOCK_MAPPING_CACHE_SECONDS=0):
         day = dt.date(2026, 3, 1)
-        mapping = ItemMappingFactory(plant=plant_p1, plant_code="4711", item=ItemFactory(code="OLD"))
+        mapping = ItemMappingFactory(
+            plant=plant_p1, plant_code="4711", item=ItemFactory(code="OLD")
+        )
         reader, writer = MappingCache(), MappingCache()  # two processes' caches
 
         assert reader.snapshot(plant_p1.pk, "item").find("4711", day).item_code == "OLD"

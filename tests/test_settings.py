@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_bad_values_fail_loudly_naming_variable_and_value(helper, value, fragment):
     with pytest.raises(ImproperlyConfigured) as excinfo:
         helper({"X": value})
-    assert "X=" in str(excinfo.value) and fragment in str(excinfo.value)
+    assert "X=" in str(excinfo.value)
+    assert fragment in str(excinfo.value)
 
 
 def test_required_variable_missing_is_an_error():
@@ -52,17 +53,30 @@ def test_file_variant_wins_for_secrets(tmp_path):
 
 
 def _manage(*args, **env):
-    base = {"PATH": os.environ["PATH"], "HOME": str(ROOT), "INTERLOCK_VAR_DIR": str(ROOT / "var" / "test")}
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(ROOT),
+        "INTERLOCK_VAR_DIR": str(ROOT / "var" / "test"),
+    }
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_check_deploy_passes_with_production_settings():
     result = _manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="interlock.example.com",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="interlock.example.com",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

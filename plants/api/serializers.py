@@ -20,8 +20,17 @@ class ConnectedSystemSerializer(serializers.ModelSerializer):
         model = m.ConnectedSystem
         # Transport settings but never credentials (only the env var's *name* exists anyway).
         fields = [
-            "code", "name", "kind", "plants", "transport", "base_url", "auth_type",
-            "timeout_seconds", "rate_limit_per_second", "max_attempts", "active",
+            "code",
+            "name",
+            "kind",
+            "plants",
+            "transport",
+            "base_url",
+            "auth_type",
+            "timeout_seconds",
+            "rate_limit_per_second",
+            "max_attempts",
+            "active",
         ]
 
 
@@ -56,7 +65,13 @@ class UomMappingSerializer(_MappingSerializer):
 
     class Meta:
         model = m.UomMapping
-        fields = [*_MappingSerializer.base_fields, "uom", "factor", "decimal_places", "rounding_mode"]
+        fields = [
+            *_MappingSerializer.base_fields,
+            "uom",
+            "factor",
+            "decimal_places",
+            "rounding_mode",
+        ]
 
 
 class StatusMappingSerializer(_MappingSerializer):
@@ -71,8 +86,16 @@ class ItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = m.Item
-        fields = ["code", "description", "item_type", "base_uom", "shelf_life_days", "critical",
-                  "active", "revisions"]
+        fields = [
+            "code",
+            "description",
+            "item_type",
+            "base_uom",
+            "shelf_life_days",
+            "critical",
+            "active",
+            "revisions",
+        ]
 
 
 class UnitOfMeasureSerializer(serializers.ModelSerializer):

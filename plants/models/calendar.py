@@ -13,7 +13,9 @@ from ..choices import Weekday
 class ReleaseWindow(models.Model):
     """A weekly recurring window, in plant-local time, in which changes may go live."""
 
-    plant = models.ForeignKey("plants.Plant", on_delete=models.CASCADE, related_name="release_windows")
+    plant = models.ForeignKey(
+        "plants.Plant", on_delete=models.CASCADE, related_name="release_windows"
+    )
     name = models.CharField(max_length=100, help_text="e.g. 'Sunday maintenance shift'")
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     start_time = models.TimeField()
@@ -34,13 +36,17 @@ class ReleaseWindow(models.Model):
 
     def clean(self) -> None:
         if self.start_time and self.end_time and self.end_time <= self.start_time:
-            raise ValidationError({"end_time": "Must be after start_time (windows do not cross midnight)."})
+            raise ValidationError(
+                {"end_time": "Must be after start_time (windows do not cross midnight)."}
+            )
 
 
 class ReleaseFreeze(models.Model):
     """A period in which nothing may go live at a plant (audits, peak season, shutdowns)."""
 
-    plant = models.ForeignKey("plants.Plant", on_delete=models.CASCADE, related_name="release_freezes")
+    plant = models.ForeignKey(
+        "plants.Plant", on_delete=models.CASCADE, related_name="release_freezes"
+    )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     reason = models.CharField(max_length=200)

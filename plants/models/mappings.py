@@ -31,10 +31,14 @@ class SiteMapping(models.Model):
     """Common shape of every mapping table: plant, plant code, validity."""
 
     plant = models.ForeignKey("plants.Plant", on_delete=models.PROTECT, related_name="+")
-    plant_code = models.CharField(max_length=60, help_text="The code as the plant's systems send it.")
+    plant_code = models.CharField(
+        max_length=60, help_text="The code as the plant's systems send it."
+    )
     valid_from = models.DateField(default=_today)
     valid_to = models.DateField(
-        null=True, blank=True, help_text="First day the mapping no longer applies (empty: open-ended)."
+        null=True,
+        blank=True,
+        help_text="First day the mapping no longer applies (empty: open-ended).",
     )
     note = models.CharField(max_length=200, blank=True)
     history = HistoricalRecords(inherit=True)
@@ -57,9 +61,12 @@ class SiteMapping(models.Model):
 
     def overlapping(self) -> models.QuerySet:
         """Other rows of the same key whose validity shares at least one day with ours."""
-        key = {f"{name}_id" if self._meta.get_field(name).is_relation else name: getattr(
-            self, f"{name}_id" if self._meta.get_field(name).is_relation else name)
-            for name in self.overlap_key}
+        key = {
+            f"{name}_id" if self._meta.get_field(name).is_relation else name: getattr(
+                self, f"{name}_id" if self._meta.get_field(name).is_relation else name
+            )
+            for name in self.overlap_key
+        }
         qs = type(self)._default_manager.filter(**key).exclude(pk=self.pk)
         qs = qs.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=self.valid_from))
         if self.valid_to is not None:
@@ -68,8 +75,14 @@ class SiteMapping(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.valid_to is not None and self.valid_from is not None and self.valid_to <= self.valid_from:
-            raise ValidationError({"valid_to": "Must be after valid_from (the range is [from, to))."})
+        if (
+            self.valid_to is not None
+            and self.valid_from is not None
+            and self.valid_to <= self.valid_from
+        ):
+            raise ValidationError(
+                {"valid_to": "Must be after valid_from (the range is [from, to))."}
+            )
         if self.plant_id and self.valid_from is not None:
             clash = self.overlapping().first()
             if clash is not None:
@@ -88,7 +101,9 @@ class ItemMapping(SiteMapping):
     """Plant item code → canonical item (and revision, when the plant code pins one)."""
 
     item = models.ForeignKey("plants.Item", on_delete=models.PROTECT, related_name="plant_mappings")
-    revision = models.CharField(max_length=10, blank=True, help_text="Canonical revision, if pinned.")
+    revision = models.CharField(
+        max_length=10, blank=True, help_text="Canonical revision, if pinned."
+    )
     table = "item"
 
     class Meta(SiteMapping.Meta):
@@ -107,8 +122,14 @@ class ItemMapping(SiteMapping):
 
     def clean(self) -> None:
         super().clean()
-        if self.revision and self.item_id and not self.item.revisions.filter(revision=self.revision).exists():
-            raise ValidationError({"revision": f"Item {self.item.code} has no revision {self.revision!r}."})
+        if (
+            self.revision
+            and self.item_id
+            and not self.item.revisions.filter(revision=self.revision).exists()
+        ):
+            raise ValidationError(
+                {"revision": f"Item {self.item.code} has no revision {self.revision!r}."}
+            )
 
 
 class WorkCenterMapping(SiteMapping):
@@ -151,7 +172,9 @@ class UomMapping(SiteMapping):
         max_digits=20, decimal_places=9, validators=[MinValueValidator(Decimal("0.000000001"))]
     )
     decimal_places = models.PositiveSmallIntegerField(
-        default=3, validators=[MaxValueValidator(9)], help_text="Decimal places kept after conversion."
+        default=3,
+        validators=[MaxValueValidator(9)],
+        help_text="Decimal places kept after conversion.",
     )
     rounding_mode = models.CharField(
         max_length=20, choices=RoundingMode.choices, default=RoundingMode.HALF_UP
@@ -211,7 +234,9 @@ class StatusMapping(SiteMapping):
         vocabulary = CANONICAL_STATUSES.get(self.domain)
         if vocabulary is not None and self.canonical_status not in vocabulary.values:
             raise ValidationError(
-                {"canonical_status": f"Must be one of {', '.join(vocabulary.values)} for {self.domain}."}
+                {
+                    "canonical_status": f"Must be one of {', '.join(vocabulary.values)} for {self.domain}."
+                }
             )
 
 

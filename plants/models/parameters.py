@@ -62,9 +62,13 @@ class SiteParameter(models.Model):
         value = parse_parameter_value(self.value_type, raw)
         if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
-                raise ValidationError(f"{value} is below the minimum {self.minimum} for {self.key}.")
+                raise ValidationError(
+                    f"{value} is below the minimum {self.minimum} for {self.key}."
+                )
             if self.maximum is not None and value > self.maximum:
-                raise ValidationError(f"{value} is above the maximum {self.maximum} for {self.key}.")
+                raise ValidationError(
+                    f"{value} is above the maximum {self.maximum} for {self.key}."
+                )
         return value
 
     def clean(self) -> None:
@@ -78,7 +82,9 @@ class SiteParameterOverride(models.Model):
     """A plant's own value for a site parameter, with the reason it differs."""
 
     parameter = models.ForeignKey(SiteParameter, on_delete=models.CASCADE, related_name="overrides")
-    plant = models.ForeignKey("plants.Plant", on_delete=models.CASCADE, related_name="parameter_overrides")
+    plant = models.ForeignKey(
+        "plants.Plant", on_delete=models.CASCADE, related_name="parameter_overrides"
+    )
     value = models.CharField(max_length=200)
     reason = models.CharField(max_length=300, blank=True)
     history = HistoricalRecords()
@@ -88,7 +94,9 @@ class SiteParameterOverride(models.Model):
     class Meta:
         ordering = ["parameter__key", "plant__code"]
         constraints = [
-            models.UniqueConstraint(fields=["parameter", "plant"], name="parameter_override_unique"),
+            models.UniqueConstraint(
+                fields=["parameter", "plant"], name="parameter_override_unique"
+            ),
         ]
 
     def __str__(self) -> str:

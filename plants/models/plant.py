@@ -73,11 +73,13 @@ class ConnectedSystem(models.Model):
     )
     timeout_seconds = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
     rate_limit_per_second = models.FloatField(
-        default=50.0, validators=[MinValueValidator(0.01)],
+        default=50.0,
+        validators=[MinValueValidator(0.01)],
         help_text="Outbound requests per second this system accepts.",
     )
     max_attempts = models.PositiveSmallIntegerField(
-        default=8, validators=[MinValueValidator(1)],
+        default=8,
+        validators=[MinValueValidator(1)],
         help_text="Delivery attempts before a message goes to the dead-letter queue.",
     )
     active = models.BooleanField(default=True)
@@ -133,8 +135,12 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", editable=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords(excluded_fields=["last_used_at"])

@@ -17,10 +17,16 @@ class Membership(models.Model):
     """Grants ``role`` to ``user`` at ``plant`` (or at every plant when ``plant`` is empty,
     which only the company-wide roles may use). Permissions come from ``plants.roles``."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(max_length=20, choices=Role.choices)
     plant = models.ForeignKey(
-        "plants.Plant", null=True, blank=True, on_delete=models.CASCADE, related_name="memberships",
+        "plants.Plant",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="memberships",
         help_text="Empty: every plant (governance board and auditors only).",
     )
     granted_at = models.DateTimeField(auto_now_add=True)
@@ -32,11 +38,13 @@ class Membership(models.Model):
         ordering = ["user__username", "role", "plant__code"]
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "role", "plant"], name="membership_unique_per_plant",
+                fields=["user", "role", "plant"],
+                name="membership_unique_per_plant",
                 condition=models.Q(plant__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["user", "role"], name="membership_unique_global",
+                fields=["user", "role"],
+                name="membership_unique_global",
                 condition=models.Q(plant__isnull=True),
             ),
         ]
@@ -50,4 +58,6 @@ class Membership(models.Model):
 
     def clean(self) -> None:
         if self.plant_id is None and self.role not in GLOBAL_ROLES:
-            raise ValidationError({"plant": f"A {self.get_role_display()} membership needs a plant."})
+            raise ValidationError(
+                {"plant": f"A {self.get_role_display()} membership needs a plant."}
+            )

@@ -11,14 +11,22 @@ from ..models import ApiKey, ConnectedSystem
 
 
 @transaction.atomic
-def api_key_issue(*, system: ConnectedSystem, name: str, actor=None, expires_at=None) -> tuple[ApiKey, str]:
+def api_key_issue(
+    *, system: ConnectedSystem, name: str, actor=None, expires_at=None
+) -> tuple[ApiKey, str]:
     """Create a key for ``system``. Returns the row and the raw key, which is never stored
     and cannot be shown again."""
     if not system.active:
         raise DomainError(message=f"system {system.code} is inactive", code="system_inactive")
     raw, prefix, key_hash = ApiKey.generate()
-    key = ApiKey(system=system, name=name, prefix=prefix, key_hash=key_hash,
-                 created_by=actor if getattr(actor, "pk", None) else None, expires_at=expires_at)
+    key = ApiKey(
+        system=system,
+        name=name,
+        prefix=prefix,
+        key_hash=key_hash,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        expires_at=expires_at,
+    )
     key.full_clean()
     key.save()
     return key, raw

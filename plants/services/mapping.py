@@ -118,7 +118,13 @@ def _load_work_center(plant_id: int) -> Iterable[tuple[str, _Entry]]:
 
 def _load_uom(plant_id: int) -> Iterable[tuple[str, _Entry]]:
     rows = UomMapping.objects.filter(plant_id=plant_id).values_list(
-        "plant_code", "valid_from", "valid_to", "uom__code", "factor", "decimal_places", "rounding_mode"
+        "plant_code",
+        "valid_from",
+        "valid_to",
+        "uom__code",
+        "factor",
+        "decimal_places",
+        "rounding_mode",
     )
     for code, vf, vt, uom, factor, places, mode in rows:
         yield code, _Entry(vf, vt, UomConversion(uom, factor, places, mode))
@@ -225,7 +231,11 @@ def map_status(
 
 
 def convert_quantity(
-    *, plant: Plant, quantity: Decimal | int | float | str, uom: str, on: dt.date | None = None,
+    *,
+    plant: Plant,
+    quantity: Decimal | int | float | str,
+    uom: str,
+    on: dt.date | None = None,
     path: str = "",
 ) -> tuple[Decimal, str]:
     """Plant quantity in a plant unit → ``(canonical quantity, canonical unit code)``."""

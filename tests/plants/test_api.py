@@ -26,7 +26,9 @@ def test_api_key_is_stored_only_as_its_hash(system_with_key, plant_p1):
     assert raw.startswith(f"ilk_{key.prefix}_")
 
 
-def test_system_key_reads_only_its_own_plants_mappings(api_client, system_with_key, plant_p1, plant_p2):
+def test_system_key_reads_only_its_own_plants_mappings(
+    api_client, system_with_key, plant_p1, plant_p2
+):
     ItemMappingFactory(plant=plant_p1, plant_code="P1-CODE")
     ItemMappingFactory(plant=plant_p2, plant_code="P2-CODE")
     _, raw = system_with_key(plant_p1)
@@ -37,7 +39,9 @@ def test_system_key_reads_only_its_own_plants_mappings(api_client, system_with_k
     assert [row["plant_code"] for row in response.json()["results"]] == ["P1-CODE"]
 
 
-def test_system_key_asking_for_another_plant_gets_403(api_client, system_with_key, plant_p1, plant_p2):
+def test_system_key_asking_for_another_plant_gets_403(
+    api_client, system_with_key, plant_p1, plant_p2
+):
     _, raw = system_with_key(plant_p1)
     response = _auth(api_client, raw).get("/api/v1/mappings/items?plant=P2")
     assert response.status_code == 403
@@ -46,7 +50,9 @@ def test_system_key_asking_for_another_plant_gets_403(api_client, system_with_ke
     assert "P2" in body["message"]
 
 
-def test_system_key_cannot_retrieve_a_plant_it_does_not_serve(api_client, system_with_key, plant_p1, plant_p2):
+def test_system_key_cannot_retrieve_a_plant_it_does_not_serve(
+    api_client, system_with_key, plant_p1, plant_p2
+):
     _, raw = system_with_key(plant_p1)
     assert _auth(api_client, raw).get("/api/v1/plants/P2").status_code == 404
     assert _auth(api_client, raw).get("/api/v1/plants/P1").status_code == 200
@@ -114,14 +120,17 @@ def test_mapping_list_query_count_does_not_grow_with_rows(
         assert api_client.get("/api/v1/mappings/uoms").status_code == 200
 
 
-def test_systems_endpoint_lists_transport_settings_but_no_credentials(api_client, member, system_with_key, plant_p1):
+def test_systems_endpoint_lists_transport_settings_but_no_credentials(
+    api_client, member, system_with_key, plant_p1
+):
     system, _ = system_with_key(plant_p1, code="ERP-X")
     system.credential_env = "ERP_X_TOKEN"
     system.save()
     api_client.force_authenticate(member("auditor"))
     row = api_client.get("/api/v1/systems/ERP-X").json()
     assert row["plants"] == ["P1"]
-    assert "credential_env" not in row and "api_keys" not in row
+    assert "credential_env" not in row
+    assert "api_keys" not in row
 
 
 def test_openapi_schema_and_swagger_ui_are_served(client):

@@ -15,8 +15,13 @@ pytestmark = pytest.mark.django_db
 
 def test_item_code_maps_to_canonical_item_on_the_day(plant_p1):
     old, new = ItemFactory(code="BRKT-100"), ItemFactory(code="BRKT-200")
-    ItemMappingFactory(plant=plant_p1, plant_code="4711", item=old,
-                       valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2026, 6, 1))
+    ItemMappingFactory(
+        plant=plant_p1,
+        plant_code="4711",
+        item=old,
+        valid_from=dt.date(2026, 1, 1),
+        valid_to=dt.date(2026, 6, 1),
+    )
     ItemMappingFactory(plant=plant_p1, plant_code="4711", item=new, valid_from=dt.date(2026, 6, 1))
 
     assert map_item(plant=plant_p1, code="4711", on=dt.date(2026, 5, 31)).item_code == "BRKT-100"
@@ -27,12 +32,20 @@ def test_unmapped_code_is_a_typed_error_naming_plant_table_and_code(plant_p1):
     with pytest.raises(MappingMissing) as excinfo:
         map_item(plant=plant_p1, code="NOPE", on=dt.date(2026, 3, 1))
     err = excinfo.value
-    assert (err.plant, err.table, err.unmapped_code, err.code) == ("P1", "item", "NOPE", "mapping_missing")
-    assert "P1" in err.message and "'NOPE'" in err.message
+    assert (err.plant, err.table, err.unmapped_code, err.code) == (
+        "P1",
+        "item",
+        "NOPE",
+        "mapping_missing",
+    )
+    assert "P1" in err.message
+    assert "'NOPE'" in err.message
     assert err.details[0].found == "NOPE"
 
 
-def test_mapping_saved_after_a_miss_is_seen_without_restart(plant_p1, django_capture_on_commit_callbacks):
+def test_mapping_saved_after_a_miss_is_seen_without_restart(
+    plant_p1, django_capture_on_commit_callbacks
+):
     with pytest.raises(MappingMissing):
         map_item(plant=plant_p1, code="4711", on=dt.date(2026, 3, 1))
     with django_capture_on_commit_callbacks(execute=True):
@@ -52,35 +65,52 @@ def test_mapping_saved_after_a_miss_is_seen_without_restart(plant_p1, django_cap
     ],
 )
 def test_unit_conversion_rounds_as_configured(plant_p1, factor, places, mode, qty, expected):
-    UomMappingFactory(plant=plant_p1, plant_code="X", uom=UomFactory(code="KG"),
-                      factor=Decimal(factor), decimal_places=places, rounding_mode=mode)
+    UomMappingFactory(
+        plant=plant_p1,
+        plant_code="X",
+        uom=UomFactory(code="KG"),
+        factor=Decimal(factor),
+        decimal_places=places,
+        rounding_mode=mode,
+    )
     converted, uom = convert_quantity(plant=plant_p1, quantity=qty, uom="X", on=dt.date(2026, 2, 1))
     assert (converted, uom) == (Decimal(expected), "KG")
 
 
 def test_overlapping_validity_is_refused_by_clean(plant_p1):
     ItemMappingFactory(plant=plant_p1, plant_code="4711", valid_from=dt.date(2026, 1, 1))
-    clash = ItemMapping(plant=plant_p1, plant_code="4711", item=ItemFactory(),
-                        valid_from=dt.date(2026, 3, 1))
+    clash = ItemMapping(
+        plant=plant_p1, plant_code="4711", item=ItemFactory(), valid_from=dt.date(2026, 3, 1)
+    )
     with pytest.raises(ValidationError) as excinfo:
         clash.full_clean()
     assert excinfo.value.error_dict["valid_from"][0].code == "overlapping_validity"
 
 
 def test_adjacent_validity_is_allowed(plant_p1):
-    ItemMappingFactory(plant=plant_p1, plant_code="4711", valid_from=dt.date(2026, 1, 1),
-                       valid_to=dt.date(2026, 3, 1))
-    ItemMapping(plant=plant_p1, plant_code="4711", item=ItemFactory(),
-                valid_from=dt.date(2026, 3, 1)).full_clean()
+    ItemMappingFactory(
+        plant=plant_p1,
+        plant_code="4711",
+        valid_from=dt.date(2026, 1, 1),
+        valid_to=dt.date(2026, 3, 1),
+    )
+    ItemMapping(
+        plant=plant_p1, plant_code="4711", item=ItemFactory(), valid_from=dt.date(2026, 3, 1)
+    ).full_clean()
 
 
 @pytest.mark.postgres
 def test_postgres_refuses_overlap_even_without_clean(plant_p1):
-    ItemMappingFactory(plant=plant_p1, plant_code="4711", valid_from=dt.date(2026, 1, 1),
-                       valid_to=dt.date(2026, 6, 1))
+    ItemMappingFactory(
+        plant=plant_p1,
+        plant_code="4711",
+        valid_from=dt.date(2026, 1, 1),
+        valid_to=dt.date(2026, 6, 1),
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        ItemMapping.objects.create(plant=plant_p1, plant_code="4711", item=ItemFactory(),
-                                   valid_from=dt.date(2026, 5, 1))
+        ItemMapping.objects.create(
+            plant=plant_p1, plant_code="4711", item=ItemFactory(), valid_from=dt.date(2026, 5, 1)
+        )
 
 
 def test_snapshot_is_reused_between_lookups(plant_p1, django_assert_num_queries, settings):
