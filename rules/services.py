@@ -65,9 +65,25 @@ def _decide(version, kind, actor, text="", plant=None) -> VersionDecision:
     )
 
 
-def _require(user, perm: str, obj=None) -> None:
-    if user is None or not user.has_perm(perm, obj):
-        raise NotAllowed(f"{getattr(user, 'username', user)} lacks {perm}")
+def _require(user, perm: str, obj=None, *, alternative: str | None = None) -> None:
+    """Refuse unless ``user`` holds ``perm`` (or ``alternative``) for ``obj``.
+
+    ``obj`` scopes the check by plant (``plants.auth.PlantRoleBackend``): a plant admin
+    holds the ``*_plantoverride`` permissions only for objects of their own plants.
+    """
+    if user is not None and user.has_perm(perm, obj):
+        return
+    if user is not None and alternative and user.has_perm(alternative, obj):
+        return
+    wanted = f"{perm} or {alternative}" if alternative else perm
+    where = f" for {obj}" if obj is not None else ""
+    raise NotAllowed(f"{getattr(user, 'username', user)} lacks {wanted}{where}")
+
+
+def _require_for_version(user, perm: str, version: RuleSetVersion, override_perm: str) -> None:
+    """``perm`` on a global version; on a plant override, ``perm`` or the plant-scoped
+    ``override_perm`` (what a plant admin holds for their own plant)."""
+    _require(user, perm, version, alternative=override_perm if version.plant_id else None)
 
 
 # --- authoring --------------------------------------------------------------------------
@@ -76,7 +92,11 @@ def _require(user, perm: str, obj=None) -> None:
 @transaction.atomic
 def ruleset_version_create(*, source: str, author, plant: Plant | None = None) -> RuleSetVersion:
     """Store a new draft; the document must validate and compile (``RuleSetInvalid``)."""
-    _require(author, "rules.author_plantoverride" if plant else "rules.add_rulesetversion")
+    if plant is not None:
+        # Scoped by the plant: a plant admin authors overrides for their own plant only.
+        _require(author, "rules.author_plantoverride", plant)
+    else:
+        _require(author, "rules.add_rulesetversion")
     compiled = compile_ruleset(source)
     ruleset, _ = RuleSet.objects.get_or_create(
         key=compiled.definition.ruleset,
@@ -101,7 +121,9 @@ def ruleset_version_update(*, version: RuleSetVersion, source: str, actor) -> Ru
             f"{version.label} is {version.state}; only drafts can change", code="version_immutable"
         )
     if actor.pk != version.author_id:
-        _require(actor, "rules.change_rulesetversion", version)
+        _require_for_version(
+            actor, "rules.change_rulesetversion", version, "rules.author_plantoverride"
+        )
     compiled = compile_ruleset(source)
     if compiled.definition.ruleset != version.ruleset.key:
         raise DomainError(
@@ -129,7 +151,9 @@ def ruleset_version_submit(*, version: RuleSetVersion, actor) -> RuleSetVersion:
     so the results are written in their own transaction before the refusal is raised.
     """
     if actor.pk != version.author_id:
-        _require(actor, "rules.change_rulesetversion", version)
+        _require_for_version(
+            actor, "rules.change_rulesetversion", version, "rules.author_plantoverride"
+        )
     results = compiled_version(version).run_tests()
     if not results:
         raise DomainError(message="a rule set needs at least one embedded test", code="no_tests")
@@ -212,9 +236,16 @@ def ruleset_version_publish(
     default and drops the canary rows that pointed at it (those plants now follow the
     default). A plant override version can only go live at its own plant.
     """
-    _require(actor, "rules.publish_rulesetversion", version)
+    _require_for_version(
+        actor, "rules.publish_rulesetversion", version, "rules.publish_plantoverride"
+    )
     version = RuleSetVersion.objects.select_for_update().get(pk=version.pk)
-    if version.plant_id and plants != [version.plant]:
+    if version.plant_id:
+        if plants is not None and [p.pk for p in plants] != [version.plant_id]:
+            raise DomainError(
+                message=f"{version.label} is an override for {version.plant.code} only",
+                code="wrong_plant",
+            )
         plants = [version.plant]
     version.publish()
     now = timezone.now()
@@ -236,7 +267,12 @@ def ruleset_version_publish(
 @transaction.atomic
 def ruleset_rollback(*, ruleset: RuleSet, plant: Plant | None, actor, reason: str) -> Activation:
     """One action: the plant (or the global default) goes back to its previous version."""
-    _require(actor, "rules.publish_rulesetversion")
+    if plant is None:
+        _require(actor, "rules.publish_rulesetversion")
+    else:
+        _require(
+            actor, "rules.publish_rulesetversion", plant, alternative="rules.publish_plantoverride"
+        )
     activation = Activation.objects.select_for_update().filter(ruleset=ruleset, plant=plant).first()
     if activation is None or activation.previous_id is None:
         raise Conflict("nothing to roll back to", code="no_previous_version")
@@ -260,7 +296,14 @@ def ruleset_version_schedule_publish(
     *, version: RuleSetVersion, plant: Plant, actor, after: dt.datetime | None = None
 ) -> ScheduledPublish:
     """Publish to ``plant`` at the start of its next release window (plants' calendar)."""
-    _require(actor, "rules.publish_rulesetversion", version)
+    _require_for_version(
+        actor, "rules.publish_rulesetversion", version, "rules.publish_plantoverride"
+    )
+    if version.plant_id and version.plant_id != plant.pk:
+        raise DomainError(
+            message=f"{version.label} is an override for {version.plant.code} only",
+            code="wrong_plant",
+        )
     if version.state not in (VersionState.APPROVED, VersionState.PUBLISHED):
         raise Conflict(f"{version.label} is {version.state}; approve it first")
     window = next_release_window(plant=plant, after=after)
