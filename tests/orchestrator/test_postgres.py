@@ -8,26 +8,42 @@ import pytest
 from django.db import DatabaseError, connection, connections, transaction
 
 from orchestrator.choices import OrderState
-from orchestrator.models import AuditRecord, ProductionOrder
+from orchestrator.models import AuditRecord
 from orchestrator.services.lifecycle import IllegalTransition, transition_apply
 from orchestrator.services.orders import order_release
+from plants.choices import LotStatus
 from tests.factories import PlantFactory
-from tests.factories_orchestrator import ProductionOrderFactory
+from tests.factories_orchestrator import LotFactory, ProductionOrderFactory
 
 pytestmark = [pytest.mark.postgres]
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("transitions", [("release", "release"), ("release", "cancel")])
-def test_two_concurrent_transitions_have_exactly_one_winner(transitions):
-    order = ProductionOrderFactory(plant=PlantFactory(code="P1"))
+@pytest.mark.parametrize(
+    ("kind", "transitions", "targets"),
+    [
+        # The same transition twice (a resent ERP release).
+        ("order", ("release", "release"), {"release": OrderState.RELEASED}),
+        # Two different transitions from one state that exclude each other.
+        (
+            "lot",
+            ("consign", "dispatch"),
+            {"consign": LotStatus.CONSIGNED, "dispatch": LotStatus.IN_TRANSIT},
+        ),
+    ],
+)
+def test_two_concurrent_transitions_have_exactly_one_winner(kind, transitions, targets):
+    plant = PlantFactory(code="P1")
+    obj = ProductionOrderFactory(plant=plant) if kind == "order" else LotFactory(plant=plant)
+    model = type(obj)
     barrier = threading.Barrier(2)
     outcomes: dict[str, list] = {"won": [], "refused": [], "error": []}
 
     def attempt(name: str) -> None:
         try:
-            # Each thread loads its own copy: both see "created" and both believe they may go.
-            mine = ProductionOrder.objects.get(pk=order.pk)
+            # Each thread loads its own copy: both see the same state and both believe
+            # they may go.
+            mine = model.objects.get(pk=obj.pk)
             barrier.wait(timeout=10)
             transition_apply(obj=mine, transition=name, actor=f"system:{name}")
             outcomes["won"].append(name)
@@ -47,9 +63,9 @@ def test_two_concurrent_transitions_have_exactly_one_winner(transitions):
     assert outcomes["error"] == []
     assert len(outcomes["won"]) == 1
     assert len(outcomes["refused"]) == 1
-    order.refresh_from_db()
     winner = outcomes["won"][0]
-    assert order.state == {"release": OrderState.RELEASED, "cancel": OrderState.CANCELLED}[winner]
+    fresh = model.objects.get(pk=obj.pk)
+    assert fresh.lifecycle_state == targets[winner]
     assert list(AuditRecord.objects.values_list("transition", flat=True)) == [winner]
 
 

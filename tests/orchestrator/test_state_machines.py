@@ -222,6 +222,16 @@ def machine_for(spec: Spec, *, special=None):
             self.held: str | None = None
             self.audits = 0
 
+        @rule(data=st.data())
+        def take_an_allowed_transition(self, data):
+            # Walks deep into the lifecycle, so the "any transition" rule below gets tried
+            # from late states too (random names alone rarely get past the first steps).
+            allowed = [n for n in names if spec.expect(self.state, n, self.variant, self.held)]
+            if special is not None:
+                allowed = [n for n in allowed if special(self, n, True)]
+            if allowed:
+                self.try_transition(data.draw(st.sampled_from(allowed)))
+
         @rule(name=st.sampled_from(names))
         def try_transition(self, name):
             expected = spec.expect(self.state, name, self.variant, self.held)
