@@ -177,6 +177,7 @@ class CompiledRuleSet:
                     stale = False
                 rows: tuple[int, ...] = ()
                 output: Any = None
+                matched = True  # a rule without 'when' or 'table' always applies
                 if item.condition is not None:
                     try:
                         value = item.condition.evaluate(activation)

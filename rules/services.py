@@ -12,6 +12,7 @@ import itertools
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -527,3 +528,47 @@ def ruleset_version_simulate(
         plant=plant,
     )
     return report
+
+
+# --- shipped rule packs -----------------------------------------------------------------
+
+#: The rule sets shipped with Interlock (scenario 1 and the gates of the event pipeline).
+PACKS_DIR = Path(__file__).parent / "packs"
+
+
+def rule_pack_paths() -> list[Path]:
+    return sorted(PACKS_DIR.glob("*.yaml"))
+
+
+@dataclass(frozen=True)
+class PackOutcome:
+    """What loading one pack did: ``created`` (published), ``unchanged`` or ``kept``."""
+
+    ruleset: str
+    status: str
+    version: str | None
+
+
+def rule_pack_load(*, source: str, author, approver, force: bool = False) -> PackOutcome:
+    """Create, submit, approve (four eyes) and publish one shipped pack as the global default.
+
+    Idempotent: a rule set whose live global version has this exact text is left alone.
+    A rule set the governance board has since changed (another version live, or none) is
+    *kept* as it is, so re-seeding never undoes a change made in the admin; ``force=True``
+    publishes the shipped text as a new version anyway.
+    """
+    compiled = compile_ruleset(source)
+    key = compiled.definition.ruleset
+    live = Activation.objects.filter(ruleset__key=key, plant__isnull=True).first()
+    if live is not None and live.version.source == source:
+        return PackOutcome(key, "unchanged", live.version.label)
+    if RuleSet.objects.filter(key=key).exists() and not force:
+        return PackOutcome(key, "kept", live.version.label if live else None)
+    with transaction.atomic():
+        version = ruleset_version_create(source=source, author=author)
+        ruleset_version_submit(version=version, actor=author)
+        ruleset_version_approve(
+            version=version, approver=approver, comment="shipped rule pack (load_rule_packs)"
+        )
+        ruleset_version_publish(version=version, actor=approver)
+    return PackOutcome(key, "created", version.label)
