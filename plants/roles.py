@@ -48,6 +48,8 @@ ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
             "rules.view_*",
             "rules.*_plantoverride*",
             "orchestrator.view_*",
+            # The plant's supervisor for cycle-count variances over tolerance (scenario 5).
+            "orchestrator.approve_cyclecount",
             "connectors.view_*",
         ],
         "exclude": ["plants.*_membership", "plants.*_apikey"],
