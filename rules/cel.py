@@ -20,6 +20,12 @@ What it does for the rest of the app:
   (:data:`MAX_COMPREHENSION_DEPTH`), read from the serialized checked AST. With those, an
   evaluation is linear in the size of the event's lists (quadratic at most at depth 2).
 * **Domain functions.** ``within(timestamp, duration)`` and ``to_uom(qty, from, to)``.
+* **Optional fields.** ``has(event.scrap_qty)`` is CEL's presence test, but on our
+  flattened names the checker resolves ``event.scrap_qty`` as the variable itself, so
+  ``has()`` would quietly return the *value* (and fail when absent). :func:`rewrite_has`
+  turns ``has(<declared name>)`` into ``_["<declared name>"]``, a lookup in a presence
+  map bound with every event, written to the *same length* so that CEL's line:column of
+  any other problem still points into the author's text.
 """
 
 from __future__ import annotations
@@ -47,11 +53,55 @@ MAX_COMPREHENSION_DEPTH = 2
 
 T = _cel.Type
 
+#: Map of declared name → present in this evaluation; what ``has(event.x)`` reads.
+PRESENCE_VARIABLE = "_"
+_HAS = re.compile(r"\bhas\(\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\)")
+
+
+def _inside_string(source: str, index: int) -> bool:
+    """Is ``index`` inside a quoted CEL string literal? (enough for ``has(`` detection)"""
+    quote = None
+    i = 0
+    while i < index:
+        char = source[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        i += 1
+    return quote is not None
+
+
+def rewrite_has(source: str, declared: set[str] | dict[str, Any]) -> tuple[str, bool]:
+    """``has(event.x)`` → ``_["event.x"]`` (padded to the same length) for declared names.
+
+    Names that are not declared stay as written, so the checker reports them ("undeclared
+    reference") and ``has(plant.x)`` keeps its native map meaning. Returns the new source
+    and whether anything was rewritten.
+    """
+    changed = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal changed
+        name = match[1]
+        if name not in declared or _inside_string(source, match.start()):
+            return match[0]
+        changed = True
+        text = f'{PRESENCE_VARIABLE}["{name}"]'
+        return text + " " * (len(match[0]) - len(text))
+
+    return _HAS.sub(replace, source), changed
+
+
 #: Variables every event type sees besides ``event.*`` and the context objects.
 FIXED_VARIABLES: dict[str, Any] = {
     "plant": T.Map(T.STRING, T.DYN),  # site parameters of the plant (plants.SiteParameter)
     "results": T.Map(T.STRING, T.DYN),  # outputs of earlier rules, by rule id
     "now": T.TIMESTAMP,  # evaluation time (the event's time in simulations)
+    PRESENCE_VARIABLE: T.Map(T.STRING, T.BOOL),  # has(event.x): see rewrite_has()
 }
 
 
@@ -411,6 +461,9 @@ class CelEnvironment:
             extensions=[_ext_bindings.ExtBindings(), _ext_strings.ExtStrings()],
         )
         self._derived: dict[tuple[str, ...], CelEnvironment] = {}
+        self._names = tuple(d.name for d in decls)
+        #: Set once an expression uses ``has()``: only then is the presence map bound.
+        self.uses_presence = False
 
     def with_variables(self, extra: Mapping[str, Any]) -> CelEnvironment:
         """This environment plus more variables (a decision table cell's input), cached."""
@@ -433,8 +486,12 @@ class CelEnvironment:
                     )
                 ]
             )
+        declared = {d for d in self.variables if "." in d}
+        rewritten, uses_has = rewrite_has(source, declared)
+        if uses_has:
+            self.uses_presence = True
         try:
-            program = self._env.compile(source)
+            program = self._env.compile(rewritten)
         except RuntimeError as exc:
             raise CelCompileError(_parse_issues(str(exc))) from None
         cost = ast_cost(program.serialize())
@@ -498,6 +555,8 @@ class CelEnvironment:
                         break
                 if node is not None:
                     data[name] = convert(node)
+        if self.uses_presence:
+            data[PRESENCE_VARIABLE] = {name: name in data for name in self._names}
         plant, results = context.get("plant"), context.get("results")
         data["plant"] = to_cel_value(plant) if plant else {}
         data["results"] = to_cel_value(results) if results else {}
