@@ -277,6 +277,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.say("Loading demo data…")
         call_command("seed_demo", verbosity=1, stdout=self.stdout)
+        # The demo's behaviour comes from rule packs the board can read and change.
+        call_command("load_rule_packs", verbosity=1, stdout=self.stdout)
         keys = self.issue_demo_keys()
 
         env = self.child_env(ctx)
