@@ -191,6 +191,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "InboundResultStatusEnum": ["accepted", "duplicate", "conflict", "quarantined", "rejected"],
+        "LotStatusEnum": "plants.choices.LotStatus",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------

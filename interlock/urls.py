@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("plants.api.urls")),
     path("", include("orchestrator.api.urls")),
     path("rules/", include("rules.api.urls")),
+    path("", include("connectors.urls")),
 ]
 
 urlpatterns = [

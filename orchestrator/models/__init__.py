@@ -1,6 +1,7 @@
 """Models of the orchestrator app (one module per concern)."""
 
 from .audit import AuditRecord, AuditRecordImmutable
+from .events import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
 from .inventory import AdvanceShippingNotice, AsnLine, CycleCount, GoodsReceipt
 from .lots import Lot, LotGenealogy, LotOrderLink
 from .orders import Operation, OrderRevision, ProductionOrder
@@ -27,7 +28,11 @@ __all__ = [
     "AuditRecordImmutable",
     "CycleCount",
     "Disposition",
+    "Event",
+    "EventStatus",
     "GoodsReceipt",
+    "IdempotencyRule",
+    "InboundMessage",
     "Inspection",
     "InspectionPlan",
     "InspectionResult",
@@ -35,6 +40,7 @@ __all__ = [
     "LotGenealogy",
     "LotOrderLink",
     "MaterialIssue",
+    "MessageStatus",
     "Nonconformance",
     "Operation",
     "OperationConfirmation",

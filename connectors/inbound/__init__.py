@@ -1,0 +1,1 @@
+"""Inbound adapters: authenticate a connected system and hand its messages to ingest."""

@@ -1,0 +1,508 @@
+"""The ingest pipeline: every message stored, every event decided exactly once.
+
+``ingest_batch`` runs two transactions:
+
+1. **Raw store** (its own commit): one ``InboundMessage`` per envelope, valid or not, so
+   nothing a client sends is lost even if the next step dies. Envelope and scope problems
+   are decided here already (``rejected``).
+2. **Decision** (one transaction for the batch): structural validation against the
+   canonical schema, site mapping, the business key, then the **idempotency claim**: one
+   ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING`` for the whole batch. The
+   unique constraint decides, never a read-then-write: of 50 concurrent submissions of
+   one event exactly one insert wins; the others wait on the row lock, see the committed
+   row and answer ``duplicate`` (same payload hash) or ``conflict`` (different payload).
+   Claimed events go to the handlers, and every outcome is written back set-wise.
+
+If the decision transaction fails unexpectedly, it is retried item by item so one bad
+item cannot hold the others hostage; an item that still fails is quarantined with an
+``internal_error`` reason (its raw message is safe from step 1). Messages left
+``received`` by a crash are picked up again by ``reprocess_messages``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from jsonschema import Draft202012Validator, FormatChecker
+
+from plants.models import Plant
+
+from ..models import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
+from .context import BatchContext
+from .handlers import apply_events
+from .normalize import Reason, map_payload, schema_reasons
+from .specs import SPECS, EventSpec
+
+logger = logging.getLogger(__name__)
+
+ENVELOPE_SCHEMA = Path(__file__).resolve().parent / "schemas" / "envelope.v1.json"
+MAX_KEY_LENGTH = 500
+CLAIM_CHUNK = 500
+
+
+@cache
+def envelope_validator() -> Draft202012Validator:
+    return Draft202012Validator(
+        json.loads(ENVELOPE_SCHEMA.read_text()), format_checker=FormatChecker()
+    )
+
+
+# --- results --------------------------------------------------------------------------
+@dataclass
+class ItemResult:
+    """What the client is told about one envelope."""
+
+    position: int
+    status: str
+    message_id: int | None
+    event_id: int | None
+    correlation_id: str
+    idempotency_key: str | None
+    reasons: list[dict[str, Any]]
+    forbidden: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "message_id": self.message_id,
+            "status": self.status,
+            "correlation_id": self.correlation_id,
+            "idempotency_key": self.idempotency_key,
+            "reasons": self.reasons,
+        }
+
+
+@dataclass
+class _Item:
+    position: int
+    envelope: Any
+    correlation_id: str
+    status: str | None = None  # decided message status; None while still undecided
+    reasons: list[Reason] = field(default_factory=list)
+    forbidden: bool = False
+    plant: Plant | None = None
+    spec: EventSpec | None = None
+    occurred_at: dt.datetime | None = None
+    canonical: dict[str, Any] | None = None
+    key: str | None = None
+    payload_hash: str | None = None
+    event: Event | None = None
+    message: InboundMessage | None = None
+
+    def result(self) -> ItemResult:
+        reasons = [r.as_dict() for r in self.reasons]
+        if self.event is not None and self.status == MessageStatus.ACCEPTED:
+            reasons = reasons or list(self.event.reasons)
+        return ItemResult(
+            position=self.position,
+            status=self.status or MessageStatus.RECEIVED,
+            message_id=self.message.pk if self.message else None,
+            event_id=self.event.pk if self.event else None,
+            correlation_id=self.correlation_id,
+            idempotency_key=self.key,
+            reasons=reasons,
+            forbidden=self.forbidden,
+        )
+
+
+# --- stage 0: envelope and scope --------------------------------------------------------
+def _envelope_reasons(envelope: Any) -> list[Reason]:
+    if not isinstance(envelope, dict):
+        return [
+            Reason(
+                code="schema.type",
+                path="",
+                message="an event envelope must be a JSON object",
+                expected="object",
+                found=type(envelope).__name__,
+            )
+        ]
+    reasons = []
+    for error in envelope_validator().iter_errors(envelope):
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required":
+            path = error.message.split("'")[1]
+        elif error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema["properties"]))
+            path = extra[0] if len(extra) == 1 else path
+        reasons.append(
+            Reason(
+                code=f"schema.{error.validator}",
+                path=path,
+                message=error.message,
+                found=error.instance if not isinstance(error.instance, (dict, list)) else None,
+            )
+        )
+    return sorted(reasons, key=lambda r: (r.path, r.code))
+
+
+def _prepare(position: int, envelope: Any, principal, plants_by_code: dict[str, Plant]) -> _Item:
+    correlation_id = ""
+    if isinstance(envelope, dict) and isinstance(envelope.get("correlation_id"), str):
+        correlation_id = envelope["correlation_id"][:100]
+    item = _Item(
+        position=position, envelope=envelope, correlation_id=correlation_id or str(uuid.uuid4())
+    )
+    reasons = _envelope_reasons(envelope)
+    if reasons:
+        item.status, item.reasons = MessageStatus.REJECTED, reasons
+        return item
+    if envelope["source"] != principal.system.code:
+        item.status, item.forbidden = MessageStatus.REJECTED, True
+        item.reasons = [
+            Reason(
+                code="forbidden_source",
+                path="source",
+                message=f"this API key belongs to {principal.system.code}",
+                expected=principal.system.code,
+                found=envelope["source"],
+            )
+        ]
+        return item
+    plant = plants_by_code.get(envelope["plant"])
+    if plant is None or plant.pk not in principal.system_plant_ids:
+        item.status, item.forbidden = MessageStatus.REJECTED, True
+        item.reasons = [
+            Reason(
+                code="forbidden_plant",
+                path="plant",
+                message=f"{principal.system.code} does not serve plant {envelope['plant']}",
+                expected=sorted(principal.plant_codes),
+                found=envelope["plant"],
+            )
+        ]
+        return item
+    item.plant = plant
+    item.spec = SPECS[envelope["type"]]
+    item.occurred_at = parse_datetime(envelope["occurred_at"])
+    return item
+
+
+def _store_raw(items: list[_Item], principal, request_id: uuid.UUID, now: dt.datetime) -> None:
+    messages = []
+    for item in items:
+        env = item.envelope if isinstance(item.envelope, dict) else {}
+        item.message = InboundMessage(
+            received_at=now,
+            request_id=request_id,
+            position=item.position,
+            system=principal.system,
+            plant=item.plant,
+            source=str(env.get("source", ""))[:100],
+            plant_code=str(env.get("plant", ""))[:100],
+            event_type=str(env.get("type", ""))[:100],
+            message_id=str(env.get("message_id", ""))[:200],
+            correlation_id=item.correlation_id,
+            body=item.envelope,
+            status=item.status or MessageStatus.RECEIVED,
+            reasons=[r.as_dict() for r in item.reasons],
+            processed_at=now if item.status else None,
+        )
+        messages.append(item.message)
+    with transaction.atomic():
+        InboundMessage.objects.bulk_create(messages)
+    if connection.vendor != "postgresql" and any(
+        m.pk is None for m in messages
+    ):  # pragma: no cover
+        raise RuntimeError("bulk_create did not return primary keys")
+
+
+def store_unparseable(*, principal, raw: str, reason: Reason) -> InboundMessage:
+    """Keep a request that was not even JSON, so that it too can be inspected."""
+    now = timezone.now()
+    return InboundMessage.objects.create(
+        received_at=now,
+        request_id=uuid.uuid4(),
+        system=principal.system,
+        source=principal.system.code,
+        correlation_id=str(uuid.uuid4()),
+        body={"raw": raw[:100_000]},
+        status=MessageStatus.REJECTED,
+        reasons=[reason.as_dict()],
+        processed_at=now,
+    )
+
+
+# --- stage 2: validation, mapping, key -------------------------------------------------
+_rules_cache: tuple[float, dict[str, IdempotencyRule]] | None = None
+
+
+def idempotency_rules() -> dict[str, IdempotencyRule]:
+    """Business-key configuration, re-read at most every few seconds (it is data)."""
+    global _rules_cache
+    now = time.monotonic()
+    if _rules_cache is None or now - _rules_cache[0] > 5.0:
+        _rules_cache = (now, {r.event_type: r for r in IdempotencyRule.objects.all()})
+    return _rules_cache[1]
+
+
+def forget_idempotency_rules() -> None:
+    global _rules_cache
+    _rules_cache = None
+
+
+def _key_part(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def business_key(
+    *, spec: EventSpec, envelope: dict, canonical: dict, occurred_at: dt.datetime
+) -> str:
+    rule = idempotency_rules().get(spec.event_type)
+    fields = rule.fields if rule else spec.key
+    bucket = rule.time_bucket_seconds if rule else spec.time_bucket_seconds
+    parts = [spec.event_type]
+    for name in fields:
+        value = (
+            envelope.get(name) if name in ("source", "plant", "type") else canonical.get(name, "")
+        )
+        parts.append(_key_part(value))
+    if bucket:
+        parts.append(str(int(occurred_at.timestamp()) // bucket * bucket))
+    key = "|".join(parts)
+    if len(key) > MAX_KEY_LENGTH:  # keep it readable *and* unique
+        key = key[:400] + "#" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def payload_hash(canonical: dict) -> str:
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _normalize(item: _Item) -> None:
+    payload = item.envelope["payload"]
+    reasons = schema_reasons(item.spec, payload)
+    if not reasons:
+        day = item.occurred_at.astimezone(item.plant.tz).date()
+        canonical, reasons = map_payload(spec=item.spec, plant=item.plant, payload=payload, day=day)
+    if reasons:
+        item.status, item.reasons = MessageStatus.QUARANTINED, reasons
+        return
+    item.canonical = canonical
+    item.key = business_key(
+        spec=item.spec, envelope=item.envelope, canonical=canonical, occurred_at=item.occurred_at
+    )
+    item.payload_hash = payload_hash(canonical)
+
+
+# --- stage 3: the claim ------------------------------------------------------------------
+_CLAIM_COLUMNS = (
+    "plant_id",
+    "system_id",
+    "event_type",
+    "occurred_at",
+    "received_at",
+    "correlation_id",
+    "idempotency_key",
+    "payload_hash",
+    "payload",
+    "status",
+    "reasons",
+    "waiting_for",
+    "rule_pins",
+    "explanation",
+)
+
+
+def _claim(items: list[_Item], system_id: int, now: dt.datetime) -> dict[str, int]:
+    """Insert an event per item; return ``{key: new event id}`` for the keys this call won."""
+    table = connection.ops.quote_name(Event._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _CLAIM_COLUMNS)
+    ops = connection.ops
+    won: dict[str, int] = {}
+    for start in range(0, len(items), CLAIM_CHUNK):
+        chunk = items[start : start + CLAIM_CHUNK]
+        params: list[Any] = []
+        for item in chunk:
+            params.extend(
+                (
+                    item.plant.pk,
+                    system_id,
+                    item.spec.event_type,
+                    ops.adapt_datetimefield_value(item.occurred_at),
+                    ops.adapt_datetimefield_value(now),
+                    item.correlation_id,
+                    item.key,
+                    item.payload_hash,
+                    json.dumps(item.canonical),
+                    EventStatus.ACCEPTED,
+                    "[]",
+                    "",
+                    "{}",
+                    "{}",
+                )
+            )
+        row = "(" + ", ".join(["%s"] * len(_CLAIM_COLUMNS)) + ")"
+        # Only quoted identifiers and placeholders are interpolated; values are parameters.
+        sql = (
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))} "  # noqa: S608
+            f"ON CONFLICT ({ops.quote_name('idempotency_key')}) DO NOTHING "
+            f"RETURNING {ops.quote_name('id')}, {ops.quote_name('idempotency_key')}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            won.update({key: pk for pk, key in cursor.fetchall()})
+    return won
+
+
+def _event_from(item: _Item, pk: int, system, now: dt.datetime) -> Event:
+    return Event(
+        pk=pk,
+        plant=item.plant,
+        system=system,
+        event_type=item.spec.event_type,
+        occurred_at=item.occurred_at,
+        received_at=now,
+        correlation_id=item.correlation_id,
+        idempotency_key=item.key,
+        payload_hash=item.payload_hash,
+        payload=item.canonical,
+        status=EventStatus.ACCEPTED,
+        reasons=[],
+        waiting_for="",
+        rule_pins={},
+        explanation={},
+    )
+
+
+def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
+    pending = [i for i in items if i.status is None]
+    for item in pending:
+        _normalize(item)
+    candidates = [i for i in pending if i.status is None]
+
+    # Within the batch the first occurrence of a key claims it; repeats are decided below
+    # against it exactly like repeats from another request.
+    first: dict[str, _Item] = {}
+    for item in candidates:
+        first.setdefault(item.key, item)
+    won = _claim(list(first.values()), principal.system.pk, now)
+
+    claimed: list[Event] = []
+    for key, item in first.items():
+        if key in won:
+            item.event = _event_from(item, won[key], principal.system, now)
+            item.status = MessageStatus.ACCEPTED
+            claimed.append(item.event)
+    losers = [i for i in candidates if i.status is None]
+    if losers:
+        existing = {
+            e.idempotency_key: e
+            for e in Event.objects.filter(idempotency_key__in={i.key for i in losers}).only(
+                "pk", "idempotency_key", "payload_hash", "status", "correlation_id"
+            )
+        }
+        for item in losers:
+            original = existing[item.key]
+            item.event = original
+            if original.payload_hash == item.payload_hash:
+                item.status = MessageStatus.DUPLICATE
+                item.reasons = [
+                    Reason(
+                        code="duplicate",
+                        path="",
+                        message=f"duplicate of event {original.pk}",
+                        found=original.pk,
+                    )
+                ]
+            else:
+                item.status = MessageStatus.CONFLICT
+                item.reasons = [
+                    Reason(
+                        code="idempotency_conflict",
+                        path="payload",
+                        message=f"event {original.pk} has the same business key with a different payload",
+                        expected=original.payload_hash,
+                        found=item.payload_hash,
+                    )
+                ]
+
+    ctx = BatchContext(actor_label=f"system:{principal.system.code}", now=now)
+    apply_events(ctx, claimed)
+    if ctx.touched:
+        Event.objects.bulk_update(
+            list(ctx.touched.values()),
+            [
+                "status",
+                "reasons",
+                "waiting_for",
+                "parked_at",
+                "applied_at",
+                "rule_pins",
+                "explanation",
+            ],
+        )
+
+    for item in pending:
+        item.message.status = item.status
+        item.message.reasons = [r.as_dict() for r in item.reasons]
+        item.message.event = item.event
+        item.message.processed_at = now
+    InboundMessage.objects.bulk_update(
+        [i.message for i in pending], ["status", "reasons", "event", "processed_at"]
+    )
+
+
+def ingest_batch(
+    *, principal, envelopes: list[Any], request_id: uuid.UUID | None = None
+) -> list[ItemResult]:
+    """Store, decide and apply a batch of envelopes from one connected system.
+
+    Returns one :class:`ItemResult` per envelope, in order. Never raises for bad input.
+    """
+    now = timezone.now()
+    request_id = request_id or uuid.uuid4()
+    codes = {
+        e.get("plant") for e in envelopes if isinstance(e, dict) and isinstance(e.get("plant"), str)
+    }
+    plants = {p.code: p for p in Plant.objects.filter(code__in=codes)}
+    items = [_prepare(i, envelope, principal, plants) for i, envelope in enumerate(envelopes)]
+    _store_raw(items, principal, request_id, now)
+    _decide_safely(items, principal, now)
+    return [item.result() for item in items]
+
+
+def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
+    # Chosen before the attempt: a failed attempt may have changed statuses in memory.
+    undecided = [i for i in items if i.status is None]
+    try:
+        with transaction.atomic():
+            _decide(items, principal, now)
+        return
+    except Exception:
+        logger.exception("batch decision failed; retrying item by item")
+    for item in undecided:
+        _reset(item)
+        try:
+            with transaction.atomic():
+                _decide([item], principal, now)
+        except Exception as exc:
+            logger.exception("ingest of message %s failed", item.message.pk)
+            _reset(item)
+            item.status = MessageStatus.QUARANTINED
+            item.reasons = [
+                Reason(code="internal_error", path="", message=f"{type(exc).__name__}: {exc}")
+            ]
+            InboundMessage.objects.filter(pk=item.message.pk).update(
+                status=item.status, reasons=[r.as_dict() for r in item.reasons], processed_at=now
+            )
+
+
+def _reset(item: _Item) -> None:
+    item.status, item.reasons, item.event = None, [], None
+    item.message.status = MessageStatus.RECEIVED
+    item.canonical = item.key = item.payload_hash = None
