@@ -295,3 +295,42 @@ class AuditRecordAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(om.Gate)
+class GateAdmin(LifecycleAdminMixin, ScopedAdmin):
+    """Where is a transaction stalled and why: every gate, closed ones first."""
+
+    list_display = [
+        "kind",
+        "plant",
+        "order",
+        "lot",
+        "waits_for",
+        "state",
+        "state_changed_at",
+        "rule",
+    ]
+    list_filter = ["plant", "state", "kind"]
+    list_select_related = ["plant", "order", "lot"]
+    search_fields = ["kind", "waits_for", "order__number", "lot__number", "reason"]
+    raw_id_fields = ["plant", "order", "lot", "inspection"]
+    readonly_fields = ["rule"]
+
+
+@admin.register(om.CheckRecord)
+class CheckRecordAdmin(ScopedAdmin):
+    """Synchronous checks that were asked, and their answers (read-only)."""
+
+    list_display = ["asked_at", "check_name", "plant", "system", "allowed", "duration_ms"]
+    list_filter = ["check_name", "allowed", "plant"]
+    search_fields = ["correlation_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -2,6 +2,7 @@
 
 from .audit import AuditRecord, AuditRecordImmutable
 from .events import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
+from .gates import CheckRecord, Gate, GateState
 from .inventory import AdvanceShippingNotice, AsnLine, CycleCount, GoodsReceipt
 from .lots import Lot, LotGenealogy, LotOrderLink
 from .orders import Operation, OrderRevision, ProductionOrder
@@ -18,6 +19,7 @@ LIFECYCLE_MODELS = {
     "goods_receipt": GoodsReceipt,
     "cycle_count": CycleCount,
     "asn": AdvanceShippingNotice,
+    "gate": Gate,
 }
 
 __all__ = [
@@ -26,10 +28,13 @@ __all__ = [
     "AsnLine",
     "AuditRecord",
     "AuditRecordImmutable",
+    "CheckRecord",
     "CycleCount",
     "Disposition",
     "Event",
     "EventStatus",
+    "Gate",
+    "GateState",
     "GoodsReceipt",
     "IdempotencyRule",
     "InboundMessage",
