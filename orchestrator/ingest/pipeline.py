@@ -190,7 +190,15 @@ def _prepare(position: int, envelope: Any, principal, plants_by_code: dict[str, 
     return item
 
 
-def _store_raw(items: list[_Item], principal, request_id: uuid.UUID, now: dt.datetime) -> None:
+def _store_raw(
+    items: list[_Item],
+    principal,
+    request_id: uuid.UUID,
+    now: dt.datetime,
+    *,
+    replay_of: InboundMessage | None = None,
+    handled_by=None,
+) -> None:
     messages = []
     for item in items:
         env = item.envelope if isinstance(item.envelope, dict) else {}
@@ -209,6 +217,8 @@ def _store_raw(items: list[_Item], principal, request_id: uuid.UUID, now: dt.dat
             status=item.status or MessageStatus.RECEIVED,
             reasons=[r.as_dict() for r in item.reasons],
             processed_at=now if item.status else None,
+            replay_of=replay_of,
+            handled_by=handled_by if getattr(handled_by, "pk", None) else None,
         )
         messages.append(item.message)
     with transaction.atomic():
@@ -458,11 +468,18 @@ def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
 
 
 def ingest_batch(
-    *, principal, envelopes: list[Any], request_id: uuid.UUID | None = None
+    *,
+    principal,
+    envelopes: list[Any],
+    request_id: uuid.UUID | None = None,
+    replay_of: InboundMessage | None = None,
+    handled_by=None,
 ) -> list[ItemResult]:
     """Store, decide and apply a batch of envelopes from one connected system.
 
     Returns one :class:`ItemResult` per envelope, in order. Never raises for bad input.
+    ``replay_of`` (with ``handled_by``, the person replaying) links a replayed message to
+    the one it replays.
     """
     now = timezone.now()
     request_id = request_id or uuid.uuid4()
@@ -471,9 +488,52 @@ def ingest_batch(
     }
     plants = {p.code: p for p in Plant.objects.filter(code__in=codes)}
     items = [_prepare(i, envelope, principal, plants) for i, envelope in enumerate(envelopes)]
-    _store_raw(items, principal, request_id, now)
+    _store_raw(items, principal, request_id, now, replay_of=replay_of, handled_by=handled_by)
     _decide_safely(items, principal, now)
     return [item.result() for item in items]
+
+
+def decide_stored(*, messages: list[InboundMessage]) -> list[ItemResult]:
+    """Decide messages that were stored but never decided (status ``received``), e.g. after
+    the process died between the raw store and the decision. Safe to run twice: only rows
+    still ``received`` are taken, and the claim deduplicates."""
+    results: list[ItemResult] = []
+    by_system: dict[int, list[InboundMessage]] = {}
+    for message in messages:
+        if message.status == MessageStatus.RECEIVED and message.system_id:
+            by_system.setdefault(message.system_id, []).append(message)
+    for batch in by_system.values():
+        principal = principal_for(batch[0].system)
+        codes = {m.body.get("plant") for m in batch if isinstance(m.body, dict)}
+        plants = {p.code: p for p in Plant.objects.filter(code__in=codes)}
+        items = []
+        for message in batch:
+            item = _prepare(message.position, message.body, principal, plants)
+            item.correlation_id = message.correlation_id
+            item.message = message
+            if item.status is not None:  # decided by the envelope alone
+                InboundMessage.objects.filter(pk=message.pk).update(
+                    status=item.status,
+                    reasons=[r.as_dict() for r in item.reasons],
+                    processed_at=timezone.now(),
+                )
+            items.append(item)
+        _decide_safely(items, principal, batch[0].received_at)
+        results.extend(item.result() for item in items)
+    return results
+
+
+def principal_for(system):
+    """The principal a stored message is decided as (its system and that system's plants)."""
+    from plants.api.authentication import SystemPrincipal
+
+    plants = list(system.plants.values_list("pk", "code"))
+    return SystemPrincipal(
+        system=system,
+        api_key=None,
+        system_plant_ids=frozenset(pk for pk, _ in plants),
+        plant_codes=frozenset(code for _, code in plants),
+    )
 
 
 def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
