@@ -1,8 +1,9 @@
 """Routes of the orchestrator API (mounted under /api/v1/)."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import trace, views, workbench
 
 router = SimpleRouter(trailing_slash=False)
 router.register("orders", views.OrderViewSet, basename="order")
@@ -11,4 +12,11 @@ router.register("inspections", views.InspectionViewSet, basename="inspection")
 router.register("nonconformances", views.NonconformanceViewSet, basename="nonconformance")
 router.register("audit-records", views.AuditRecordViewSet, basename="audit-record")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("trace/<path:correlation_id>", trace.TraceView.as_view(), name="trace"),
+    path("messages/<int:pk>/replay", workbench.MessageReplayView.as_view(), name="message-replay"),
+    path("messages/<int:pk>/discard", workbench.MessageDiscardView.as_view(), name="msg-discard"),
+    path("events/<int:pk>/replay", workbench.EventReplayView.as_view(), name="event-replay"),
+    path("events/<int:pk>/discard", workbench.EventDiscardView.as_view(), name="event-discard"),
+]

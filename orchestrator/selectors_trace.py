@@ -1,0 +1,282 @@
+"""The trace of one correlation id: everything Interlock did with a message, in order.
+
+``trace_get`` gathers, limited to what the caller may see at their plants:
+
+1. **messages**: each raw message as received (body untouched), with its validation
+   reasons, the mapping it went through (plant code → canonical value, per field), and
+   the idempotency decision (accepted, duplicate of event N, conflict with event N);
+   replays point back to what they replay.
+2. **events**: the canonical events those messages created or collided with, and any
+   event carrying the correlation id (status, parking, explanation, rule pins).
+3. **transitions**: the audit records under the correlation id (lifecycle transitions,
+   and the operators' replays and discards).
+4. **gates**: the gates of the orders and lots touched, whether named in an event's
+   payload or moved by a transition.
+5. **outbox**: deliveries under the correlation id, once an ``OutboxMessage`` model
+   exists (``None`` until then, so a client can tell "none yet" from "not tracked").
+
+Each section is one query (plus one per gate subject kind), whatever the chain's length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q, QuerySet
+
+from plants.selectors import scope_queryset
+
+from .models import (
+    AuditRecord,
+    Event,
+    Gate,
+    InboundMessage,
+    Lot,
+    MessageStatus,
+    ProductionOrder,
+)
+
+#: How many rows of each section a trace shows at most (a storm of duplicates under one
+#: correlation id must not turn one page into a million rows).
+SECTION_LIMIT = 500
+
+
+@dataclass
+class MessageStage:
+    """One raw message and what each stage of ingest made of it."""
+
+    message: InboundMessage
+    validation: dict[str, Any]
+    mapping: dict[str, Any]
+    idempotency: dict[str, Any]
+
+
+@dataclass
+class Trace:
+    correlation_id: str
+    messages: list[MessageStage] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    transitions: list[AuditRecord] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
+    outbox: list[dict[str, Any]] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.messages or self.events or self.transitions)
+
+
+def _perm(model) -> str:
+    return f"{model._meta.app_label}.view_{model._meta.model_name}"
+
+
+def _scoped(qs: QuerySet, user) -> QuerySet:
+    return scope_queryset(qs, user=user, perm=_perm(qs.model))
+
+
+# --- per-stage views of one message --------------------------------------------------------
+_VALIDATION_CODES_PASS = {"duplicate", "idempotency_conflict"}
+
+
+def _validation(message: InboundMessage) -> dict[str, Any]:
+    reasons = [r for r in (message.reasons or []) if r.get("code") not in _VALIDATION_CODES_PASS]
+    if message.status == MessageStatus.RECEIVED:
+        outcome = "pending"
+    elif message.status in (MessageStatus.REJECTED, MessageStatus.QUARANTINED):
+        outcome = message.status
+    elif message.status == MessageStatus.DISCARDED:
+        outcome = "failed" if reasons else "passed"
+    else:
+        outcome = "passed"
+    return {"outcome": outcome, "reasons": reasons}
+
+
+def _leaves(value: Any, path: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, child in value.items():
+            out.update(_leaves(child, f"{path}.{key}" if path else str(key)))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for index, child in enumerate(value):
+            out.update(_leaves(child, f"{path}[{index}]"))
+        return out
+    return {path: value}
+
+
+def mapping_changes(sent: Any, canonical: Any) -> list[dict[str, Any]]:
+    """The fields site mapping changed, ``[{path, sent, canonical}]`` (codes translated,
+    units converted); paths as in reasons (``payload.operations[0].work_center``)."""
+    if not isinstance(sent, dict) or not isinstance(canonical, dict):
+        return []
+    before, after = _leaves(sent, "payload"), _leaves(canonical, "payload")
+    return [
+        {"path": path, "sent": before.get(path), "canonical": after.get(path)}
+        for path in sorted(before.keys() | after.keys())
+        if before.get(path) != after.get(path)
+    ]
+
+
+def _decision(message: InboundMessage) -> str | None:
+    if message.status in (MessageStatus.ACCEPTED, MessageStatus.DUPLICATE, MessageStatus.CONFLICT):
+        return message.status
+    # A discarded message keeps the reasons of the decision it was discarded after.
+    codes = {r.get("code") for r in message.reasons or []}
+    if "idempotency_conflict" in codes:
+        return MessageStatus.CONFLICT
+    if "duplicate" in codes:
+        return MessageStatus.DUPLICATE
+    return None
+
+
+def _mapping(message: InboundMessage, event: Event | None, decision: str | None) -> dict:
+    sent = message.body.get("payload") if isinstance(message.body, dict) else None
+    if decision in (MessageStatus.ACCEPTED, MessageStatus.DUPLICATE) and event is not None:
+        # A duplicate has the same payload hash as its original: its canonical form *is*
+        # the stored one.
+        return {
+            "outcome": "mapped",
+            "canonical_payload": event.payload,
+            "changes": mapping_changes(sent, event.payload),
+            "note": "",
+        }
+    if decision == MessageStatus.CONFLICT:
+        return {
+            "outcome": "mapped",
+            "canonical_payload": None,
+            "changes": [],
+            "note": "its canonical form differed from the event's and is not kept",
+        }
+    if message.status == MessageStatus.RECEIVED:
+        outcome = "pending"
+    elif any(r.get("code") == "mapping_missing" for r in message.reasons or []):
+        outcome = "failed"
+    else:
+        outcome = "not_reached"
+    return {"outcome": outcome, "canonical_payload": None, "changes": [], "note": ""}
+
+
+def _idempotency(event: Event | None, decision: str | None) -> dict[str, Any]:
+    text = {
+        MessageStatus.ACCEPTED: "claimed the business key: new event {id}",
+        MessageStatus.DUPLICATE: "duplicate of event {id}: no further effect",
+        MessageStatus.CONFLICT: "conflict with event {id}: same business key, other payload",
+    }.get(decision, "not reached")
+    return {
+        "decision": decision,
+        "event_id": event.pk if event else None,
+        "idempotency_key": event.idempotency_key if event else None,
+        "original_correlation_id": event.correlation_id if event else None,
+        "explanation": text.format(id=event.pk if event else "?"),
+    }
+
+
+# --- the selector ------------------------------------------------------------------------
+def _messages(correlation_id: str, user) -> list[InboundMessage]:
+    qs = InboundMessage.objects.filter(correlation_id=correlation_id)
+    scoped = _scoped(qs, user)
+    system = getattr(user, "system", None)
+    if getattr(user, "system_plant_ids", None) is not None and system is not None:
+        # A system also sees its own messages that never reached a plant (refused ones).
+        scoped = qs.filter(Q(pk__in=scoped.values("pk")) | Q(system=system, plant__isnull=True))
+    return list(
+        scoped.select_related("system", "plant", "handled_by")
+        .prefetch_related("replays")
+        .order_by("received_at", "id")[:SECTION_LIMIT]
+    )
+
+
+def _subjects(events: list[Event], transitions: list[AuditRecord]) -> Q | None:
+    """Orders and lots the chain touched: named in a payload, or moved by a transition."""
+    order_ids: set[int] = set()
+    lot_ids: set[int] = set()
+    order_ct = ContentType.objects.get_for_model(ProductionOrder)
+    lot_ct = ContentType.objects.get_for_model(Lot)
+    for record in transitions:
+        if record.content_type_id == order_ct.pk:
+            order_ids.add(int(record.object_id))
+        elif record.content_type_id == lot_ct.pk:
+            lot_ids.add(int(record.object_id))
+    orders = Q()
+    lots = Q()
+    for event in events:
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        if isinstance(payload.get("order"), str):
+            orders |= Q(plant_id=event.plant_id, number=payload["order"])
+        if isinstance(payload.get("lot"), str):
+            lots |= Q(plant_id=event.plant_id, number=payload["lot"])
+    if orders:
+        order_ids.update(ProductionOrder.objects.filter(orders).values_list("pk", flat=True))
+    if lots:
+        lot_ids.update(Lot.objects.filter(lots).values_list("pk", flat=True))
+    if not order_ids and not lot_ids:
+        return None
+    return Q(order_id__in=order_ids) | Q(lot_id__in=lot_ids)
+
+
+def _outbox(correlation_id: str, user) -> list[dict[str, Any]] | None:
+    try:
+        model = apps.get_model("orchestrator", "OutboxMessage")
+    except LookupError:
+        return None
+    names = {f.name for f in model._meta.concrete_fields}
+    if "correlation_id" not in names:  # pragma: no cover - depends on the future model
+        return None
+    qs = _scoped(model.objects.filter(correlation_id=correlation_id), user)
+    order = [n for n in ("created_at", "id") if n in names]
+    rows = []
+    for row in qs.order_by(*order)[:SECTION_LIMIT]:
+        data = {"id": row.pk, "description": str(row)}
+        for name in ("status", "target", "action", "attempts", "created_at", "delivered_at"):
+            if name in names:
+                value = getattr(row, name)
+                data[name] = getattr(value, "pk", value)
+        rows.append(data)
+    return rows
+
+
+def trace_get(*, correlation_id: str, user) -> Trace:
+    """The chain under ``correlation_id`` that ``user`` (person or connected system) may
+    see; ``Trace.empty`` when there is nothing, which callers answer with a 404."""
+    trace = Trace(correlation_id=correlation_id)
+    messages = _messages(correlation_id, user)
+
+    # Events: those carrying the id, and those the messages created or collided with
+    # (a duplicate's original may carry another correlation id).
+    visible_events = _scoped(Event.objects.all(), user)
+    referenced = {m.event_id for m in messages if m.event_id}
+    events = list(
+        visible_events.filter(Q(correlation_id=correlation_id) | Q(pk__in=referenced))
+        .select_related("plant", "system")
+        .order_by("received_at", "id")[:SECTION_LIMIT]
+    )
+    by_pk = {e.pk: e for e in events}
+    for message in messages:
+        event = by_pk.get(message.event_id)
+        decision = _decision(message)
+        trace.messages.append(
+            MessageStage(
+                message=message,
+                validation=_validation(message),
+                mapping=_mapping(message, event, decision),
+                idempotency=_idempotency(event, decision),
+            )
+        )
+    trace.events = events
+    trace.transitions = list(
+        _scoped(AuditRecord.objects.filter(correlation_id=correlation_id), user)
+        .select_related("plant", "content_type", "actor")
+        .order_by("occurred_at", "id")[:SECTION_LIMIT]
+    )
+    subjects = _subjects(events, trace.transitions)
+    if subjects is not None:
+        trace.gates = list(
+            _scoped(Gate.objects.filter(subjects), user)
+            .select_related("plant", "order", "lot", "inspection")
+            .order_by("state_changed_at", "id")[:SECTION_LIMIT]
+        )
+    trace.outbox = _outbox(correlation_id, user)
+    return trace

@@ -1,0 +1,302 @@
+"""The exception workbench's write side: replay and discard, of messages and of events.
+
+An operator acts on what ingest could not finish:
+
+- **message replay**: the stored body goes through ``ingest_batch`` again, as the system
+  that sent it, after a fix (a mapping added, a lot released, a system given the plant).
+  The replay is a *new* :class:`InboundMessage` pointing back with ``replay_of``; the
+  original keeps its status (it is the record of what happened) and notes who replayed it
+  and with which outcome in ``handled_by`` / ``handled_reason``.
+- **event replay**: a quarantined or escalated canonical event is re-applied through the
+  handlers (its business key is already claimed, so it is the same event, not a new one).
+- **discard**: the message or event is set aside for good, with the operator's reason.
+
+Every action checks the object-level permission (``orchestrator.replay_inboundmessage``…),
+which :class:`plants.auth.PlantRoleBackend` scopes to the object's plant, and leaves an
+:class:`~orchestrator.models.AuditRecord` under the object's correlation id, so the trace
+shows it. The admin, the API and any command call these functions; nothing else writes
+these statuses.
+
+Two operators replaying the same message at once is harmless: both replays go through the
+idempotency claim, so one is accepted and the other answers ``duplicate`` of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.utils import timezone
+
+from interlock.errors import Conflict, DomainError, ErrorDetail, NotAllowed
+
+from ..ingest.context import BatchContext
+from ..ingest.handlers import apply_events
+from ..ingest.pipeline import ingest_batch, principal_for
+from ..models import AuditRecord, Event, EventStatus, InboundMessage, MessageStatus
+from .lifecycle import actor_identity
+
+#: Message statuses an operator may act on (``received`` belongs to the recovery sweeper,
+#: ``accepted``/``duplicate`` need nothing, ``discarded`` is final).
+MESSAGE_OPEN = (MessageStatus.QUARANTINED, MessageStatus.REJECTED, MessageStatus.CONFLICT)
+#: Event statuses an operator may re-apply or discard.
+EVENT_REPLAYABLE = (EventStatus.QUARANTINED, EventStatus.ESCALATED)
+EVENT_DISCARDABLE = (EventStatus.QUARANTINED, EventStatus.ESCALATED, EventStatus.PARKED)
+#: Outcomes of a replay that close the original message.
+MESSAGE_RESOLVED = (MessageStatus.ACCEPTED, MessageStatus.DUPLICATE)
+
+REASON_MAX = 300  # InboundMessage.handled_reason
+
+
+class NotReplayable(DomainError):
+    def __init__(self, message: str, *, found: str = "") -> None:
+        super().__init__(
+            message=message,
+            code="not_replayable",
+            details=[
+                ErrorDetail(path="status", code="not_replayable", message=message, found=found)
+            ],
+            http_status=409,
+        )
+
+
+def _require(actor: Any, perm: str, obj: models.Model) -> None:
+    if actor is None or not actor.has_perm(perm, obj):
+        raise NotAllowed(f"You may not do this for {obj} ({perm} at its plant).")
+
+
+def _clean_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(
+            message="Say why it is discarded.",
+            code="reason_required",
+            details=[ErrorDetail(path="reason", code="required", message="A reason is required.")],
+        )
+    if len(reason) > REASON_MAX:
+        raise DomainError(
+            message=f"The reason is longer than {REASON_MAX} characters.",
+            code="reason_too_long",
+            details=[
+                ErrorDetail(
+                    path="reason",
+                    code="max_length",
+                    message="too long",
+                    expected=REASON_MAX,
+                    found=len(reason),
+                )
+            ],
+        )
+    return reason
+
+
+def _audit(
+    *,
+    obj: models.Model,
+    actor: Any,
+    transition: str,
+    source: str,
+    target: str,
+    reason: str,
+    correlation_id: str,
+    plant_id: int | None,
+) -> AuditRecord:
+    user, label = actor_identity(actor)
+    record = AuditRecord(
+        actor=user,
+        actor_label=label,
+        content_type=ContentType.objects.get_for_model(type(obj)),
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        plant_id=plant_id,
+        field="status",
+        transition=transition,
+        source_state=str(source),
+        target_state=str(target),
+        reason=reason,
+        correlation_id=correlation_id,
+    )
+    record.full_clean()
+    record.save()
+    return record
+
+
+# --- messages ---------------------------------------------------------------------------
+def message_replay(*, message: InboundMessage, actor: Any) -> InboundMessage:
+    """Re-ingest ``message``'s stored body as the system that sent it; return the new
+    message (``replay_of=message``, ``handled_by=actor``), decided like any other.
+
+    Raises :class:`NotAllowed` without ``orchestrator.replay_inboundmessage`` at the
+    message's plant, :class:`NotReplayable` when there is nothing to replay (an open
+    status is required; a body that was not even JSON cannot become an event).
+    """
+    _require(actor, "orchestrator.replay_inboundmessage", message)
+    message = InboundMessage.objects.select_related("system").get(pk=message.pk)
+    if message.status not in MESSAGE_OPEN:
+        raise NotReplayable(
+            f"{message} is {message.status}; only quarantined, rejected or conflicting "
+            "messages are replayed.",
+            found=message.status,
+        )
+    if message.system_id is None or not isinstance(message.body, dict):
+        raise NotReplayable(f"{message} has no sending system to replay it as.")
+    if any(r.get("code") == "invalid_json" for r in message.reasons or []):
+        raise NotReplayable(f"{message} was not JSON; the sender must send it again.")
+
+    body = message.body
+    if "correlation_id" not in body:
+        # The pipeline gives an envelope without one a fresh id; the replay must keep the
+        # original's, or the trace of the chain would break in two.
+        body = {**body, "correlation_id": message.correlation_id}
+    # No outer transaction on purpose: ingest stores the raw message in its own commit and
+    # decides in another, exactly as for a message arriving from the system.
+    result = ingest_batch(
+        principal=principal_for(message.system),
+        envelopes=[body],
+        replay_of=message,
+        handled_by=actor,
+    )[0]
+    replay = InboundMessage.objects.get(pk=result.message_id)
+    with transaction.atomic():
+        original = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        user, _ = actor_identity(actor)
+        original.handled_by = user
+        original.handled_reason = f"replayed as message {replay.pk}: {replay.status}"[:REASON_MAX]
+        original.save(update_fields=["handled_by", "handled_reason"])
+        _audit(
+            obj=original,
+            actor=actor,
+            transition="replay",
+            source=original.status,
+            target=replay.status,
+            reason=original.handled_reason,
+            correlation_id=original.correlation_id,
+            plant_id=original.plant_id,
+        )
+    return replay
+
+
+def message_discard(*, message: InboundMessage, actor: Any, reason: str) -> InboundMessage:
+    """Set ``message`` aside for good (status ``discarded``), recording who and why."""
+    _require(actor, "orchestrator.discard_inboundmessage", message)
+    reason = _clean_reason(reason)
+    with transaction.atomic():
+        locked = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        if locked.status not in MESSAGE_OPEN:
+            raise Conflict(
+                f"{locked} is {locked.status}; only quarantined, rejected or conflicting "
+                "messages are discarded.",
+                code="not_discardable",
+            )
+        source = locked.status
+        user, _ = actor_identity(actor)
+        locked.status = MessageStatus.DISCARDED
+        locked.handled_by = user
+        locked.handled_reason = reason
+        locked.processed_at = locked.processed_at or timezone.now()
+        locked.save(update_fields=["status", "handled_by", "handled_reason", "processed_at"])
+        _audit(
+            obj=locked,
+            actor=actor,
+            transition="discard",
+            source=source,
+            target=locked.status,
+            reason=reason,
+            correlation_id=locked.correlation_id,
+            plant_id=locked.plant_id,
+        )
+    message.refresh_from_db()
+    return locked
+
+
+# --- events -----------------------------------------------------------------------------
+_EVENT_FIELDS = [
+    "status",
+    "reasons",
+    "waiting_for",
+    "parked_at",
+    "applied_at",
+    "rule_pins",
+    "explanation",
+]
+
+
+def event_replay(*, event: Event, actor: Any) -> Event:
+    """Re-apply a quarantined or escalated ``event`` through its handler, after a fix.
+
+    The row is locked for the whole application, so two replays of one event serialise
+    and the second finds it no longer quarantined. An event type without a handler ends
+    ``accepted``, as on first arrival.
+    """
+    _require(actor, "orchestrator.replay_event", event)
+    _, label = actor_identity(actor)
+    with transaction.atomic():
+        locked = (
+            Event.objects.select_for_update().select_related("plant", "system").get(pk=event.pk)
+        )
+        if locked.status not in EVENT_REPLAYABLE:
+            raise NotReplayable(
+                f"{locked} is {locked.status}; only quarantined or escalated events are "
+                "re-applied.",
+                found=locked.status,
+            )
+        source = locked.status
+        locked.status = EventStatus.ACCEPTED
+        locked.reasons = []
+        locked.waiting_for = ""
+        ctx = BatchContext(actor_label=label, now=timezone.now())
+        apply_events(ctx, [locked])
+        # Handlers buffer what they change on the context; write it as the pipeline does.
+        flush = getattr(ctx, "flush", None)
+        if flush is not None:
+            flush()
+        locked.save(update_fields=_EVENT_FIELDS)
+        _audit(
+            obj=locked,
+            actor=actor,
+            transition="replay",
+            source=source,
+            target=locked.status,
+            reason=f"re-applied by {label}",
+            correlation_id=locked.correlation_id,
+            plant_id=locked.plant_id,
+        )
+    event.refresh_from_db()
+    return locked
+
+
+def event_discard(*, event: Event, actor: Any, reason: str) -> Event:
+    """Set a quarantined, escalated or parked ``event`` aside for good, with the reason
+    (kept on the event's reasons and in the audit trail)."""
+    _require(actor, "orchestrator.discard_event", event)
+    reason = _clean_reason(reason)
+    _, label = actor_identity(actor)
+    with transaction.atomic():
+        locked = Event.objects.select_for_update().get(pk=event.pk)
+        if locked.status not in EVENT_DISCARDABLE:
+            raise Conflict(
+                f"{locked} is {locked.status}; only quarantined, escalated or parked events "
+                "are discarded.",
+                code="not_discardable",
+            )
+        source = locked.status
+        locked.status = EventStatus.DISCARDED
+        locked.waiting_for = ""
+        locked.reasons = [
+            *(locked.reasons or []),
+            {"code": "discarded", "path": "", "message": reason, "found": label},
+        ]
+        locked.save(update_fields=["status", "waiting_for", "reasons"])
+        _audit(
+            obj=locked,
+            actor=actor,
+            transition="discard",
+            source=source,
+            target=locked.status,
+            reason=reason,
+            correlation_id=locked.correlation_id,
+            plant_id=locked.plant_id,
+        )
+    event.refresh_from_db()
+    return locked
