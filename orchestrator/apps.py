@@ -5,3 +5,13 @@ class OrchestratorConfig(AppConfig):
     name = "orchestrator"
     verbose_name = "Orchestration"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Rules must not import the orchestrator; the orchestrator tells rules what its
+        # events look like and where its stored events are (for simulation).
+        from rules.simulation import register_event_source
+
+        from .ingest.rules_bridge import register_schemas, stored_events
+
+        register_schemas()
+        register_event_source(stored_events)

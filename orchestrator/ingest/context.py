@@ -4,6 +4,13 @@ Handlers never save as they go: they record outcomes here (applied, parked, quar
 and the pipeline writes them back set-wise at the end of the batch, inside the same
 transaction as the idempotency claim. That is what keeps a bulk request at a handful of
 statements instead of several per event.
+
+The same holds for what handlers change: lifecycle transitions run on the batch's
+preloaded, row-locked objects (:meth:`BatchContext.transition`), their audit records and
+new rows (confirmations, issues, outbox messages...) are buffered, and :meth:`flush`
+writes them with one ``bulk_update`` per model and field set and one ``bulk_create`` per
+model. Rare events may still call services that save at once; they must then not leave a
+stale copy of the same object in the batch cache (see ``handlers.base``).
 """
 
 from __future__ import annotations
@@ -13,8 +20,59 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import Event, EventStatus
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django_fsm import can_proceed
+
+from ..models import AuditRecord, Event, EventStatus
 from .normalize import Reason
+
+
+class TransitionRefused(Exception):
+    """A transition does not apply to the object's state (or its guard said no)."""
+
+    def __init__(self, obj: models.Model, name: str, state: str, why: str) -> None:
+        super().__init__(f"cannot {name} {obj}: it is {state!r} ({why})")
+        self.obj, self.name, self.state, self.why = obj, name, state, why
+
+    def reason(self, path: str = "") -> Reason:
+        return Reason(
+            code="illegal_transition",
+            path=path,
+            message=str(self),
+            expected=self.name,
+            found=self.state,
+        )
+
+
+def _plant_id(obj: models.Model) -> int | None:
+    plant_id = getattr(obj, "plant_id", None)
+    if plant_id is not None:
+        return plant_id
+    order = getattr(obj, "order", None) if getattr(obj, "order_id", None) else None
+    return order.plant_id if order is not None else None
+
+
+#: Order in which buffered rows of these models are inserted (their foreign keys point to
+#: rows that exist already or come earlier in this list).
+_INSERT_ORDER: tuple[str, ...] = (
+    "orchestrator.ordercomponent",
+    "orchestrator.lotorderlink",
+    "orchestrator.operationconfirmation",
+    "orchestrator.materialissue",
+    "orchestrator.scrapdeclaration",
+    "orchestrator.gate",
+    "orchestrator.outboxmessage",
+    "orchestrator.notification",
+    "orchestrator.approvalrequest",
+    "orchestrator.auditrecord",
+)
+#: Buffered rows that may already exist (a re-applied event): inserted with ON CONFLICT DO
+#: NOTHING, because their unique constraints are the second line of idempotency.
+_IGNORE_CONFLICTS = {
+    "orchestrator.operationconfirmation",
+    "orchestrator.outboxmessage",
+}
 
 
 @dataclass
@@ -28,14 +86,22 @@ class BatchContext:
     touched: dict[int, Event] = field(default_factory=dict)
     #: Free-form per-batch caches handlers may share (preloaded orders, lots, ...).
     cache: dict[str, Any] = field(default_factory=dict)
+    #: Rows changed in memory: ``(model label, pk) → (obj, {field names})``.
+    dirty: dict[tuple[str, int], tuple[models.Model, set[str]]] = field(default_factory=dict)
+    #: New rows to insert at :meth:`flush`, by model label, in arrival order.
+    new_rows: dict[str, list[models.Model]] = field(default_factory=dict)
+    #: Prerequisite keys that became true in this batch (see ``sequencing``).
+    fulfilled: list[str] = field(default_factory=list)
 
     def _touch(self, event: Event) -> None:
         self.touched[event.pk] = event
 
+    # --- event outcomes -------------------------------------------------------------------
     def applied(self, event: Event, *, explanation: dict | None = None) -> None:
         event.status = EventStatus.APPLIED
         event.applied_at = self.now
         event.waiting_for = ""
+        event.reasons = []
         if explanation is not None:
             event.explanation = explanation
         self._touch(event)
@@ -55,3 +121,97 @@ class BatchContext:
         event.waiting_for = ""
         event.reasons = [r.as_dict() if isinstance(r, Reason) else r for r in reasons]
         self._touch(event)
+
+    # --- changes to business objects ------------------------------------------------------
+    def mark(self, obj: models.Model, *fields: str) -> None:
+        """``obj`` (already saved, locked by the batch) changed ``fields`` in memory."""
+        key = (obj._meta.label_lower, obj.pk)
+        entry = self.dirty.get(key)
+        if entry is None:
+            self.dirty[key] = (obj, set(fields))
+        else:
+            entry[1].update(fields)
+
+    def add(self, obj: models.Model) -> models.Model:
+        """Insert ``obj`` at :meth:`flush` (it gets no primary key before that)."""
+        self.new_rows.setdefault(obj._meta.label_lower, []).append(obj)
+        return obj
+
+    def audit(
+        self,
+        obj: models.Model,
+        *,
+        transition: str,
+        source: str,
+        target: str,
+        correlation_id: str,
+        reason: str = "",
+        field_name: str = "state",
+    ) -> None:
+        """Buffer the audit record of a state change of ``obj`` (which must have a pk)."""
+        self.add(
+            AuditRecord(
+                occurred_at=self.now,
+                actor=None,
+                actor_label=self.actor_label,
+                content_type=ContentType.objects.get_for_model(type(obj)),
+                object_id=str(obj.pk),
+                object_repr=str(obj)[:200],
+                plant_id=_plant_id(obj),
+                field=field_name,
+                transition=transition,
+                source_state=str(source),
+                target_state=str(target),
+                reason=reason[:2000],
+                correlation_id=correlation_id,
+            )
+        )
+
+    def transition(
+        self, obj: models.Model, name: str, *, event: Event, reason: str = ""
+    ) -> models.Model:
+        """Run django-fsm transition ``name`` on the locked in-memory ``obj``, guards
+        included, and buffer the state change and its audit record (actor
+        ``system:<code>``, the event's correlation id). Raises :class:`TransitionRefused`
+        and changes nothing when it does not apply."""
+        field = type(obj).lifecycle_field()
+        source = getattr(obj, field.name)
+        bound = getattr(obj, name)
+        if not can_proceed(bound, check_conditions=False):
+            raise TransitionRefused(obj, name, source, f"{name} does not apply from {source}")
+        if not can_proceed(bound):
+            raise TransitionRefused(obj, name, source, "its preconditions are not met")
+        bound()
+        target = getattr(obj, field.name)
+        obj.state_changed_at = self.now
+        self.mark(obj, field.attname, "state_changed_at", "updated_at")
+        obj.updated_at = self.now
+        self.audit(
+            obj,
+            transition=name,
+            source=source,
+            target=target,
+            correlation_id=event.correlation_id,
+            reason=reason,
+            field_name=field.name,
+        )
+        return obj
+
+    def flush(self) -> None:
+        """Write every buffered change: updates first (new rows may point at them), then
+        inserts in dependency order. Safe to call twice (buffers are emptied)."""
+        by_fields: dict[tuple[type, tuple[str, ...]], list[models.Model]] = {}
+        for obj, fields in self.dirty.values():
+            by_fields.setdefault((type(obj), tuple(sorted(fields))), []).append(obj)
+        self.dirty = {}
+        for (model, fields), objs in by_fields.items():
+            model._base_manager.bulk_update(objs, list(fields))
+        rows, self.new_rows = self.new_rows, {}
+        labels = [label for label in _INSERT_ORDER if label in rows]
+        labels += [label for label in rows if label not in _INSERT_ORDER]
+        for label in labels:
+            objs = rows[label]
+            model = type(objs[0])
+            model._base_manager.bulk_create(
+                objs, batch_size=1000, ignore_conflicts=label in _IGNORE_CONFLICTS
+            )

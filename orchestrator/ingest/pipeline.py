@@ -32,7 +32,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+import orjson
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator, FormatChecker
@@ -43,6 +44,7 @@ from ..models import Event, EventStatus, IdempotencyRule, InboundMessage, Messag
 from .context import BatchContext
 from .handlers import apply_events
 from .normalize import Reason, map_payload, schema_reasons
+from .schemacheck import Check, compile_check
 from .specs import SPECS, EventSpec
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,29 @@ def envelope_validator() -> Draft202012Validator:
     return Draft202012Validator(
         json.loads(ENVELOPE_SCHEMA.read_text()), format_checker=FormatChecker()
     )
+
+
+@cache
+def envelope_check() -> Check | None:
+    return compile_check(json.loads(ENVELOPE_SCHEMA.read_text()))
+
+
+def _dumps(value: Any, encoder: type[json.JSONEncoder] | None = None) -> str:
+    """JSON text for a jsonb column: orjson when it can (several times faster), else what
+    Django's JSONField would write (non-string keys, integers past 64 bits...)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, cls=encoder)
+
+
+def _parse_occurred_at(text: str) -> dt.datetime | None:
+    # The envelope schema has checked RFC 3339 already; fromisoformat reads every common
+    # form of it ten times faster than the regex of parse_datetime, which stays the fallback.
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return parse_datetime(text)
 
 
 # --- results --------------------------------------------------------------------------
@@ -98,8 +123,11 @@ class _Item:
     canonical: dict[str, Any] | None = None
     key: str | None = None
     payload_hash: str | None = None
+    #: The event this item created (claimed ones: a full instance, handed to the handlers).
     event: Event | None = None
-    message: InboundMessage | None = None
+    #: The event it created or duplicated.
+    event_id: int | None = None
+    message_pk: int | None = None
 
     def result(self) -> ItemResult:
         reasons = [r.as_dict() for r in self.reasons]
@@ -108,8 +136,8 @@ class _Item:
         return ItemResult(
             position=self.position,
             status=self.status or MessageStatus.RECEIVED,
-            message_id=self.message.pk if self.message else None,
-            event_id=self.event.pk if self.event else None,
+            message_id=self.message_pk,
+            event_id=self.event_id,
             correlation_id=self.correlation_id,
             idempotency_key=self.key,
             reasons=reasons,
@@ -129,6 +157,9 @@ def _envelope_reasons(envelope: Any) -> list[Reason]:
                 found=type(envelope).__name__,
             )
         ]
+    check = envelope_check()
+    if check is not None and check(envelope):
+        return []  # valid: jsonschema is only needed to list the problems
     reasons = []
     for error in envelope_validator().iter_errors(envelope):
         path = ".".join(str(p) for p in error.absolute_path)
@@ -186,8 +217,90 @@ def _prepare(position: int, envelope: Any, principal, plants_by_code: dict[str, 
         return item
     item.plant = plant
     item.spec = SPECS[envelope["type"]]
-    item.occurred_at = parse_datetime(envelope["occurred_at"])
+    item.occurred_at = _parse_occurred_at(envelope["occurred_at"])
     return item
+
+
+# --- PostgreSQL: one statement per step, whatever the batch size ------------------------
+# ``bulk_create`` and ``bulk_update`` instantiate a model per row and build one SQL
+# fragment per value (``bulk_update`` a ``CASE WHEN`` per field and row, which was most of
+# a bulk request's time). On PostgreSQL each step is instead one statement of constant text
+# whose values travel as one array per column (``unnest``): the text is parsed once per
+# process, and its cost does not grow with the batch. SQLite keeps the ORM path.
+def _pg_type(field: models.Field) -> str:
+    return field.rel_db_type(connection) if False else field.db_type(connection)
+
+
+@cache
+def _insert_sql(model: type[models.Model], columns: tuple[str, ...], tail: str) -> str:
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    ops = connection.ops
+    args, selects = [], []
+    for index, column in enumerate(columns):
+        field = fields[column]
+        kind = field.db_type(connection)
+        if kind == "jsonb":
+            args.append("%s::text[]")
+            selects.append(f"u.c{index}::jsonb")
+        else:
+            args.append(f"%s::{kind}[]")
+            selects.append(f"u.c{index}")
+    names = ", ".join(ops.quote_name(c) for c in columns)
+    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+    # Only quoted identifiers and column types are interpolated; values are parameters.
+    return (
+        f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({names}) "  # noqa: S608
+        f"SELECT {', '.join(selects)} FROM unnest({', '.join(args)}) "
+        f"WITH ORDINALITY AS u({aliases}, ord) ORDER BY u.ord {tail}"
+    )
+
+
+@cache
+def _update_sql(model: type[models.Model], columns: tuple[str, ...]) -> str:
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    ops = connection.ops
+    args, sets = ["%s::bigint[]"], []
+    for index, column in enumerate(columns):
+        kind = fields[column].db_type(connection)
+        value = f"u.c{index}::jsonb" if kind == "jsonb" else f"u.c{index}"
+        args.append("%s::text[]" if kind == "jsonb" else f"%s::{kind}[]")
+        sets.append(f"{ops.quote_name(column)} = {value}")
+    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+    table = ops.quote_name(model._meta.db_table)
+    return (
+        f"UPDATE {table} AS t SET {', '.join(sets)} "  # noqa: S608
+        f"FROM unnest({', '.join(args)}) AS u(pk, {aliases}) WHERE t.id = u.pk"
+    )
+
+
+def _pg_update(model: type[models.Model], pks: list[int], columns: dict[str, list]) -> None:
+    """``UPDATE … FROM unnest(…)``: one statement for every row (``bulk_update`` on SQLite)."""
+    names = tuple(columns)
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(model, names), [pks, *columns.values()])
+
+
+# --- stage 1: the raw store ----------------------------------------------------------------
+_MESSAGE_COLUMNS = (
+    "received_at",
+    "request_id",
+    "position",
+    "system_id",
+    "plant_id",
+    "source",
+    "plant_code",
+    "event_type",
+    "message_id",
+    "correlation_id",
+    "body",
+    "status",
+    "reasons",
+    "processed_at",
+    "replay_of_id",
+    "handled_by_id",
+    "handled_reason",
+    "event_id",
+)
 
 
 def _store_raw(
@@ -199,34 +312,75 @@ def _store_raw(
     replay_of: InboundMessage | None = None,
     handled_by=None,
 ) -> None:
+    handled_by_id = handled_by.pk if getattr(handled_by, "pk", None) else None
+    replay_of_id = replay_of.pk if replay_of is not None else None
+    if connection.vendor != "postgresql":
+        _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_id)
+        return
+    n = len(items)
+    columns: list[list[Any]] = [[] for _ in _MESSAGE_COLUMNS]
+    (received, request, position, system, plant, source, plant_code, event_type, message_id,
+     correlation, body, status, reasons, processed, replay, handled, handled_reason,
+     event) = columns  # fmt: skip
+    for item in items:
+        env = item.envelope if isinstance(item.envelope, dict) else {}
+        position.append(item.position)
+        plant.append(item.plant.pk if item.plant is not None else None)
+        source.append(str(env.get("source", ""))[:100])
+        plant_code.append(str(env.get("plant", ""))[:100])
+        event_type.append(str(env.get("type", ""))[:100])
+        message_id.append(str(env.get("message_id", ""))[:200])
+        correlation.append(item.correlation_id)
+        body.append(_dumps(item.envelope))
+        status.append(item.status or MessageStatus.RECEIVED)
+        reasons.append(_dumps([r.as_dict() for r in item.reasons]) if item.reasons else "[]")
+        processed.append(now if item.status else None)
+    received.extend([now] * n)
+    request.extend([request_id] * n)
+    system.extend([principal.system.pk] * n)
+    replay.extend([replay_of_id] * n)
+    handled.extend([handled_by_id] * n)
+    handled_reason.extend([""] * n)
+    event.extend([None] * n)
+    sql = _insert_sql(InboundMessage, _MESSAGE_COLUMNS, 'RETURNING "id", "position"')
+    # One statement in autocommit: atomic on its own, and committed before the decision.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, columns)
+        by_position = dict((pos, pk) for pk, pos in cursor.fetchall())
+    for item in items:
+        item.message_pk = by_position[item.position]
+
+
+def _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_id) -> None:
     messages = []
     for item in items:
         env = item.envelope if isinstance(item.envelope, dict) else {}
-        item.message = InboundMessage(
-            received_at=now,
-            request_id=request_id,
-            position=item.position,
-            system=principal.system,
-            plant=item.plant,
-            source=str(env.get("source", ""))[:100],
-            plant_code=str(env.get("plant", ""))[:100],
-            event_type=str(env.get("type", ""))[:100],
-            message_id=str(env.get("message_id", ""))[:200],
-            correlation_id=item.correlation_id,
-            body=item.envelope,
-            status=item.status or MessageStatus.RECEIVED,
-            reasons=[r.as_dict() for r in item.reasons],
-            processed_at=now if item.status else None,
-            replay_of=replay_of,
-            handled_by=handled_by if getattr(handled_by, "pk", None) else None,
+        messages.append(
+            InboundMessage(
+                received_at=now,
+                request_id=request_id,
+                position=item.position,
+                system=principal.system,
+                plant=item.plant,
+                source=str(env.get("source", ""))[:100],
+                plant_code=str(env.get("plant", ""))[:100],
+                event_type=str(env.get("type", ""))[:100],
+                message_id=str(env.get("message_id", ""))[:200],
+                correlation_id=item.correlation_id,
+                body=item.envelope,
+                status=item.status or MessageStatus.RECEIVED,
+                reasons=[r.as_dict() for r in item.reasons],
+                processed_at=now if item.status else None,
+                replay_of_id=replay_of_id,
+                handled_by_id=handled_by_id,
+            )
         )
-        messages.append(item.message)
     with transaction.atomic():
         InboundMessage.objects.bulk_create(messages)
-    if connection.vendor != "postgresql" and any(
-        m.pk is None for m in messages
-    ):  # pragma: no cover
+    if any(m.pk is None for m in messages):  # pragma: no cover
         raise RuntimeError("bulk_create did not return primary keys")
+    for item, message in zip(items, messages, strict=True):
+        item.message_pk = message.pk
 
 
 def store_unparseable(*, principal, raw: str, reason: Reason) -> InboundMessage:
@@ -443,6 +597,7 @@ def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
 
     ctx = BatchContext(actor_label=f"system:{principal.system.code}", now=now)
     apply_events(ctx, claimed)
+    ctx.flush()  # buffered rows and changes of the handlers, before the events' statuses
     if ctx.touched:
         Event.objects.bulk_update(
             list(ctx.touched.values()),

@@ -5,8 +5,10 @@ from .events import Event, EventStatus, IdempotencyRule, InboundMessage, Message
 from .gates import CheckRecord, Gate, GateState
 from .inventory import AdvanceShippingNotice, AsnLine, CycleCount, GoodsReceipt
 from .lots import Lot, LotGenealogy, LotOrderLink
-from .orders import Operation, OrderRevision, ProductionOrder
-from .production import MaterialIssue, OperationConfirmation, ScrapDeclaration
+from .notifications import ApprovalRequest, ApprovalState, Notification, NotificationKind
+from .orders import Operation, OrderComponent, OrderRevision, ProductionOrder
+from .outbox import OutboxMessage, OutboxStatus
+from .production import MachineDowntime, MaterialIssue, OperationConfirmation, ScrapDeclaration
 from .quality import Disposition, Inspection, InspectionPlan, InspectionResult, Nonconformance
 
 #: Every model with a lifecycle, by API/admin name (the state picture and tests iterate it).
@@ -25,6 +27,8 @@ LIFECYCLE_MODELS = {
 __all__ = [
     "LIFECYCLE_MODELS",
     "AdvanceShippingNotice",
+    "ApprovalRequest",
+    "ApprovalState",
     "AsnLine",
     "AuditRecord",
     "AuditRecordImmutable",
@@ -44,12 +48,18 @@ __all__ = [
     "Lot",
     "LotGenealogy",
     "LotOrderLink",
+    "MachineDowntime",
     "MaterialIssue",
     "MessageStatus",
     "Nonconformance",
+    "Notification",
+    "NotificationKind",
     "Operation",
     "OperationConfirmation",
+    "OrderComponent",
     "OrderRevision",
+    "OutboxMessage",
+    "OutboxStatus",
     "ProductionOrder",
     "ScrapDeclaration",
 ]

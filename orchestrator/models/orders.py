@@ -253,3 +253,23 @@ class Operation(OrderBound, LifecycleModel):
     )
     def confirm(self) -> None:
         """Final confirmation: the operation is done."""
+
+
+class OrderComponent(OrderBound, models.Model):
+    """A component the ERP reserved for the order (its BOM explosion as released): the
+    reservation a material issue is matched against ("component not reserved")."""
+
+    order = models.ForeignKey(ProductionOrder, on_delete=models.CASCADE, related_name="components")
+    item = models.ForeignKey("plants.Item", on_delete=models.PROTECT, related_name="+")
+    qty = qty_field()
+    uom = models.ForeignKey("plants.UnitOfMeasure", on_delete=models.PROTECT, related_name="+")
+    issued_qty = qty_field(default=Decimal("0"))
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "item"], name="order_component_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order.number}: {self.item.code} {self.qty.normalize()} {self.uom.code}"

@@ -101,3 +101,34 @@ class ScrapDeclaration(OrderBound, models.Model):
 
     def __str__(self) -> str:
         return f"{self.order.number}: scrap {self.qty.normalize()} {self.uom.code}"
+
+
+class MachineDowntime(models.Model):
+    """A stoppage of a work center (or one machine of it) as MES reported it: the input of
+    line-stoppage rules (scenario 8). Open while ``ended_at`` is empty."""
+
+    plant = models.ForeignKey("plants.Plant", on_delete=models.PROTECT, related_name="+")
+    work_center = models.ForeignKey(
+        "plants.WorkCenter", on_delete=models.PROTECT, related_name="downtimes"
+    )
+    equipment = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=100, blank=True)
+    correlation_id = models.CharField(max_length=100, blank=True)
+
+    plant_lookup = "plant"
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["work_center", "equipment", "started_at"], name="downtime_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.work_center.code} down since {self.started_at:%Y-%m-%d %H:%M}"
+
+    def scope_plant_ids(self) -> set[int]:
+        return {self.plant_id}

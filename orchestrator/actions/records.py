@@ -1,0 +1,160 @@
+"""Actions that leave a record for people or systems: outbox, notifications, approvals,
+nonconformances and lot status changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from ..ingest.context import TransitionRefused
+from ..models import ApprovalRequest, Nonconformance, Notification, OutboxMessage
+from ..models.notifications import NotificationKind
+from ..services.lifecycle import transition_for_target
+from . import ActionContext, implements
+
+
+def _key(a: ActionContext, *parts: str) -> str:
+    key = "|".join([a.event.idempotency_key, a.rule, *parts])
+    if len(key) > 500:
+        key = key[:400] + "#" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+@implements("post_to_system")
+def post_to_system(a: ActionContext) -> dict:
+    params = a.action.params
+    key = _key(a, params["system"], params["message"])
+    a.ctx.add(
+        OutboxMessage(
+            plant=a.event.plant,
+            target_system=params["system"],
+            message_type=params["message"],
+            payload={**a.event.payload, **params.get("payload", {})},
+            idempotency_key=key,
+            event=a.event,
+            rule=a.rule,
+            correlation_id=a.event.correlation_id,
+            created_at=a.ctx.now,
+        )
+    )
+    return {"outbox": key}
+
+
+def _notify(a: ActionContext, kind: str, role: str, message: str, **details) -> dict:
+    a.ctx.add(
+        Notification(
+            plant=a.event.plant,
+            kind=kind,
+            role=role,
+            message=message[:500],
+            details=details,
+            event=a.event,
+            rule=a.rule,
+            correlation_id=a.event.correlation_id,
+            created_at=a.ctx.now,
+        )
+    )
+    return {"notified": role}
+
+
+@implements("notify_role")
+def notify_role(a: ActionContext) -> dict:
+    return _notify(a, NotificationKind.NOTIFY, a.action.params["role"], a.action.params["message"])
+
+
+@implements("threshold_alert")
+def threshold_alert(a: ActionContext) -> dict:
+    params = a.action.params
+    for role in params["roles"]:
+        _notify(
+            a,
+            NotificationKind.THRESHOLD_ALERT,
+            role,
+            params.get("message") or f"{params['parameter']} crossed",
+            parameter=params["parameter"],
+        )
+    return {"notified": params["roles"]}
+
+
+@implements("open_supplier_case")
+def open_supplier_case(a: ActionContext) -> dict:
+    lot = a.step.lot
+    supplier = lot.supplier.code if lot is not None and lot.supplier_id else ""
+    return _notify(
+        a,
+        NotificationKind.SUPPLIER_CASE,
+        "procurement",
+        a.action.params["reason"],
+        supplier=supplier,
+        lot=lot.number if lot is not None else "",
+        evidence=a.event.payload,
+    )
+
+
+@implements("require_approval")
+def require_approval(a: ActionContext) -> dict:
+    params = a.action.params
+    minutes = params.get("timeout_minutes")
+    a.ctx.add(
+        ApprovalRequest(
+            plant=a.event.plant,
+            role=params["role"],
+            reason=params["reason"][:500],
+            escalate_to=params.get("escalate_to", ""),
+            due_at=a.ctx.now + dt.timedelta(minutes=minutes) if minutes else None,
+            order=a.step.order,
+            event=a.event,
+            rule=a.rule,
+            correlation_id=a.event.correlation_id,
+            created_at=a.ctx.now,
+        )
+    )
+    return {"approval": params["role"]}
+
+
+@implements("open_nonconformance")
+def open_nonconformance(a: ActionContext) -> dict:
+    """One nonconformance per inspection (or event): re-applying adds no second one."""
+    step, event = a.step, a.event
+    subject = step.inspection.number if step.inspection is not None else str(event.pk)
+    number = f"NC-{subject}"[:40]
+    if Nonconformance.objects.filter(plant=event.plant, number=number).exists():
+        return {"nonconformance": number, "result": "exists"}
+    params = a.action.params
+    nc = Nonconformance(
+        plant=event.plant,
+        number=number,
+        title=(params.get("reason") or f"{params['severity']} nonconformance")[:200],
+        description=f"severity {params['severity']}; opened by rule {a.rule} on event "
+        f"{event.pk} ({event.event_type})",
+        lot=step.lot,
+        order=step.order,
+        inspection=step.inspection,
+    )
+    nc.save()
+    a.ctx.audit(
+        nc,
+        transition="open",
+        source="",
+        target=nc.state,
+        correlation_id=event.correlation_id,
+        reason=f"rule {a.rule}",
+    )
+    return {"nonconformance": number}
+
+
+@implements("change_lot_status")
+def change_lot_status(a: ActionContext) -> dict:
+    lot, status = a.step.lot, a.action.params["status"]
+    if lot is None:
+        return {"result": "no lot"}
+    if lot.status == status:
+        return {"lot": lot.number, "result": "unchanged"}
+    name = transition_for_target(lot, status)
+    if name is None:
+        return {"lot": lot.number, "result": f"no transition from {lot.status} to {status}"}
+    try:
+        a.ctx.transition(lot, name, event=a.event, reason=a.action.params.get("reason", a.rule))
+    except TransitionRefused as exc:
+        return {"lot": lot.number, "result": exc.why}
+    return {"lot": lot.number, "status": status}

@@ -1,0 +1,292 @@
+"""Inventory postings: goods receipts (behind the quality gate), cycle counts, ASNs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.utils.dateparse import parse_datetime
+
+from plants.models import Supplier
+
+from ...choices import AsnState, OrderState
+from ...models import AdvanceShippingNotice, AsnLine, CycleCount, Event, GateState, GoodsReceipt
+from ..context import BatchContext
+from ..normalize import Reason
+from . import handles
+from .base import (
+    Step,
+    dec,
+    get_item,
+    get_lot,
+    get_uom,
+    key_gate_open,
+    world,
+)
+from .production import known_order
+
+GOODS_RECEIPT_GATE = "goods_receipt"
+
+
+@handles("goods_receipt.posted")
+def goods_receipt_posted(ctx: BatchContext, event: Event) -> Step | None:
+    """ERP posted the goods receipt of an order: allowed only through an open (or
+    overridden) goods-receipt gate. A gate closed by a failed inspection quarantines the
+    receipt (``gate_closed``); a receipt that arrives before quality decided at all
+    (no gate yet, or its inspection still open) is parked until the gate opens. The
+    order is then settled (financially posted) and the ERP document kept."""
+    bundle = known_order(ctx, event)
+    if bundle is None:
+        return None
+    p, plant, order = event.payload, event.plant, bundle.order
+    gate = bundle.gates.get(GOODS_RECEIPT_GATE)
+    if order.state == OrderState.FINANCIALLY_POSTED:
+        return Step(apply=lambda: None, order=order)
+    if gate is None or gate.state == GateState.CLOSED:
+        inspection = gate.inspection if gate is not None and gate.inspection_id else None
+        if inspection is not None and inspection.state == "failed":
+            ctx.quarantine(
+                event,
+                [
+                    Reason(
+                        code="gate_closed",
+                        path="payload.order",
+                        message=f"goods receipt for order {order.number} waits for "
+                        f"{gate.waits_for}; inspection {inspection.number} failed",
+                        expected=f"gate {GOODS_RECEIPT_GATE} open",
+                        found=gate.state,
+                    )
+                ],
+            )
+            return None
+        ctx.park(
+            event,
+            waiting_for=key_gate_open(GOODS_RECEIPT_GATE, plant.code, order.number),
+            reason=f"goods receipt for order {order.number} waits for "
+            + (gate.waits_for if gate is not None else "completion and quality release"),
+        )
+        return None
+    uom = get_uom(ctx, p["uom"]) if p.get("uom") else order.uom
+    lot = get_lot(ctx, plant.pk, p["lot"]) if p.get("lot") else None
+    inspection = gate.inspection if gate.inspection_id else None
+
+    def apply() -> None:
+        receipt = GoodsReceipt(
+            plant=plant,
+            number=p["document"],
+            order=order,
+            lot=lot,
+            item=order.item,
+            qty=dec(p.get("qty", order.target_qty)),
+            uom=uom or order.uom,
+            erp_document=p["document"],
+            received_at=event.occurred_at,
+        )
+        receipt.save()
+        ctx.audit(
+            receipt,
+            transition="create",
+            source="",
+            target=receipt.state,
+            correlation_id=event.correlation_id,
+        )
+        ctx.transition(receipt, "post", event=event, reason=f"ERP document {p['document']}")
+        if order.state == OrderState.QUALITY_PENDING:
+            ctx.transition(
+                order,
+                "post_financially",
+                event=event,
+                reason=f"goods receipt {p['document']} posted",
+            )
+
+    return Step(apply=apply, order=order, lot=lot, inspection=inspection)
+
+
+@handles("cycle_count.recorded")
+def cycle_count_recorded(ctx: BatchContext, event: Event) -> Step | None:
+    """A physical count: recorded; a variance over the plant's tolerance
+    (``cycle_count.variance_pct``) asks a supervisor for approval (scenario 5)."""
+    from ..rules_bridge import plant_parameters
+
+    p, plant = event.payload, event.plant
+    item, uom = get_item(ctx, p["item"]), get_uom(ctx, p["uom"])
+    if item is None or uom is None:
+        ctx.quarantine(
+            event,
+            [
+                Reason(
+                    code="master_data_missing",
+                    path="payload",
+                    message="unknown item or unit",
+                    found=[p["item"], p["uom"]],
+                )
+            ],
+        )
+        return None
+    if CycleCount.objects.filter(plant=plant, number=p["count"]).exists():
+        return Step(apply=lambda: None)
+    lot = get_lot(ctx, plant.pk, p["lot"]) if p.get("lot") else None
+    book, counted = dec(p["system_qty"]), dec(p["counted_qty"])
+    tolerance = Decimal(str(plant_parameters(ctx, plant).get("cycle_count.variance_pct", 2.0)))
+    variance_pct = abs(counted - book) * 100 / book if book else (100 if counted else 0)
+
+    def apply() -> None:
+        count = CycleCount(
+            plant=plant,
+            number=p["count"],
+            item=item,
+            lot=lot,
+            location=p.get("location", ""),
+            book_qty=book,
+            counted_qty=counted,
+            uom=uom,
+            counted_at=event.occurred_at,
+        )
+        count.save()
+        ctx.audit(
+            count,
+            transition="create",
+            source="",
+            target=count.state,
+            correlation_id=event.correlation_id,
+        )
+        if variance_pct > tolerance:
+            ctx.transition(
+                count,
+                "request_approval",
+                event=event,
+                reason=f"variance {variance_pct:.2f}% over {tolerance}%",
+            )
+
+    return Step(apply=apply, lot=lot, derived={"variance_pct": float(variance_pct)})
+
+
+def _asn(plant, number: str) -> AdvanceShippingNotice | None:
+    return (
+        AdvanceShippingNotice.objects.select_for_update().filter(plant=plant, number=number).first()
+    )
+
+
+def _supplier(ctx: BatchContext, code: str | None) -> Supplier | None:
+    if not code:
+        return None
+    cache = world(ctx).__dict__.setdefault("suppliers", {})
+    if code not in cache:
+        cache[code] = Supplier.objects.filter(code=code).first()
+    return cache[code]
+
+
+@handles("asn.received")
+def asn_received(ctx: BatchContext, event: Event) -> Step | None:
+    """A supplier shipment arrived: the ASN (created if it was never announced) is
+    received, with its lines."""
+    p, plant = event.payload, event.plant
+    asn = _asn(plant, p["asn"])
+    supplier = _supplier(ctx, p.get("supplier"))
+    if asn is None and supplier is None:
+        ctx.quarantine(
+            event,
+            [
+                Reason(
+                    code="supplier_unknown",
+                    path="payload.supplier",
+                    message="unknown supplier",
+                    found=p.get("supplier"),
+                )
+            ],
+        )
+        return None
+    lines = []
+    for i, line in enumerate(p.get("lines", [])):
+        item, uom = get_item(ctx, line["item"]), get_uom(ctx, line["uom"])
+        if item is None or uom is None:
+            ctx.quarantine(
+                event,
+                [
+                    Reason(
+                        code="master_data_missing",
+                        path=f"payload.lines[{i}]",
+                        message="unknown item or unit",
+                        found=[line["item"], line["uom"]],
+                    )
+                ],
+            )
+            return None
+        lines.append(
+            AsnLine(
+                line_no=i + 1,
+                item=item,
+                qty=dec(line["qty"]),
+                uom=uom,
+                supplier_lot=line.get("lot", ""),
+            )
+        )
+
+    def apply() -> None:
+        nonlocal asn
+        if asn is None:
+            expected = parse_datetime(p["expected_at"]) if p.get("expected_at") else None
+            asn = AdvanceShippingNotice(
+                plant=plant,
+                number=p["asn"],
+                supplier=supplier,
+                expected_at=expected or event.occurred_at,
+            )
+            asn.save()
+            ctx.audit(
+                asn,
+                transition="announce",
+                source="",
+                target=asn.state,
+                correlation_id=event.correlation_id,
+            )
+            for line in lines:
+                line.asn = asn
+            AsnLine.objects.bulk_create(lines)
+        if asn.state in (AsnState.ANNOUNCED, AsnState.DELAYED):
+            ctx.transition(asn, "receive", event=event)
+
+    return Step(apply=apply)
+
+
+@handles("asn.delayed")
+def asn_delayed(ctx: BatchContext, event: Event) -> Step | None:
+    """The supplier announced a later arrival: the ASN is delayed with its new date
+    (an ASN not known yet is created from the supplier named)."""
+    p, plant = event.payload, event.plant
+    asn = _asn(plant, p["asn"])
+    supplier = _supplier(ctx, p.get("supplier"))
+    if asn is None and supplier is None:
+        ctx.quarantine(
+            event,
+            [
+                Reason(
+                    code="asn_unknown",
+                    path="payload.asn",
+                    message=f"ASN {p['asn']} is not known and names no known supplier",
+                    found=p["asn"],
+                )
+            ],
+        )
+        return None
+    new_eta = parse_datetime(p["expected_at"])
+
+    def apply() -> None:
+        nonlocal asn
+        if asn is None:
+            asn = AdvanceShippingNotice(
+                plant=plant, number=p["asn"], supplier=supplier, expected_at=new_eta
+            )
+            asn.save()
+            ctx.audit(
+                asn,
+                transition="announce",
+                source="",
+                target=asn.state,
+                correlation_id=event.correlation_id,
+            )
+        if asn.state in (AsnState.ANNOUNCED, AsnState.DELAYED):
+            asn.revised_expected_at = new_eta
+            ctx.mark(asn, "revised_expected_at")
+            ctx.transition(asn, "delay", event=event, reason=p.get("reason", ""))
+
+    return Step(apply=apply, derived={"critical": False})

@@ -1,0 +1,215 @@
+"""The bridge from ingest to the rules engine: which rule sets apply, with which facts.
+
+For each applied event the published rule sets live at the event's plant are evaluated
+(``rules.services.live_versions``: plant override first, then the global default) with the
+context the packs expect: ``event`` (canonical payload, envelope fields and derived facts
+such as ``reserved`` or ``window_qty``), ``order`` / ``lot`` / ``inspection`` as plain
+dicts, ``plant`` (the site parameter map) and ``now``. The versions used are pinned on the
+event (``rule_pins``) and the explanation is stored with it.
+
+``DEFAULT_RULE_SET``: when *no* rule set is published at all for a plant (a fresh
+installation, most tests), the shipped packs in ``rules/packs/*.yaml`` are compiled
+in-process and used instead. That is the one place the default gate conditions come from;
+there is no fallback logic in handlers or services. Its evaluations carry no pins (they
+are not stored versions) and say ``"rule_set": "DEFAULT_RULE_SET"`` in the explanation.
+
+Live versions and parameters are read once per plant and batch (``ctx.cache``), compiled
+rule sets once per process, so evaluating costs no query per event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from rules.compiler import CompiledRuleSet, PlannedAction, compile_ruleset
+from rules.selectors import plant_parameters as _plant_parameters
+from rules.services import compiled_version, live_versions, rule_pack_paths
+
+from ..models import Event
+from .context import BatchContext
+from .handlers.base import Step, inspection_facts, lot_facts, order_facts
+
+DEFAULT_RULE_SET_NAME = "DEFAULT_RULE_SET"
+
+
+@cache
+def default_rule_set() -> tuple[CompiledRuleSet, ...]:
+    """``DEFAULT_RULE_SET``: the shipped packs, compiled once per process."""
+    return tuple(
+        compile_ruleset(path.read_text(encoding="utf-8"), version="shipped")
+        for path in rule_pack_paths()
+    )
+
+
+@dataclass(frozen=True)
+class BridgeEvaluation:
+    """What the rules decided for one event: actions, pins and explanation."""
+
+    actions: tuple[PlannedAction, ...]
+    pins: dict[str, int]
+    explanation: dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    # CEL knows no Decimal or duration: numbers become floats, durations seconds.
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def plant_parameters(ctx: BatchContext, plant) -> dict[str, Any]:
+    """The plant's site parameters as rules read them, once per batch."""
+    params = ctx.cache.setdefault("plant_parameters", {})
+    if plant.pk not in params:
+        params[plant.pk] = {k: _plain(v) for k, v in _plant_parameters(plant=plant).items()}
+    return params[plant.pk]
+
+
+def rule_sets(ctx: BatchContext, plant) -> tuple[dict[str, int], tuple[CompiledRuleSet, ...]]:
+    """``(pins, compiled rule sets)`` live at ``plant``, once per batch."""
+    cached = ctx.cache.setdefault("rule_sets", {})
+    if plant.pk not in cached:
+        versions = live_versions(plant=plant)
+        if versions:
+            keys = sorted(versions)
+            cached[plant.pk] = (
+                {k: versions[k].pk for k in keys},
+                tuple(compiled_version(versions[k]) for k in keys),
+            )
+        else:
+            cached[plant.pk] = ({}, default_rule_set())
+    return cached[plant.pk]
+
+
+def event_facts(event: Event, derived: dict[str, Any]) -> dict[str, Any]:
+    """The event as rules see it: envelope fields beside the canonical payload."""
+    return {
+        **event.payload,
+        **derived,
+        "type": event.event_type,
+        "plant": event.plant.code,
+        "source": event.system.code,
+        "occurred_at": event.occurred_at,
+        "correlation_id": event.correlation_id,
+    }
+
+
+def context_for(ctx: BatchContext, event: Event, step: Step) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "event": event_facts(event, step.derived),
+        "plant": plant_parameters(ctx, event.plant),
+        "now": ctx.now,
+    }
+    if step.order is not None:
+        context["order"] = order_facts(step.order)
+    if step.lot is not None:
+        context["lot"] = lot_facts(step.lot)
+    if step.inspection is not None:
+        context["inspection"] = inspection_facts(step.inspection)
+    return context
+
+
+def evaluate(ctx: BatchContext, event: Event, step: Step) -> BridgeEvaluation:
+    """Evaluate the rule sets for ``event``; raises ``RuleEvaluationError`` naming the rule."""
+    pins, compiled = rule_sets(ctx, event.plant)
+    relevant = [c for c in compiled if event.event_type in c.by_event]
+    if not relevant:
+        return BridgeEvaluation((), pins, {})
+    context = context_for(ctx, event, step)
+    evaluations = [c.evaluate(event.event_type, context) for c in relevant]
+    explanation = {
+        "plant": event.plant.code,
+        "event_type": event.event_type,
+        "pins": pins,
+        "rule_set": "published" if pins else DEFAULT_RULE_SET_NAME,
+        "rulesets": [e.explanation() for e in evaluations],
+    }
+    actions = tuple(a for e in evaluations for a in e.actions)
+    return BridgeEvaluation(actions, pins, explanation)
+
+
+# --- schemas for the rules registry (called from OrchestratorConfig.ready) -------------
+#: Facts the orchestrator derives for rules besides ``specs``' own ``derived`` ones.
+EXTRA_FACTS: dict[str, dict[str, Any]] = {
+    "inspection.recorded": {"supplier": {"type": "string"}, "defects": {"type": "integer"}},
+    "cycle_count.recorded": {"variance_pct": {"type": "number"}},
+    "asn.delayed": {"critical": {"type": "boolean"}},
+}
+
+
+def register_schemas() -> None:
+    """Push the canonical event schemas (payload + derived facts + envelope) and the
+    context object schemas into the rules registry. The registry's defaults are kept for
+    fields the canonical schema lacks, so rule sets written against them still compile."""
+    from rules import event_schemas
+
+    from .specs import EVENT_TYPES, rules_schema
+
+    for event_type in EVENT_TYPES:
+        schema = rules_schema(event_type)
+        default = event_schemas.event_schema(event_type) or {"properties": {}}
+        properties = {
+            **default.get("properties", {}),
+            **schema.get("properties", {}),
+            **EXTRA_FACTS.get(event_type, {}),
+            **event_schemas.ENVELOPE,
+        }
+        event_schemas.register_event_schema(
+            event_type, {"type": "object", "properties": properties}
+        )
+    objects = {
+        "order": {
+            "number": {"type": "string"},
+            "item": {"type": "string"},
+            "status": {"type": "string"},
+            "target_qty": {"type": "number"},
+            "confirmed_qty": {"type": "number"},
+            "scrap_qty": {"type": "number"},
+            "uom": {"type": "string"},
+            "routing_revision": {"type": "string"},
+            "bom_revision": {"type": "string"},
+        },
+        "lot": {
+            "number": {"type": "string"},
+            "item": {"type": "string"},
+            "status": {"type": "string"},
+            "qty": {"type": "number"},
+            "uom": {"type": "string"},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+        "inspection": {
+            "number": {"type": "string"},
+            "lot": {"type": "string"},
+            "status": {"type": "string"},
+            "result": {"type": "string"},
+        },
+    }
+    for name, props in objects.items():
+        default = event_schemas.object_schema(name)
+        merged = {**default.get("properties", {}), **props}
+        event_schemas.register_object_schema(name, {"type": "object", "properties": merged})
+
+
+def stored_events(*, plant, last_n, since, until):
+    """Event source for rules simulation: the plant's applied events, newest first, with
+    the payload as the event context (objects are not reconstructed as of then)."""
+    qs = Event.objects.filter(plant=plant).select_related("plant", "system")
+    if since is not None:
+        qs = qs.filter(occurred_at__gte=since)
+    if until is not None:
+        qs = qs.filter(occurred_at__lte=until)
+    qs = qs.order_by("-occurred_at", "-pk")
+    if last_n is not None:
+        qs = qs[:last_n]
+    for event in qs.iterator(chunk_size=500):
+        yield (
+            str(event.pk),
+            event.event_type,
+            {"event": event_facts(event, {}), "now": event.occurred_at},
+        )
