@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import uuid
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
@@ -108,6 +110,10 @@ class _InboundView(APIView):
         except RequestDataTooBig:
             return None, too_big
         try:
+            return orjson.loads(raw), None  # several times faster than json on big batches
+        except orjson.JSONDecodeError:
+            pass  # json decides (it also reads NaN, huge integers) and names line and column
+        try:
             return json.loads(raw), None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             line = getattr(exc, "lineno", None)
@@ -123,6 +129,16 @@ class _InboundView(APIView):
             )
             detail = {**reason.as_dict(), "line": line, "column": col, "message_id": message.pk}
             return None, Response(error_body("invalid_json", reason.message, [detail]), status=400)
+
+
+def _json(data, status: int) -> HttpResponse:
+    """The answer to a connected system, serialised by orjson (a bulk answer is one result
+    per item: DRF's renderer was a visible share of a bulk request)."""
+    try:
+        body = orjson.dumps(data)
+    except TypeError:
+        return Response(data, status=status)
+    return HttpResponse(body, status=status, content_type="application/json")
 
 
 class EventView(_InboundView):
@@ -164,7 +180,7 @@ class EventView(_InboundView):
                 },
                 status=400,
             )
-        return Response(data, status=409 if result.status == "conflict" else 202)
+        return _json(data, status=409 if result.status == "conflict" else 202)
 
 
 class BulkEventView(_InboundView):
@@ -215,4 +231,4 @@ class BulkEventView(_InboundView):
                 status=413,
             )
         results = ingest_batch(principal=request.user, envelopes=envelopes, request_id=uuid.uuid4())
-        return Response({"results": [r.as_dict() for r in results]}, status=200)
+        return _json({"results": [r.as_dict() for r in results]}, status=200)

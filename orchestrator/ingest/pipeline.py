@@ -227,10 +227,6 @@ def _prepare(position: int, envelope: Any, principal, plants_by_code: dict[str, 
 # a bulk request's time). On PostgreSQL each step is instead one statement of constant text
 # whose values travel as one array per column (``unnest``): the text is parsed once per
 # process, and its cost does not grow with the batch. SQLite keeps the ORM path.
-def _pg_type(field: models.Field) -> str:
-    return field.rel_db_type(connection) if False else field.db_type(connection)
-
-
 @cache
 def _insert_sql(model: type[models.Model], columns: tuple[str, ...], tail: str) -> str:
     fields = {f.column: f for f in model._meta.concrete_fields}
@@ -346,7 +342,7 @@ def _store_raw(
     # One statement in autocommit: atomic on its own, and committed before the decision.
     with connection.cursor() as cursor:
         cursor.execute(sql, columns)
-        by_position = dict((pos, pk) for pk, pos in cursor.fetchall())
+        by_position = {pos: pk for pk, pos in cursor.fetchall()}
     for item in items:
         item.message_pk = by_position[item.position]
 
@@ -484,6 +480,8 @@ _CLAIM_COLUMNS = (
 
 def _claim(items: list[_Item], system_id: int, now: dt.datetime) -> dict[str, int]:
     """Insert an event per item; return ``{key: new event id}`` for the keys this call won."""
+    if connection.vendor == "postgresql":
+        return _claim_pg(items, system_id, now)
     table = connection.ops.quote_name(Event._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _CLAIM_COLUMNS)
     ops = connection.ops
@@ -523,23 +521,118 @@ def _claim(items: list[_Item], system_id: int, now: dt.datetime) -> dict[str, in
     return won
 
 
+def _claim_pg(items: list[_Item], system_id: int, now: dt.datetime) -> dict[str, int]:
+    n = len(items)
+    sql = _insert_sql(
+        Event,
+        _CLAIM_COLUMNS,
+        'ON CONFLICT ("idempotency_key") DO NOTHING RETURNING "id", "idempotency_key"',
+    )
+    params = [
+        [i.plant.pk for i in items],
+        [system_id] * n,
+        [i.spec.event_type for i in items],
+        [i.occurred_at for i in items],
+        [now] * n,
+        [i.correlation_id for i in items],
+        [i.key for i in items],
+        [i.payload_hash for i in items],
+        [_dumps(i.canonical) for i in items],
+        [EventStatus.ACCEPTED.value] * n,
+        ["[]"] * n,
+        [""] * n,
+        ["{}"] * n,
+        ["{}"] * n,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {key: pk for pk, key in cursor.fetchall()}
+
+
+_EVENT_FIELDS: tuple[str, ...] | None = None
+
+
 def _event_from(item: _Item, pk: int, system, now: dt.datetime) -> Event:
-    return Event(
-        pk=pk,
-        plant=item.plant,
-        system=system,
-        event_type=item.spec.event_type,
-        occurred_at=item.occurred_at,
-        received_at=now,
-        correlation_id=item.correlation_id,
-        idempotency_key=item.key,
-        payload_hash=item.payload_hash,
-        payload=item.canonical,
-        status=EventStatus.ACCEPTED,
-        reasons=[],
-        waiting_for="",
-        rule_pins={},
-        explanation={},
+    # Event.from_db with every field in order takes Model.__init__'s positional fast path.
+    global _EVENT_FIELDS
+    if _EVENT_FIELDS is None:
+        _EVENT_FIELDS = tuple(f.attname for f in Event._meta.concrete_fields)
+    values = {
+        "id": pk,
+        "plant_id": item.plant.pk,
+        "system_id": system.pk,
+        "event_type": item.spec.event_type,
+        "occurred_at": item.occurred_at,
+        "received_at": now,
+        "correlation_id": item.correlation_id,
+        "idempotency_key": item.key,
+        "payload_hash": item.payload_hash,
+        "payload": item.canonical,
+        "status": EventStatus.ACCEPTED,
+        "reasons": [],
+        "waiting_for": "",
+        "parked_at": None,
+        "applied_at": None,
+        "rule_pins": {},
+        "explanation": {},
+    }
+    if not set(_EVENT_FIELDS) <= values.keys():  # a field added to Event: stay correct
+        event = Event(**{k: v for k, v in values.items() if k in _EVENT_FIELDS})
+    else:
+        event = Event.from_db("default", _EVENT_FIELDS, [values[f] for f in _EVENT_FIELDS])
+        event._state.adding = False
+    event.plant = item.plant
+    event.system = system
+    return event
+
+
+_EVENT_OUTCOME = (
+    "status",
+    "reasons",
+    "waiting_for",
+    "parked_at",
+    "applied_at",
+    "rule_pins",
+    "explanation",
+)
+
+
+def _write_events(events: list[Event]) -> None:
+    if connection.vendor != "postgresql":
+        Event.objects.bulk_update(events, list(_EVENT_OUTCOME))
+        return
+    fields = {f.attname: f for f in Event._meta.concrete_fields}
+    columns: dict[str, list] = {}
+    for name in _EVENT_OUTCOME:
+        field = fields[name]
+        values = [getattr(e, name) for e in events]
+        if field.get_internal_type() == "JSONField":
+            values = [_dumps(v, field.encoder) for v in values]
+        columns[field.column] = values
+    _pg_update(Event, [e.pk for e in events], columns)
+
+
+def _write_messages(items: list[_Item], now: dt.datetime) -> None:
+    if connection.vendor != "postgresql":
+        for item in items:
+            InboundMessage.objects.filter(pk=item.message_pk).update(
+                status=item.status,
+                reasons=[r.as_dict() for r in item.reasons],
+                event_id=item.event_id,
+                processed_at=now,
+            )
+        return
+    _pg_update(
+        InboundMessage,
+        [i.message_pk for i in items],
+        {
+            "status": [i.status for i in items],
+            "reasons": [
+                _dumps([r.as_dict() for r in i.reasons]) if i.reasons else "[]" for i in items
+            ],
+            "event_id": [i.event_id for i in items],
+            "processed_at": [now] * len(items),
+        },
     )
 
 
@@ -554,33 +647,34 @@ def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
     first: dict[str, _Item] = {}
     for item in candidates:
         first.setdefault(item.key, item)
-    won = _claim(list(first.values()), principal.system.pk, now)
+    won = _claim(list(first.values()), principal.system.pk, now) if first else {}
 
     claimed: list[Event] = []
     for key, item in first.items():
         if key in won:
             item.event = _event_from(item, won[key], principal.system, now)
+            item.event_id = won[key]
             item.status = MessageStatus.ACCEPTED
             claimed.append(item.event)
     losers = [i for i in candidates if i.status is None]
     if losers:
         existing = {
-            e.idempotency_key: e
-            for e in Event.objects.filter(idempotency_key__in={i.key for i in losers}).only(
-                "pk", "idempotency_key", "payload_hash", "status", "correlation_id"
-            )
+            key: (pk, digest)
+            for pk, key, digest in Event.objects.filter(
+                idempotency_key__in={i.key for i in losers}
+            ).values_list("pk", "idempotency_key", "payload_hash")
         }
         for item in losers:
-            original = existing[item.key]
-            item.event = original
-            if original.payload_hash == item.payload_hash:
+            original_pk, original_hash = existing[item.key]
+            item.event_id = original_pk
+            if original_hash == item.payload_hash:
                 item.status = MessageStatus.DUPLICATE
                 item.reasons = [
                     Reason(
                         code="duplicate",
                         path="",
-                        message=f"duplicate of event {original.pk}",
-                        found=original.pk,
+                        message=f"duplicate of event {original_pk}",
+                        found=original_pk,
                     )
                 ]
             else:
@@ -589,37 +683,18 @@ def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
                     Reason(
                         code="idempotency_conflict",
                         path="payload",
-                        message=f"event {original.pk} has the same business key with a different payload",
-                        expected=original.payload_hash,
+                        message=f"event {original_pk} has the same business key with a different payload",
+                        expected=original_hash,
                         found=item.payload_hash,
                     )
                 ]
 
     ctx = BatchContext(actor_label=f"system:{principal.system.code}", now=now)
     apply_events(ctx, claimed)
-    ctx.flush()  # buffered rows and changes of the handlers, before the events' statuses
     if ctx.touched:
-        Event.objects.bulk_update(
-            list(ctx.touched.values()),
-            [
-                "status",
-                "reasons",
-                "waiting_for",
-                "parked_at",
-                "applied_at",
-                "rule_pins",
-                "explanation",
-            ],
-        )
-
-    for item in pending:
-        item.message.status = item.status
-        item.message.reasons = [r.as_dict() for r in item.reasons]
-        item.message.event = item.event
-        item.message.processed_at = now
-    InboundMessage.objects.bulk_update(
-        [i.message for i in pending], ["status", "reasons", "event", "processed_at"]
-    )
+        _write_events(list(ctx.touched.values()))
+    if pending:
+        _write_messages(pending, now)
 
 
 def ingest_batch(
@@ -638,10 +713,15 @@ def ingest_batch(
     """
     now = timezone.now()
     request_id = request_id or uuid.uuid4()
-    codes = {
-        e.get("plant") for e in envelopes if isinstance(e, dict) and isinstance(e.get("plant"), str)
-    }
-    plants = {p.code: p for p in Plant.objects.filter(code__in=codes)}
+    # The principal brings its system's plants (read with its key); only those may post.
+    plants = getattr(principal, "plants", None)
+    if not plants:
+        codes = {
+            e.get("plant")
+            for e in envelopes
+            if isinstance(e, dict) and isinstance(e.get("plant"), str)
+        }
+        plants = {p.code: p for p in Plant.objects.filter(code__in=codes)}
     items = [_prepare(i, envelope, principal, plants) for i, envelope in enumerate(envelopes)]
     _store_raw(items, principal, request_id, now, replay_of=replay_of, handled_by=handled_by)
     _decide_safely(items, principal, now)
@@ -665,7 +745,7 @@ def decide_stored(*, messages: list[InboundMessage]) -> list[ItemResult]:
         for message in batch:
             item = _prepare(message.position, message.body, principal, plants)
             item.correlation_id = message.correlation_id
-            item.message = message
+            item.message_pk = message.pk
             if item.status is not None:  # decided by the envelope alone
                 InboundMessage.objects.filter(pk=message.pk).update(
                     status=item.status,
@@ -682,12 +762,13 @@ def principal_for(system):
     """The principal a stored message is decided as (its system and that system's plants)."""
     from plants.api.authentication import SystemPrincipal
 
-    plants = list(system.plants.values_list("pk", "code"))
+    plants = list(system.plants.all())
     return SystemPrincipal(
         system=system,
         api_key=None,
-        system_plant_ids=frozenset(pk for pk, _ in plants),
-        plant_codes=frozenset(code for _, code in plants),
+        system_plant_ids=frozenset(p.pk for p in plants),
+        plant_codes=frozenset(p.code for p in plants),
+        plants={p.code: p for p in plants},
     )
 
 
@@ -706,18 +787,17 @@ def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
             with transaction.atomic():
                 _decide([item], principal, now)
         except Exception as exc:
-            logger.exception("ingest of message %s failed", item.message.pk)
+            logger.exception("ingest of message %s failed", item.message_pk)
             _reset(item)
             item.status = MessageStatus.QUARANTINED
             item.reasons = [
                 Reason(code="internal_error", path="", message=f"{type(exc).__name__}: {exc}")
             ]
-            InboundMessage.objects.filter(pk=item.message.pk).update(
+            InboundMessage.objects.filter(pk=item.message_pk).update(
                 status=item.status, reasons=[r.as_dict() for r in item.reasons], processed_at=now
             )
 
 
 def _reset(item: _Item) -> None:
-    item.status, item.reasons, item.event = None, [], None
-    item.message.status = MessageStatus.RECEIVED
+    item.status, item.reasons, item.event, item.event_id = None, [], None, None
     item.canonical = item.key = item.payload_hash = None

@@ -18,6 +18,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from .schemacheck import Check, compile_check
+
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas" / "v1"
 SCHEMA_VERSION = "v1"
 
@@ -45,6 +47,11 @@ class EventSpec:
     @property
     def validator(self) -> Draft202012Validator:
         return compiled_validator(self.event_type)
+
+    @property
+    def check(self) -> Check | None:
+        """Fast yes/no validity of a payload (``None``: use :attr:`validator` alone)."""
+        return compiled_check(self.event_type)
 
 
 _SPECS = [
@@ -142,6 +149,11 @@ def compiled_validator(event_type: str) -> Draft202012Validator:
     schema = load_schema(event_type)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+@cache
+def compiled_check(event_type: str) -> Check | None:
+    return compile_check(load_schema(event_type))
 
 
 def rules_schema(event_type: str) -> dict[str, Any]:
