@@ -1,26 +1,50 @@
-"""Dispatcher: ``python -m bench rules`` runs ``bench/rules_bench.py``; add entries below."""
+"""Dispatcher: ``python -m bench rules`` runs ``bench/rules_bench.py``, ``python -m bench
+ingest`` runs ``bench/ingest_bench.py``; ``python -m bench`` (``make bench``) runs them all,
+each in its own process (they need different settings)."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import sys
 
-BENCHMARKS = {
-    "rules": "bench.rules_bench",
+#: name → (module, environment it runs in)
+BENCHMARKS: dict[str, tuple[str, dict[str, str]]] = {
+    "rules": ("bench.rules_bench", {}),
+    "ingest": (
+        "bench.ingest_bench",
+        {
+            # The orchestrating process seeds the dedicated benchmark database; the server it
+            # starts gets its own environment (DEBUG off, generated SECRET_KEY).
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": os.environ.get(
+                "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/interlock_bench"
+            ),
+            "REDIS_URL": "",
+        },
+    ),
 }
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[1] not in BENCHMARKS:
-        print(f"usage: python -m bench {{{'|'.join(BENCHMARKS)}}} [args]")
+    if len(argv) < 2:
+        status = 0
+        for name in BENCHMARKS:
+            print(f"== python -m bench {name}", flush=True)
+            status = subprocess.call([sys.executable, "-m", "bench", name]) or status
+        return status
+    if argv[1] not in BENCHMARKS:
+        print(f"usage: python -m bench [{'|'.join(BENCHMARKS)}] [args]")
         return 2
+    module_name, env = BENCHMARKS[argv[1]]
+    os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "interlock.settings")
     os.environ.setdefault("DEBUG", "1")
     import django
 
     django.setup()
-    module = importlib.import_module(BENCHMARKS[argv[1]])
+    module = importlib.import_module(module_name)
     return module.main(argv[2:]) or 0
 
 
