@@ -143,6 +143,9 @@ def message_replay(*, message: InboundMessage, actor: Any) -> InboundMessage:
         raise NotReplayable(f"{message} has no sending system to replay it as.")
     if any(r.get("code") == "invalid_json" for r in message.reasons or []):
         raise NotReplayable(f"{message} was not JSON; the sender must send it again.")
+    done = message.replays.filter(status__in=MESSAGE_RESOLVED).order_by("pk").first()
+    if done is not None:  # a second click; the claim would answer duplicate anyway
+        raise NotReplayable(f"{message} was already replayed as message {done.pk} ({done.status}).")
 
     body = message.body
     if "correlation_id" not in body:
