@@ -12,8 +12,9 @@
    and the operators' replays and discards).
 4. **gates**: the gates of the orders and lots touched, whether named in an event's
    payload or moved by a transition.
-5. **outbox**: deliveries under the correlation id, once an ``OutboxMessage`` model
-   exists (``None`` until then, so a client can tell "none yet" from "not tracked").
+5. **outbox**: messages to other systems under the correlation id (``OutboxMessage``;
+   ``None`` where that model does not exist, so a client can tell "none" from "not
+   tracked"). Looked up by name so that this module does not break while delivery grows.
 
 Each section is one query (plus one per gate subject kind), whatever the chain's length.
 """
@@ -42,6 +43,18 @@ from .models import (
 #: How many rows of each section a trace shows at most (a storm of duplicates under one
 #: correlation id must not turn one page into a million rows).
 SECTION_LIMIT = 500
+#: Outbox columns shown when the model has them (delivery adds attempts and errors later).
+OUTBOX_FIELDS = (
+    "target_system",
+    "message_type",
+    "status",
+    "idempotency_key",
+    "rule",
+    "created_at",
+    "attempts",
+    "delivered_at",
+    "last_error",
+)
 
 
 @dataclass
@@ -230,10 +243,11 @@ def _outbox(correlation_id: str, user) -> list[dict[str, Any]] | None:
     rows = []
     for row in qs.order_by(*order)[:SECTION_LIMIT]:
         data = {"id": row.pk, "description": str(row)}
-        for name in ("status", "target", "action", "attempts", "created_at", "delivered_at"):
+        for name in OUTBOX_FIELDS:
             if name in names:
-                value = getattr(row, name)
-                data[name] = getattr(value, "pk", value)
+                data[name] = getattr(row, name)
+        if "event" in names:
+            data["event_id"] = row.event_id
         rows.append(data)
     return rows
 

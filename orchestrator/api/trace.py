@@ -124,9 +124,20 @@ class TraceGateSerializer(serializers.Serializer):
 
 
 class TraceOutboxSerializer(serializers.Serializer):
+    """A message to another system written by this chain (fields as far as tracked)."""
+
     id = serializers.IntegerField()
     description = serializers.CharField()
+    event_id = serializers.IntegerField(required=False, allow_null=True)
+    target_system = serializers.CharField(required=False)
+    message_type = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
+    idempotency_key = serializers.CharField(required=False)
+    rule = serializers.CharField(required=False, allow_blank=True)
+    created_at = serializers.DateTimeField(required=False, allow_null=True)
+    attempts = serializers.IntegerField(required=False)
+    delivered_at = serializers.DateTimeField(required=False, allow_null=True)
+    last_error = serializers.CharField(required=False, allow_blank=True)
 
 
 class TraceSerializer(serializers.Serializer):
