@@ -55,6 +55,30 @@ class OrderRevisionInline(admin.TabularInline):
         return False  # revisions come from order_revise()
 
 
+class OrderComponentInline(admin.TabularInline):
+    """Components ERP reserved for the order (what material issues are matched against)."""
+
+    model = om.OrderComponent
+    extra = 0
+    fields = ["item", "qty", "uom", "issued_qty"]
+    readonly_fields = ["issued_qty"]
+    raw_id_fields = ["item", "uom"]
+
+
+class GateInline(admin.TabularInline):
+    """The order's gates: what waits for what, since when (changed only by transitions)."""
+
+    model = om.Gate
+    fk_name = "order"
+    extra = 0
+    can_delete = False
+    fields = ["kind", "state", "waits_for", "inspection", "reason", "rule", "state_changed_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(om.ProductionOrder)
 class ProductionOrderAdmin(LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHistoryAdmin):
     list_display = [
@@ -73,7 +97,7 @@ class ProductionOrderAdmin(LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHis
     search_fields = ["number", "erp_reference", "item__code"]
     raw_id_fields = ["plant", "item", "uom", "erp_system"]
     date_hierarchy = "due_date"
-    inlines = [OperationInline, OrderRevisionInline]
+    inlines = [OperationInline, OrderComponentInline, GateInline, OrderRevisionInline]
 
 
 @admin.register(om.Operation)
@@ -334,6 +358,46 @@ class CheckRecordAdmin(ScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(om.OutboxMessage)
+class OutboxMessageAdmin(ScopedAdmin):
+    """Messages to connected systems written with the state change (pending until the
+    delivery issue ships)."""
+
+    list_display = ["created_at", "plant", "target_system", "message_type", "status", "rule"]
+    list_filter = ["plant", "target_system", "status"]
+    search_fields = ["idempotency_key", "correlation_id", "message_type"]
+    raw_id_fields = ["plant", "event"]
+
+
+@admin.register(om.Notification)
+class NotificationAdmin(ScopedAdmin):
+    """What rules told which role, because of which event."""
+
+    list_display = ["created_at", "plant", "kind", "role", "message", "rule"]
+    list_filter = ["plant", "kind", "role"]
+    search_fields = ["message", "correlation_id"]
+    raw_id_fields = ["plant", "event"]
+
+
+@admin.register(om.ApprovalRequest)
+class ApprovalRequestAdmin(ScopedAdmin):
+    """Human decisions rules asked for, with their due time."""
+
+    list_display = ["created_at", "plant", "role", "reason", "state", "due_at", "order"]
+    list_filter = ["plant", "state", "role"]
+    search_fields = ["reason", "correlation_id", "order__number"]
+    raw_id_fields = ["plant", "event", "order", "decided_by"]
+
+
+@admin.register(om.MachineDowntime)
+class MachineDowntimeAdmin(ScopedAdmin):
+    """Stoppages MES reported per work center."""
+
+    list_display = ["work_center", "equipment", "started_at", "ended_at", "reason", "plant"]
+    list_filter = ["plant", "work_center"]
+    raw_id_fields = ["plant", "work_center"]
 
 
 from . import workbench  # noqa: E402, F401  (exception workbench: messages, events, trace)

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from ..models import (
     AuditRecord,
     Disposition,
+    Gate,
     Inspection,
     InspectionResult,
     Lot,
@@ -47,6 +48,26 @@ class OperationSerializer(serializers.ModelSerializer):
         ]
 
 
+class GateSerializer(serializers.ModelSerializer):
+    """A dependency gate of an order: what step waits for what, and since when
+    ("goods receipt for WO-1001 waits for inspection INS-77 since 10:42")."""
+
+    inspection = serializers.SlugRelatedField(slug_field="number", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Gate
+        fields = [
+            "id",
+            "kind",
+            "state",
+            "waits_for",
+            "inspection",
+            "reason",
+            "rule",
+            "state_changed_at",
+        ]
+
+
 class OrderSerializer(serializers.ModelSerializer):
     """An order with its operations (list and detail alike: one schema component per
     state vocabulary keeps the OpenAPI enums unambiguous)."""
@@ -58,6 +79,7 @@ class OrderSerializer(serializers.ModelSerializer):
         read_only=True, help_text="State the order was in when last put on hold."
     )
     operations = OperationSerializer(many=True, read_only=True)
+    gates = GateSerializer(many=True, read_only=True)
 
     class Meta:
         model = ProductionOrder
@@ -80,6 +102,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "operations",
+            "gates",
         ]
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import trace, views, workbench
+from . import checks, trace, views, workbench
 
 router = SimpleRouter(trailing_slash=False)
 router.register("orders", views.OrderViewSet, basename="order")
@@ -14,6 +14,7 @@ router.register("audit-records", views.AuditRecordViewSet, basename="audit-recor
 
 urlpatterns = [
     *router.urls,
+    path("checks/<str:check>", checks.CheckView.as_view(), name="check"),
     path("trace/<path:correlation_id>", trace.TraceView.as_view(), name="trace"),
     path("messages/<int:pk>/replay", workbench.MessageReplayView.as_view(), name="message-replay"),
     path("messages/<int:pk>/discard", workbench.MessageDiscardView.as_view(), name="msg-discard"),

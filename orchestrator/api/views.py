@@ -14,6 +14,7 @@ from plants.api.scoping import PlantScopedReadOnlyViewSet
 from ..models import (
     AuditRecord,
     Disposition,
+    Gate,
     Inspection,
     Lot,
     LotGenealogy,
@@ -28,7 +29,8 @@ class OrderViewSet(PlantScopedReadOnlyViewSet):
     """Production orders with their current lifecycle state and their operations."""
 
     queryset = ProductionOrder.objects.select_related("plant", "item", "uom").prefetch_related(
-        Prefetch("operations", Operation.objects.select_related("work_center"))
+        Prefetch("operations", Operation.objects.select_related("work_center")),
+        Prefetch("gates", Gate.objects.select_related("inspection")),
     )
     serializer_class = serializers.OrderSerializer
     filterset_class = filtersets.OrderFilterSet

@@ -275,6 +275,17 @@ def get_inspection(ctx: BatchContext, plant_id: int, number: str) -> Inspection 
     return w.inspections[(plant_id, number)]
 
 
+def inspection_by_pk(ctx: BatchContext, pk: int) -> Inspection:
+    """The batch's copy of inspection ``pk`` (a foreign key like ``gate.inspection`` would
+    load a second, stale copy of an inspection this batch may have moved already)."""
+    for inspection in world(ctx).inspections.values():
+        if inspection is not None and inspection.pk == pk:
+            return inspection
+    inspection = Inspection.objects.select_for_update().select_related("plant").get(pk=pk)
+    register_inspection(ctx, inspection)
+    return inspection
+
+
 def register_inspection(ctx: BatchContext, inspection: Inspection) -> None:
     world(ctx).inspections[(inspection.plant_id, inspection.number)] = inspection
 

@@ -19,6 +19,7 @@ from .base import (
     get_item,
     get_lot,
     get_uom,
+    inspection_by_pk,
     key_gate_open,
     world,
 )
@@ -42,7 +43,11 @@ def goods_receipt_posted(ctx: BatchContext, event: Event) -> Step | None:
     if order.state == OrderState.FINANCIALLY_POSTED:
         return Step(apply=lambda: None, order=order)
     if gate is None or gate.state == GateState.CLOSED:
-        inspection = gate.inspection if gate is not None and gate.inspection_id else None
+        inspection = (
+            inspection_by_pk(ctx, gate.inspection_id)
+            if gate is not None and gate.inspection_id
+            else None
+        )
         if inspection is not None and inspection.state == "failed":
             ctx.quarantine(
                 event,
@@ -67,7 +72,7 @@ def goods_receipt_posted(ctx: BatchContext, event: Event) -> Step | None:
         return None
     uom = get_uom(ctx, p["uom"]) if p.get("uom") else order.uom
     lot = get_lot(ctx, plant.pk, p["lot"]) if p.get("lot") else None
-    inspection = gate.inspection if gate.inspection_id else None
+    inspection = inspection_by_pk(ctx, gate.inspection_id) if gate.inspection_id else None
 
     def apply() -> None:
         receipt = GoodsReceipt(

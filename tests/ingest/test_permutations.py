@@ -1,0 +1,94 @@
+"""Out-of-order delivery ends where in-order delivery ends.
+
+A plant run of scenario 1 (release, acknowledgment, issue, confirmations, completion,
+inspection request and result, goods receipt) is sent shuffled, with duplicates, one by
+one or grouped into bulk requests; sequencing must park what is early and apply it when
+its prerequisite arrives, so the final state equals the in-order run's.
+"""
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orchestrator.models import Event
+from tests.ingest.flow import end_state, run, steel_lot
+
+pytestmark = pytest.mark.django_db
+
+STEPS = len(run())
+
+
+class _Rollback(Exception):
+    """Ends one example's transaction: every example starts from the same world."""
+
+
+def _deliver(world, post, order: list[int], bulk: list[bool]) -> dict:
+    steps = run()
+    # Consecutive items of the same system may travel in one bulk request.
+    requests: list[tuple[str, list[dict]]] = []
+    for position, index in enumerate(order):
+        key, body = steps[index]
+        if requests and requests[-1][0] == key and bulk[position % len(bulk)]:
+            requests[-1][1].append(body)
+        else:
+            requests.append((key, [body]))
+    for key, bodies in requests:
+        if len(bodies) == 1:
+            response = post(world[key], bodies[0])
+            assert response.status_code == 202, response.json()
+        else:
+            response = post(world[key], {"events": bodies}, bulk=True)
+            assert response.status_code in (200, 202, 207), response.json()
+    state = end_state()
+    state["left_over"] = sorted(
+        Event.objects.exclude(status="applied").values_list("event_type", "status")
+    )
+    return state
+
+
+def _in_transaction(fn):
+    result = {}
+    try:
+        with transaction.atomic():
+            result = fn()
+            raise _Rollback
+    except _Rollback:
+        pass
+    return result
+
+
+@pytest.fixture
+def reference(world, post):
+    def in_order():
+        steel_lot(world)
+        return _deliver(world, post, list(range(STEPS)), [False])
+
+    state = _in_transaction(in_order)
+    assert state["order"][0] == "financially_posted"
+    assert state["left_over"] == []
+    return state
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    order=st.permutations(range(STEPS)),
+    duplicates=st.lists(st.integers(0, STEPS - 1), max_size=4),
+    bulk=st.lists(st.booleans(), min_size=1, max_size=8),
+)
+def test_shuffled_run_with_duplicates_ends_in_the_in_order_state(
+    world, post, reference, order, duplicates, bulk
+):
+    sequence = list(order)
+    for offset, index in enumerate(duplicates):
+        sequence.insert((offset * 3) % (len(sequence) + 1), index)
+
+    def shuffled():
+        steel_lot(world)
+        return _deliver(world, post, sequence, bulk)
+
+    assert _in_transaction(shuffled) == reference
