@@ -160,7 +160,10 @@ def test_two_sweepers_never_take_the_same_rows(world, monkeypatch):
         thread.join(timeout=60)
 
     assert blocked == []  # both held their rows at the same time: SKIP LOCKED, not a wait
-    assert sorted(counts) == [15, 25]
+    # Two scans racing over the same rows may split them in any proportion; what matters
+    # is that every row is taken once and no sweeper exceeds its limit.
+    assert sum(counts) == 40
+    assert max(counts) <= 25
     assert len(taken) == 2
     assert not set(taken[0]) & set(taken[1])
     assert Counter(_statuses()) == {"accepted": 40}
