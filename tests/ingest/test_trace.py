@@ -232,3 +232,14 @@ def test_admin_trace_page_shows_every_section(world, chain, operator, client):
     client.force_login(make_member(Role.OPERATOR, world["p2"], username="op-p2"))
     page = client.get(reverse("admin:orchestrator_inboundmessage_trace", args=[ACC]))
     assert page.status_code == 404
+
+
+def test_trace_costs_a_fixed_number_of_queries(
+    world, chain, operator, api_client, django_assert_max_num_queries
+):
+    body = envelope("production_order.released", release(), source="ERP", correlation_id=DUP)
+    ingest_batch(principal=principal_for(world["erp"]), envelopes=[body] * 30)
+    api_client.force_authenticate(operator)
+    with django_assert_max_num_queries(12):
+        response = api_client.get(f"/api/v1/trace/{DUP}")
+    assert len(response.json()["messages"]) == 31
