@@ -232,6 +232,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Publishes scheduled into a plant's release window happen without anyone present.
     "rules-scheduled-publishes": {"task": "rules.run_scheduled_publishes", "schedule": 60.0},
+    # Parked events whose prerequisite did not arrive within the plant's timeout.
+    "orchestrator-escalate-parked": {"task": "orchestrator.escalate_parked_events", "schedule": 60.0},
 }
 
 # History is for reading (auditors); reverting configuration goes through services.

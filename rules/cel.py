@@ -382,9 +382,13 @@ def _parse_timestamp(value: Any) -> dt.datetime:
 
 
 def to_cel_value(value: Any) -> Any:
-    """Plain JSON-ish Python → values CEL accepts (Decimal → float, date → timestamp)."""
+    """Plain JSON-ish Python → values CEL accepts (Decimal → float, date → timestamp,
+    timedelta → seconds as a double: cel-expr-python refuses a ``timedelta`` inside a
+    ``dyn`` map such as ``plant``, so duration parameters read as seconds in rules)."""
     if isinstance(value, Decimal):
         return float(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
     if isinstance(value, dict):
         return {str(k): to_cel_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
