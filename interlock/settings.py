@@ -234,6 +234,11 @@ CELERY_BEAT_SCHEDULE = {
     "rules-scheduled-publishes": {"task": "rules.run_scheduled_publishes", "schedule": 60.0},
     # Parked events whose prerequisite did not arrive within the plant's timeout.
     "orchestrator-escalate-parked": {"task": "orchestrator.escalate_parked_events", "schedule": 60.0},
+    # Messages a crash left stored but undecided (older than the request timeout).
+    "connectors-reprocess-received": {
+        "task": "connectors.reprocess_received_messages",
+        "schedule": 60.0,
+    },
 }
 
 # History is for reading (auditors); reverting configuration goes through services.
