@@ -16,7 +16,7 @@
 If the decision transaction fails unexpectedly, it is retried item by item so one bad
 item cannot hold the others hostage; an item that still fails is quarantined with an
 ``internal_error`` reason (its raw message is safe from step 1). Messages left
-``received`` by a crash are picked up again by ``reprocess_messages``.
+``received`` by a crash are picked up again by ``recovery.reprocess_received``.
 """
 
 from __future__ import annotations
@@ -119,6 +119,10 @@ class _Item:
     #: The event it created or duplicated.
     event_id: int | None = None
     message_pk: int | None = None
+    #: Mapping, schema, key and hash are done (``canonical``/``key`` or quarantine reasons).
+    normalized: bool = False
+    #: Its stored message still says ``received``: the decision transaction must write it.
+    undecided_in_db: bool = False
 
     def result(self) -> ItemResult:
         reasons = [r.as_dict() for r in self.reasons]
@@ -333,16 +337,17 @@ def _store_raw(
         message_id.append(str(env.get("message_id", ""))[:200])
         correlation.append(item.correlation_id)
         body.append(item.envelope)
-        status.append(item.status or MessageStatus.RECEIVED)
-        reasons.append([r.as_dict() for r in item.reasons])
-        processed.append(now if item.status else None)
+        decided = _stored_status(item)
+        status.append(decided)
+        reasons.append([] if item.undecided_in_db else [r.as_dict() for r in item.reasons])
+        processed.append(None if item.undecided_in_db else now)
+        event.append(None if item.undecided_in_db else item.event_id)
     received.extend([now] * n)
     request.extend([request_id] * n)
     system.extend([principal.system.pk] * n)
     replay.extend([replay_of_id] * n)
     handled.extend([handled_by_id] * n)
     handled_reason.extend([""] * n)
-    event.extend([None] * n)
     # One statement in autocommit: atomic on its own, and committed before the decision.
     returned = _pg_insert(InboundMessage, _MESSAGE_COLUMNS, columns, 'RETURNING "id", "position"')
     by_position = {pos: pk for pk, pos in returned}
@@ -350,10 +355,24 @@ def _store_raw(
         item.message_pk = by_position[item.position]
 
 
+#: Decisions the raw store may write at once; anything else is decided in the transaction.
+_DECIDED_AT_STORE = (MessageStatus.REJECTED, MessageStatus.DUPLICATE, MessageStatus.CONFLICT)
+
+
+def _stored_status(item: _Item) -> str:
+    """The status the raw store writes for ``item`` (and mark what is left to decide)."""
+    if item.status in _DECIDED_AT_STORE:
+        item.undecided_in_db = False
+        return item.status
+    item.undecided_in_db = True
+    return MessageStatus.RECEIVED
+
+
 def _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_id) -> None:
     messages = []
     for item in items:
         env = item.envelope if isinstance(item.envelope, dict) else {}
+        decided = _stored_status(item)
         messages.append(
             InboundMessage(
                 received_at=now,
@@ -367,9 +386,10 @@ def _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_i
                 message_id=str(env.get("message_id", ""))[:200],
                 correlation_id=item.correlation_id,
                 body=item.envelope,
-                status=item.status or MessageStatus.RECEIVED,
-                reasons=[r.as_dict() for r in item.reasons],
-                processed_at=now if item.status else None,
+                status=decided,
+                reasons=[] if item.undecided_in_db else [r.as_dict() for r in item.reasons],
+                processed_at=None if item.undecided_in_db else now,
+                event_id=None if item.undecided_in_db else item.event_id,
                 replay_of_id=replay_of_id,
                 handled_by_id=handled_by_id,
             )
@@ -452,6 +472,7 @@ def _normalize(item: _Item) -> None:
     if not reasons:
         day = item.occurred_at.astimezone(item.plant.tz).date()
         canonical, reasons = map_payload(spec=item.spec, plant=item.plant, payload=payload, day=day)
+    item.normalized = True
     if reasons:
         item.status, item.reasons = MessageStatus.QUARANTINED, reasons
         return
@@ -460,6 +481,55 @@ def _normalize(item: _Item) -> None:
         spec=item.spec, envelope=item.envelope, canonical=canonical, occurred_at=item.occurred_at
     )
     item.payload_hash = payload_hash(canonical)
+
+
+def _repeat_of(item: _Item, original_pk: int, original_hash: str) -> None:
+    """Decide ``item`` against the committed event that holds its key already."""
+    item.event_id = original_pk
+    if original_hash == item.payload_hash:
+        item.status = MessageStatus.DUPLICATE
+        item.reasons = [
+            Reason(
+                code="duplicate",
+                path="",
+                message=f"duplicate of event {original_pk}",
+                found=original_pk,
+            )
+        ]
+    else:
+        item.status = MessageStatus.CONFLICT
+        item.reasons = [
+            Reason(
+                code="idempotency_conflict",
+                path="payload",
+                message=f"event {original_pk} has the same business key with a different payload",
+                expected=original_hash,
+                found=item.payload_hash,
+            )
+        ]
+
+
+def _existing(keys: set[str]) -> dict[str, tuple[int, str]]:
+    return {
+        key: (pk, digest)
+        for pk, key, digest in Event.objects.filter(idempotency_key__in=keys).values_list(
+            "pk", "idempotency_key", "payload_hash"
+        )
+    }
+
+
+def _known_repeats(items: list[_Item]) -> None:
+    """Decide, before the raw store, the items whose key a *committed* event holds already
+    (a re-sent batch, a duplicate storm): they are stored decided, and never reach the claim
+    or the decision transaction. Reading is safe here: a committed key never goes away and
+    never changes its event; keys not found are claimed through the unique constraint."""
+    keyed = [i for i in items if i.status is None and i.key is not None]
+    if not keyed:
+        return
+    existing = _existing({i.key for i in keyed})
+    for item in keyed:
+        if item.key in existing:
+            _repeat_of(item, *existing[item.key])
 
 
 # --- stage 3: the claim ------------------------------------------------------------------
@@ -631,9 +701,10 @@ def _write_messages(items: list[_Item], now: dt.datetime) -> None:
 
 
 def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
-    pending = [i for i in items if i.status is None]
+    pending = [i for i in items if i.undecided_in_db]
     for item in pending:
-        _normalize(item)
+        if not item.normalized:
+            _normalize(item)
     candidates = [i for i in pending if i.status is None]
 
     # Within the batch the first occurrence of a key claims it; repeats are decided below
@@ -652,43 +723,38 @@ def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
             claimed.append(item.event)
     losers = [i for i in candidates if i.status is None]
     if losers:
-        existing = {
-            key: (pk, digest)
-            for pk, key, digest in Event.objects.filter(
-                idempotency_key__in={i.key for i in losers}
-            ).values_list("pk", "idempotency_key", "payload_hash")
-        }
+        # Fresh statement, fresh snapshot: it sees the winners committed meanwhile.
+        existing = _existing({i.key for i in losers})
         for item in losers:
-            original_pk, original_hash = existing[item.key]
-            item.event_id = original_pk
-            if original_hash == item.payload_hash:
-                item.status = MessageStatus.DUPLICATE
-                item.reasons = [
-                    Reason(
-                        code="duplicate",
-                        path="",
-                        message=f"duplicate of event {original_pk}",
-                        found=original_pk,
-                    )
-                ]
-            else:
-                item.status = MessageStatus.CONFLICT
-                item.reasons = [
-                    Reason(
-                        code="idempotency_conflict",
-                        path="payload",
-                        message=f"event {original_pk} has the same business key with a different payload",
-                        expected=original_hash,
-                        found=item.payload_hash,
-                    )
-                ]
+            _repeat_of(item, *existing[item.key])
 
     ctx = BatchContext(actor_label=f"system:{principal.system.code}", now=now)
     apply_events(ctx, claimed)
     if ctx.touched:
         _write_events(list(ctx.touched.values()))
+    # A handler may quarantine a claimed event (expired lot, revision mismatch, a rule):
+    # the client and the stored message must say so, not "accepted".
+    for item in pending:
+        event = item.event
+        if (
+            item.status == MessageStatus.ACCEPTED
+            and event is not None
+            and event.status == EventStatus.QUARANTINED
+        ):
+            item.status = MessageStatus.QUARANTINED
+            item.reasons = [_as_reason(r) for r in event.reasons]
     if pending:
         _write_messages(pending, now)
+
+
+def _as_reason(data: dict[str, Any]) -> Reason:
+    return Reason(
+        code=str(data.get("code", "")),
+        path=str(data.get("path", "")),
+        message=str(data.get("message", "")),
+        expected=data.get("expected"),
+        found=data.get("found"),
+    )
 
 
 def ingest_batch(
@@ -717,9 +783,24 @@ def ingest_batch(
         }
         plants = {p.code: p for p in Plant.objects.filter(code__in=codes)}
     items = [_prepare(i, envelope, principal, plants) for i, envelope in enumerate(envelopes)]
+    for item in items:
+        if item.status is None:
+            _normalize_early(item)
+    if len(items) > 1:  # one round trip more pays off only for batches (re-sent ones above all)
+        _known_repeats(items)
     _store_raw(items, principal, request_id, now, replay_of=replay_of, handled_by=handled_by)
     _decide_safely(items, principal, now)
     return [item.result() for item in items]
+
+
+def _normalize_early(item: _Item) -> None:
+    """Normalise before the raw store (mapping results are needed to recognise repeats);
+    a quarantine found here is still *written* by the decision, after the raw store."""
+    try:
+        _normalize(item)
+    except Exception:  # a bug must not cost the raw message: the decision retries it
+        logger.exception("normalisation failed before the raw store; left to the decision")
+        _reset(item)
 
 
 def decide_stored(*, messages: list[InboundMessage]) -> list[ItemResult]:
@@ -740,6 +821,7 @@ def decide_stored(*, messages: list[InboundMessage]) -> list[ItemResult]:
             item = _prepare(message.position, message.body, principal, plants)
             item.correlation_id = message.correlation_id
             item.message_pk = message.pk
+            item.undecided_in_db = item.status is None
             if item.status is not None:  # decided by the envelope alone
                 InboundMessage.objects.filter(pk=message.pk).update(
                     status=item.status,
@@ -768,7 +850,9 @@ def principal_for(system):
 
 def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
     # Chosen before the attempt: a failed attempt may have changed statuses in memory.
-    undecided = [i for i in items if i.status is None]
+    undecided = [i for i in items if i.undecided_in_db]
+    if not undecided:  # all decided at the raw store (rejected, known repeats)
+        return
     try:
         with transaction.atomic():
             _decide(items, principal, now)
@@ -794,4 +878,5 @@ def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
 
 def _reset(item: _Item) -> None:
     item.status, item.reasons, item.event, item.event_id = None, [], None, None
+    item.normalized = False
     item.canonical = item.key = item.payload_hash = None

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from orchestrator.models import Event, InboundMessage, MaterialIssue
-from tests.ingest.conftest import envelope
+from tests.ingest.conftest import envelope, release
 from tests.ingest.flow import at, run, steel_lot
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +130,20 @@ def test_unmapped_code_is_quarantined_before_any_handler(world, post):
     assert body["status"] == "quarantined"
     assert body["reasons"][0]["code"] == "mapping_missing"
     assert InboundMessage.objects.filter(status="quarantined").count() == 1
+
+
+def test_client_is_told_quarantined_when_a_handler_quarantines(world, post):
+    """The answer and the stored message follow the event: not 'accepted'."""
+    post(world["erp_key"], envelope("production_order.released", release(), source="ERP"))
+    response = post(
+        world["mes_key"],
+        envelope(
+            "production_order.acknowledged",
+            {"order": "WO-1001", "routing_revision": "R9", "bom_revision": "B1"},
+        ),
+    )
+    body = response.json()
+    assert body["status"] == "quarantined", body
+    assert body["event_id"] is not None
+    assert body["reasons"][0]["code"] == "revision_mismatch"
+    assert InboundMessage.objects.get(pk=body["message_id"]).status == "quarantined"
