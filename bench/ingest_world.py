@@ -76,7 +76,12 @@ def seed() -> str:
             )
     for index in range(LOTS):
         Lot.objects.create(
-            plant=p1, number=lot_number(index), item=steel, qty=Decimal(1_000_000), uom=kg
+            plant=p1,
+            number=lot_number(index),
+            item=steel,
+            qty=Decimal(1_000_000),
+            uom=kg,
+            expires_on=dt.date(2030, 12, 31),
         )
     mes = ConnectedSystem.objects.create(code="MES-P1", name="MES of P1", kind="mes")
     mes.plants.set([p1])
