@@ -115,7 +115,7 @@ class Server:
             self.process.wait(timeout=5)
 
 
-def start_server(*, url: str, workers: int, threads: int) -> Server:
+def start_server(*, url: str, workers: int, threads: int, pipeline_only: bool = False) -> Server:
     port = _free_port()
     env = {
         **os.environ,
@@ -130,6 +130,7 @@ def start_server(*, url: str, workers: int, threads: int) -> Server:
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
         "CACHE_KEY_PREFIX": "interlock-bench",
         "LOG_LEVEL": "WARNING",
+        "BENCH_PIPELINE_ONLY": "1" if pipeline_only else "0",
     }
     command = [
         sys.executable,
@@ -210,9 +211,13 @@ class CpuMeter:
                 out[pid] = times.user + times.system
         return out
 
-    @staticmethod
-    def spent(before: dict[int, float], after: dict[int, float]) -> float:
-        return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+    def spent(self, before: dict[int, float], after: dict[int, float]) -> tuple[float, float]:
+        """``(server seconds, PostgreSQL seconds)`` between two samples."""
+        server = {self.server.process.pid, *self.server.worker_pids()}
+        spent = [0.0, 0.0]
+        for pid, value in after.items():
+            spent[pid not in server] += value - before.get(pid, 0.0)
+        return spent[0], spent[1]
 
 
 # --- running a phase ----------------------------------------------------------------------
@@ -224,6 +229,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     cpu_per_1k: float
+    db_share: float  # PostgreSQL's part of cpu_per_1k
     statuses: dict[str, int]
     requests: int
     note: str = ""
@@ -282,7 +288,8 @@ class Runner:
                 statuses[k] = statuses.get(k, 0) + v
         wall = max(r.last_end for r in results) - min(r.first_start for r in results)
         counted = statuses.get(count_status, 0) if count_status else events
-        cpu = self.meter.spent(before, after)
+        server_cpu, db_cpu = self.meter.spent(before, after)
+        cpu = server_cpu + db_cpu
         row = Row(
             workload=workload,
             implementation=implementation,
@@ -290,6 +297,7 @@ class Runner:
             p50_ms=_pct(latencies, 0.50),
             p99_ms=_pct(latencies, 0.99),
             cpu_per_1k=cpu / events * 1000 if events else float("nan"),
+            db_share=db_cpu / cpu if cpu else 0.0,
             statuses=statuses,
             requests=sum(r.requests for r in results),
             note=note,
@@ -299,8 +307,8 @@ class Runner:
         print(
             f"  {workload:<4} {implementation:<28} {row.events_per_s:>9,.0f} ev/s  "
             f"p50 {row.p50_ms:7.1f} ms  p99 {row.p99_ms:7.1f} ms  "
-            f"cpu {row.cpu_per_1k:6.3f} s/1k  {dict(sorted(statuses.items()))}"
-            + (f"  ERRORS {errors}" if errors else ""),
+            f"cpu {row.cpu_per_1k:6.3f} s/1k ({row.db_share:.0%} PostgreSQL)  "
+            f"{dict(sorted(statuses.items()))}" + (f"  ERRORS {errors}" if errors else ""),
             flush=True,
         )
         return row
@@ -348,14 +356,16 @@ TARGETS = {
 def render(rows: list[Row], header: list[str]) -> str:
     lines = [*header, ""]
     lines.append(
-        "| workload | implementation | events/s | p50 ms | p99 ms | CPU-s / 1k events | × naive | target |"
+        "| workload | implementation | events/s | p50 ms | p99 ms | CPU-s / 1k events "
+        "(PostgreSQL share) | × naive | target |"
     )
     lines.append("|---|---|---:|---:|---:|---:|---:|---|")
     for row in rows:
         ratio = f"{row.ratio:.1f}×" if row.ratio else ""
         lines.append(
             f"| {row.workload} | {row.implementation} | {row.events_per_s:,.0f} | "
-            f"{row.p50_ms:.1f} | {row.p99_ms:.1f} | {row.cpu_per_1k:.3f} | {ratio} | "
+            f"{row.p50_ms:.1f} | {row.p99_ms:.1f} | {row.cpu_per_1k:.3f} ({row.db_share:.0%}) | "
+            f"{ratio} | "
             f"{TARGETS.get(row.workload, '') if row.ratio or 'W4' in row.workload else ''} |"
         )
     lines.append("")
@@ -385,6 +395,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=3, help="bulk client processes")
     parser.add_argument("--only", default="W1,W4,W2", help="comma-separated workloads")
     parser.add_argument("--no-naive", action="store_true", help="skip the baseline rows")
+    parser.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="run the server without the event handlers (the pipeline's own cost)",
+    )
     parser.add_argument("--hold", action="store_true", help="keep the server up until Ctrl-C")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
@@ -420,7 +435,11 @@ def main(argv: list[str]) -> int:
         text=True,
     ).stdout.strip()
 
-    server = start_server(url=url, workers=args.workers, threads=args.threads)
+    server = start_server(
+        url=url, workers=args.workers, threads=args.threads, pipeline_only=args.pipeline_only
+    )
+    if args.pipeline_only:
+        handlers = ["none (--pipeline-only)"]
     runner = None
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
