@@ -32,8 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import orjson
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator, FormatChecker
@@ -41,6 +40,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 from plants.models import Plant
 
 from ..models import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
+from .bulksql import bulk_update
+from .bulksql import pg_insert as _pg_insert
+from .bulksql import pg_update as _pg_update
 from .context import BatchContext
 from .handlers import apply_events
 from .normalize import Reason, map_payload, schema_reasons
@@ -214,75 +216,6 @@ def _prepare(position: int, envelope: Any, principal, plants_by_code: dict[str, 
     item.spec = SPECS[envelope["type"]]
     item.occurred_at = _parse_occurred_at(envelope["occurred_at"])
     return item
-
-
-# --- PostgreSQL: one statement per step, whatever the batch size ------------------------
-# ``bulk_create`` and ``bulk_update`` instantiate a model per row and build one SQL
-# fragment per value (``bulk_update`` a ``CASE WHEN`` per field and row, which was most of
-# a bulk request's time). On PostgreSQL each step is instead one statement of constant
-# text with a single parameter: the rows as one JSON document (serialised by orjson in C,
-# read by ``json_to_recordset`` in C). The text is parsed once per process and nothing on
-# the Python side grows per value; arrays per column (``unnest``) were tried first, and
-# psycopg's quoting of every array element cost more than the SQL saved. SQLite keeps the
-# ORM path.
-def _record_type(field: models.Field) -> str:
-    kind = field.db_type(connection)
-    return "text" if kind.startswith("varchar") else kind
-
-
-@cache
-def _insert_sql(model: type[models.Model], columns: tuple[str, ...], tail: str) -> str:
-    fields = {f.column: f for f in model._meta.concrete_fields}
-    ops = connection.ops
-    names = ", ".join(ops.quote_name(c) for c in columns)
-    selects = ", ".join(f"u.c{i}" for i in range(len(columns)))
-    record = ", ".join(f"c{i} {_record_type(fields[c])}" for i, c in enumerate(columns))
-    # Only quoted identifiers and column types are interpolated; values are the parameter.
-    return (
-        f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({names}) "  # noqa: S608
-        f"SELECT {selects} FROM json_to_recordset(%s::json) AS u({record}) {tail}"
-    )
-
-
-@cache
-def _update_sql(model: type[models.Model], columns: tuple[str, ...]) -> str:
-    fields = {f.column: f for f in model._meta.concrete_fields}
-    ops = connection.ops
-    sets = ", ".join(f"{ops.quote_name(c)} = u.c{i}" for i, c in enumerate(columns))
-    record = ", ".join(f"c{i} {_record_type(fields[c])}" for i, c in enumerate(columns))
-    table = ops.quote_name(model._meta.db_table)
-    pk = ops.quote_name(model._meta.pk.column)
-    return (
-        f"UPDATE {table} AS t SET {sets} "  # noqa: S608
-        f"FROM json_to_recordset(%s::json) AS u(pk bigint, {record}) WHERE t.{pk} = u.pk"
-    )
-
-
-def _rows_json(columns: list[list[Any]], first: str = "c0") -> str:
-    """The rows (given column by column) as a JSON array of objects ``{c0: …, c1: …}``;
-    jsonb columns hold the value itself, not its text."""
-    keys = [f"c{i}" for i in range(len(columns))]
-    if first == "pk":
-        keys = ["pk", *keys[:-1]]
-    rows = [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
-    try:
-        return orjson.dumps(rows).decode()
-    except TypeError:  # what orjson refuses (huge integers, non-string keys): as Django would
-        return json.dumps(rows, default=str)
-
-
-def _pg_insert(model: type[models.Model], columns: tuple[str, ...], values: list[list], tail: str):
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model, columns, tail), [_rows_json(values)])
-        return cursor.fetchall()
-
-
-def _pg_update(model: type[models.Model], pks: list[int], columns: dict[str, list]) -> None:
-    """``UPDATE … FROM json_to_recordset(…)``: one statement for every row."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _update_sql(model, tuple(columns)), [_rows_json([pks, *columns.values()], "pk")]
-        )
 
 
 # --- stage 1: the raw store ----------------------------------------------------------------
@@ -670,12 +603,7 @@ _EVENT_OUTCOME = (
 
 
 def _write_events(events: list[Event]) -> None:
-    if connection.vendor != "postgresql":
-        Event.objects.bulk_update(events, list(_EVENT_OUTCOME))
-        return
-    fields = {f.attname: f for f in Event._meta.concrete_fields}
-    columns = {fields[name].column: [getattr(e, name) for e in events] for name in _EVENT_OUTCOME}
-    _pg_update(Event, [e.pk for e in events], columns)
+    bulk_update(events, _EVENT_OUTCOME)
 
 
 def _write_messages(items: list[_Item], now: dt.datetime) -> None:

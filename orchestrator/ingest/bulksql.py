@@ -1,0 +1,108 @@
+"""Set-wise writes for PostgreSQL: one statement per step, whatever the number of rows.
+
+``bulk_create`` and ``bulk_update`` instantiate a model per row and build one SQL fragment
+per value (``bulk_update`` a ``CASE WHEN`` per field and row: most of a bulk ingest
+request's time before this module). Here each step is one statement of constant text with
+a single parameter, the rows as one JSON document (serialised by orjson in C, read by
+``json_to_recordset`` in C): the text is parsed once per process, and nothing on the
+Python side grows per value. Arrays per column (``unnest``) were tried first; psycopg's
+quoting of every array element cost more than the SQL saved.
+
+Callers keep an ORM path for SQLite (the embedded default); :func:`bulk_update` does that
+choice itself and is a drop-in for ``Model.objects.bulk_update(objs, fields)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import orjson
+from django.db import connection, models
+
+
+def _record_type(field: models.Field) -> str:
+    kind = field.db_type(connection)
+    return "text" if kind.startswith("varchar") else kind
+
+
+@cache
+def _insert_sql(model: type[models.Model], columns: tuple[str, ...], tail: str) -> str:
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    ops = connection.ops
+    names = ", ".join(ops.quote_name(c) for c in columns)
+    selects = ", ".join(f"u.c{i}" for i in range(len(columns)))
+    record = ", ".join(f"c{i} {_record_type(fields[c])}" for i, c in enumerate(columns))
+    # Only quoted identifiers and column types are interpolated; values are the parameter.
+    return (
+        f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({names}) "  # noqa: S608
+        f"SELECT {selects} FROM json_to_recordset(%s::json) AS u({record}) {tail}"
+    )
+
+
+@cache
+def _update_sql(model: type[models.Model], columns: tuple[str, ...]) -> str:
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    ops = connection.ops
+    sets = ", ".join(f"{ops.quote_name(c)} = u.c{i}" for i, c in enumerate(columns))
+    record = ", ".join(f"c{i} {_record_type(fields[c])}" for i, c in enumerate(columns))
+    table = ops.quote_name(model._meta.db_table)
+    pk = ops.quote_name(model._meta.pk.column)
+    pk_type = _record_type(model._meta.pk)
+    return (
+        f"UPDATE {table} AS t SET {sets} "  # noqa: S608
+        f"FROM json_to_recordset(%s::json) AS u(pk {pk_type}, {record}) WHERE t.{pk} = u.pk"
+    )
+
+
+def rows_json(columns: Sequence[Sequence[Any]], first: str = "c0") -> str:
+    """The rows (given column by column) as a JSON array of objects ``{c0: …, c1: …}``;
+    jsonb columns hold the value itself, not its text."""
+    keys = [f"c{i}" for i in range(len(columns))]
+    if first == "pk":
+        keys = ["pk", *keys[:-1]]
+    rows = [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
+    try:
+        return orjson.dumps(rows).decode()
+    except TypeError:  # what orjson refuses (Decimal, huge integers, non-string keys)
+        return json.dumps(rows, default=str)
+
+
+def pg_insert(
+    model: type[models.Model], columns: tuple[str, ...], values: Sequence[Sequence[Any]], tail: str
+) -> list[tuple]:
+    """``INSERT … SELECT … FROM json_to_recordset(…) <tail>``; returns what ``tail``'s
+    ``RETURNING`` returns. ``values`` holds one list per column, in ``columns`` order."""
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model, columns, tail), [rows_json(values)])
+        return cursor.fetchall() if cursor.description else []
+
+
+def pg_update(model: type[models.Model], pks: Sequence[Any], columns: dict[str, list]) -> None:
+    """``UPDATE … FROM json_to_recordset(…)``: one statement for every row.
+    ``columns`` maps a column name to its values, in ``pks`` order."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _update_sql(model, tuple(columns)), [rows_json([pks, *columns.values()], "pk")]
+        )
+
+
+def bulk_update(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """``Model.objects.bulk_update(objs, fields)`` in one ``UPDATE … FROM`` on PostgreSQL."""
+    if not objs:
+        return
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        model._base_manager.bulk_update(objs, list(fields))
+        return
+    columns: dict[str, list] = {}
+    for name in fields:
+        field = model._meta.get_field(name)
+        if field.get_internal_type() == "JSONField":
+            columns[field.column] = [getattr(o, field.attname) for o in objs]
+        else:
+            prep = field.get_prep_value
+            columns[field.column] = [prep(getattr(o, field.attname)) for o in objs]
+    pg_update(model, [o.pk for o in objs], columns)
