@@ -1,0 +1,400 @@
+"""The ERP simulator (``/erp``, port 8101): the company ERP of all three plants.
+
+It takes what Interlock posts to ERP (``operation.confirmation``, ``goods_issue``,
+``scrap``, ``goods_receipt``, ``order.settle``, and acknowledgments and lot status changes),
+deduplicates on the idempotency key (the ledger), and keeps its own stock per plant and
+item: a goods issue and scrap take stock out, a goods receipt puts the order's product in
+under a document number like ``GR-P1-000123`` — the ``reference`` Interlock turns into a
+``goods_receipt.posted`` event.
+
+It is also where production orders come from: the **release driver** (a thread of this
+process) releases ``--orders-per-plant`` orders per plant every ``--release-every``
+seconds, in each plant's own codes (fixtures/demo/simulation.yaml), through Interlock's
+inbound API with the ERP's key. Orders are rows here first and are sent until Interlock
+answered, so a restart neither loses nor doubles a release.
+
+    python -m connectors.simulators.erp --port 8101 --release-every 30
+    curl -X POST localhost:8101/erp/_control -d '{"fail_rate": 0.3, "throttle_rps": 20}'
+    curl localhost:8101/erp/_ledger   # what was applied; also /_inventory, /_orders, /_stats
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+from . import base
+from .world import PlantWorld, load_world
+
+log = logging.getLogger("interlock.simulators.erp")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS stock (
+    plant TEXT NOT NULL, item TEXT NOT NULL, qty TEXT NOT NULL, uom TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (plant, item)
+);
+CREATE TABLE IF NOT EXISTS orders (
+    plant TEXT NOT NULL, number TEXT NOT NULL,
+    item TEXT NOT NULL, qty TEXT NOT NULL, uom TEXT NOT NULL,
+    envelope TEXT NOT NULL, created_at TEXT NOT NULL,
+    sent_status TEXT,            -- Interlock's answer to the release (NULL: not sent yet)
+    received_qty TEXT NOT NULL DEFAULT '0', settled INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (plant, number)
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS lots (
+    plant TEXT NOT NULL, lot TEXT NOT NULL, status TEXT NOT NULL, PRIMARY KEY (plant, lot)
+);
+"""
+
+MESSAGE_TYPES = frozenset(
+    {
+        "operation.confirmation",
+        "goods_issue",
+        "scrap",
+        "goods_receipt",
+        "order.settle",
+        "production_order.acknowledgment",
+        "lot.status_change",
+    }
+)
+
+
+def _dec(value, what: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        raise base.Rejected(f"{what} {value!r} is not a number") from None
+    if not number.is_finite() or number < 0:
+        raise base.Rejected(f"{what} {value!r} must be a number ≥ 0")
+    return number
+
+
+def _text(number: Decimal) -> str:
+    return format(number.normalize(), "f") if number else "0"
+
+
+class ErpSimulator(base.Simulator):
+    name = "erp"
+    message_types = MESSAGE_TYPES
+    extra_schema = SCHEMA
+
+    def __init__(
+        self,
+        *,
+        release_every: float = 0.0,
+        orders_per_plant: int = 1,
+        max_orders_per_plant: int = 0,
+        plants: list[str] | None = None,
+        fixtures: str | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.world = load_world(fixtures)
+        self.release_every = release_every
+        self.orders_per_plant = orders_per_plant
+        self.max_orders_per_plant = max_orders_per_plant
+        self.plants = plants or sorted(self.world)
+        self._open_stock()
+
+    # --- stock --------------------------------------------------------------------------
+    def _open_stock(self) -> None:
+        """A fresh ERP starts with the component lots of the fixtures in stock."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM stock LIMIT 1").fetchone():
+                return
+            for plant in self.world.values():
+                for lot in plant.lots:
+                    qty, uom = plant.to_canonical(lot.qty, lot.uom)
+                    self._move(db, plant.code, plant.canonical_item(lot.item), qty, uom)
+
+    def _move(self, db, plant: str, item: str, delta: Decimal, uom: str = "") -> Decimal:
+        row = db.execute(
+            "SELECT qty FROM stock WHERE plant = ? AND item = ?", (plant, item)
+        ).fetchone()
+        new = (Decimal(row["qty"]) if row else Decimal(0)) + delta
+        db.execute(
+            "INSERT INTO stock (plant, item, qty, uom) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (plant, item) DO UPDATE SET qty = excluded.qty",
+            (plant, item, _text(new), uom),
+        )
+        return new
+
+    def _next(self, db, name: str, start: int = 1) -> int:
+        row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        value = row["value"] + 1 if row else start
+        db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+        return value
+
+    def _order(self, db, plant: str, number: str):
+        return db.execute(
+            "SELECT * FROM orders WHERE plant = ? AND number = ?", (plant, number)
+        ).fetchone()
+
+    # --- the messages -------------------------------------------------------------------
+    def apply(self, message: dict, plant: str) -> tuple[str | None, dict]:
+        db, p, type_ = self.db, message["payload"], message["type"]
+        world = self.world.get(plant)
+        canonical = world.canonical_item if world else (lambda code: code)
+
+        def need(*names: str) -> None:
+            missing = [n for n in names if p.get(n) in (None, "")]
+            if missing:
+                raise base.Rejected(f"{type_} needs {', '.join(missing)}")
+
+        if type_ == "operation.confirmation":
+            need("order", "operation")
+            n = self._next(db, f"conf:{plant}")
+            return f"CNF-{plant}-{n:06d}", {
+                "order": p["order"],
+                "operation": p["operation"],
+                "yield": str(_dec(p.get("qty", 0), "qty")),
+                "scrap": str(_dec(p.get("scrap_qty", 0), "scrap_qty")),
+            }
+        if type_ == "goods_issue":
+            need("item", "qty")
+            item, qty = canonical(str(p["item"])), _dec(p["qty"], "qty")
+            stock = self._move(db, plant, item, -qty, p.get("uom", ""))
+            n = self._next(db, f"gi:{plant}")
+            return f"GI-{plant}-{n:06d}", {"item": item, "qty": str(-qty), "stock": str(stock)}
+        if type_ == "scrap":
+            need("qty")
+            order = self._order(db, plant, str(p.get("order", "")))
+            # Scrap of a component names it; scrap on the line is of the order's product.
+            item = canonical(str(p["item"])) if p.get("item") else (order["item"] if order else "")
+            qty = _dec(p["qty"], "qty")
+            effect = {"order": p.get("order"), "item": item, "qty": str(-qty)}
+            if item:
+                effect["stock"] = str(self._move(db, plant, item, -qty, p.get("uom", "")))
+            n = self._next(db, f"scrap:{plant}")
+            return f"SCR-{plant}-{n:06d}", effect
+        if type_ == "goods_receipt":
+            need("order")
+            order = self._order(db, plant, str(p["order"]))
+            if p.get("qty") not in (None, ""):
+                qty = _dec(p["qty"], "qty")
+            elif order is not None:
+                qty = Decimal(order["qty"])
+            else:
+                qty = Decimal(0)
+            item = order["item"] if order else canonical(str(p.get("item") or p["order"]))
+            stock = self._move(db, plant, item, qty, order["uom"] if order else "")
+            if order is not None:
+                db.execute(
+                    "UPDATE orders SET received_qty = ? WHERE plant = ? AND number = ?",
+                    (_text(Decimal(order["received_qty"]) + qty), plant, order["number"]),
+                )
+            n = self._next(db, f"gr:{plant}")
+            return f"GR-{plant}-{n:06d}", {
+                "order": p["order"],
+                "lot": p.get("lot"),
+                "item": item,
+                "qty": str(qty),
+                "stock": str(stock),
+                "order_known": order is not None,
+            }
+        if type_ == "order.settle":
+            need("order")
+            db.execute(
+                "UPDATE orders SET settled = 1 WHERE plant = ? AND number = ?",
+                (plant, str(p["order"])),
+            )
+            n = self._next(db, f"settle:{plant}")
+            return f"SET-{plant}-{n:06d}", {"order": p["order"], "document": p.get("document")}
+        if type_ == "production_order.acknowledgment":
+            need("order")
+            return None, {"order": p["order"], "acknowledged": True}
+        if type_ == "lot.status_change":
+            need("lot", "status")
+            db.execute(
+                "INSERT INTO lots (plant, lot, status) VALUES (?, ?, ?) "
+                "ON CONFLICT (plant, lot) DO UPDATE SET status = excluded.status",
+                (plant, str(p["lot"]), str(p["status"])),
+            )
+            return None, {"lot": p["lot"], "status": p["status"]}
+        raise base.Rejected(f"unknown type {type_!r}")  # pragma: no cover - checked before
+
+    # --- read endpoints -----------------------------------------------------------------
+    def extra_routes(self, method: str, parts: list[str], query: dict) -> base.Answer | None:
+        if method != "GET":
+            return None
+        if parts == ["_inventory"]:
+            rows = self.query("SELECT plant, item, qty, uom FROM stock ORDER BY plant, item")
+            return base.Answer(200, {"stock": [dict(r) for r in rows]})
+        if parts == ["_orders"]:
+            sql, params = "SELECT * FROM orders", []
+            if query.get("plant"):
+                sql, params = sql + " WHERE plant = ?", [query["plant"]]
+            rows = self.query(sql + " ORDER BY created_at, number", params)
+            orders = [dict(r) | {"envelope": json.loads(r["envelope"])} for r in rows]
+            return base.Answer(200, {"count": len(orders), "orders": orders})
+        return None
+
+    # --- release driver -----------------------------------------------------------------
+    def background(self):
+        return [self.release_driver] if self.release_every > 0 else []
+
+    def release_driver(self) -> None:
+        """Release orders every ``release_every`` seconds until stopped (or the maximum)."""
+        while not self.stop.is_set():
+            for plant in self.plants:
+                self.create_orders(plant, self.orders_per_plant)
+            self.send_releases()
+            self.stop.wait(self.release_every)
+
+    def create_orders(self, plant_code: str, count: int) -> list[str]:
+        """Plan ``count`` new orders at the plant (rows to send; nothing is sent here)."""
+        plant = self.world[plant_code]
+        numbers = []
+        with self.transaction() as db:
+            made = db.execute(
+                "SELECT COUNT(*) AS n FROM orders WHERE plant = ?", (plant_code,)
+            ).fetchone()["n"]
+            if self.max_orders_per_plant:
+                count = max(0, min(count, self.max_orders_per_plant - made))
+            for _ in range(count):
+                # A fresh ERP database counts on from the clock, so a demo database that
+                # outlived the simulator's never sees an order number twice.
+                n = self._next(db, f"order:{plant_code}", start=int(time.time()) % 900_000)
+                number = f"{plant.order_prefix}{n:06d}"
+                env, item, qty, uom = self.release_envelope(plant, number)
+                db.execute(
+                    "INSERT INTO orders (plant, number, item, qty, uom, envelope, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        plant_code,
+                        number,
+                        item,
+                        _text(qty),
+                        uom,
+                        json.dumps(env),
+                        env["occurred_at"],
+                    ),
+                )
+                numbers.append(number)
+        return numbers
+
+    def release_envelope(self, plant: PlantWorld, number: str):
+        """A ``production_order.released`` in the plant's own codes; also the canonical
+        item, quantity and unit the ERP books the receipt in."""
+        now = base.utcnow()
+        product = self.random.choice(plant.products)
+        qty = self.random.randint(*product.qty_range)
+        canonical_item, revision = plant.item_ref(product.item, now.date())
+        canonical_qty, canonical_uom = plant.to_canonical(qty, product.uom)
+        # The routing and BOM in force are those of the item revision the plant's mapping
+        # pins today (ECN-2291 moved P1's bracket from A to B on 2026-10-01).
+        revision_code = revision or "A"
+        payload = {
+            "order": number,
+            "item": product.item,
+            "routing_revision": revision_code,
+            "bom_revision": revision_code,
+            "qty": qty,
+            "uom": product.uom,
+            "due_date": (now.date() + dt.timedelta(days=14)).isoformat(),
+            "erp_reference": f"{plant.code}/{number}",
+            "operations": [
+                {"operation": op, "work_center": wc, "qty": qty} for op, wc in product.routing
+            ],
+            "components": [
+                {
+                    "item": c.item,
+                    "qty": _number(c.per_unit * qty, plant.uom_ref(c.uom)),
+                    "uom": c.uom,
+                }
+                for c in product.components
+            ],
+        }
+        if revision:
+            payload["revision"] = revision
+        env = base.envelope(
+            source="ERP",
+            plant=plant.code,
+            type_="production_order.released",
+            payload=payload,
+            occurred_at=now,
+        )
+        return env, canonical_item, canonical_qty, canonical_uom
+
+    def send_releases(self) -> None:
+        rows = self.query(
+            "SELECT plant, number, envelope FROM orders WHERE sent_status IS NULL "
+            "ORDER BY plant, created_at"
+        )
+        by_plant: dict[str, list] = {}
+        for row in rows:
+            by_plant.setdefault(row["plant"], []).append(row)
+        for plant, pending in by_plant.items():
+            results = self.client.post("ERP", [json.loads(r["envelope"]) for r in pending])
+            if results is None:
+                if self.stop.is_set():
+                    return
+                results = [{"status": "refused"}] * len(pending)
+            with self.transaction() as db:
+                for row, result in zip(pending, results, strict=True):
+                    status = result.get("status", "?")
+                    db.execute(
+                        "UPDATE orders SET sent_status = ? WHERE plant = ? AND number = ?",
+                        (status, plant, row["number"]),
+                    )
+                    if status not in ("accepted", "duplicate"):
+                        log.warning("release %s/%s: %s %s", plant, row["number"], status, result)
+            log.info("released %d order(s) at %s", len(pending), plant)
+            self.stats.add("orders_released", len(pending))
+
+
+def _number(value: Decimal, uom_ref) -> int | float:
+    places = uom_ref.decimal_places if uom_ref is not None else 3
+    q = value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    return int(q) if q == q.to_integral_value() else float(q)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = base.parser(
+        "erp", "The ERP simulator and release driver (docs: connectors.simulators.erp)."
+    )
+    p.add_argument(
+        "--release-every",
+        type=float,
+        default=base.env_default("erp", "release_every", 0.0),
+        help="Seconds between releases (0: no release driver).",
+    )
+    p.add_argument(
+        "--orders-per-plant", type=int, default=base.env_default("erp", "orders_per_plant", 1)
+    )
+    p.add_argument(
+        "--max-orders-per-plant",
+        type=int,
+        default=base.env_default("erp", "max_orders_per_plant", 0),
+        help="Stop releasing at a plant after this many orders (0: no limit).",
+    )
+    p.add_argument("--plants", default=base.env_default("erp", "plants", ""), help="e.g. P1,P2")
+    p.add_argument("--fixtures", default=None)
+    args = p.parse_args(argv)
+    base.configure_logging(args.log_level)
+    sim = ErpSimulator(
+        db_path=Path(args.var_dir) / "sim" / "erp.sqlite3",
+        controls=base.controls_from(args),
+        interlock_url=args.interlock_url,
+        keys_file=args.keys_file,
+        seed=args.seed,
+        release_every=args.release_every,
+        orders_per_plant=args.orders_per_plant,
+        max_orders_per_plant=args.max_orders_per_plant,
+        plants=[c.strip() for c in args.plants.split(",") if c.strip()] or None,
+        fixtures=args.fixtures,
+    )
+    base.run(sim, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
