@@ -1,10 +1,23 @@
 """``manage.py demo`` (what ``make demo`` runs): the whole system on one machine.
 
-It migrates, loads the demo world (``seed_demo``), issues fresh API keys for the demo MES
-systems, then supervises the processes of :func:`demo_processes` (web server, Celery
-worker, Celery beat; simulators join that list later) until Ctrl-C or SIGTERM, and stops
-every child cleanly. ``--check`` starts everything, verifies that the admin, the API docs,
-the schema and a Celery round trip answer, and stops again (exit code 0 when all passed).
+It migrates, loads the demo world (``seed_demo``, the rule packs, the component lots the
+MES simulator issues from), issues fresh API keys for the ERP, MES and QMS systems and
+fresh secrets for Interlock's deliveries to them, points the systems' base URLs at the
+simulators, then supervises the processes of :func:`demo_processes` (web server, Celery
+worker, Celery beat, the ERP simulator with its release driver, the MES and QMS
+simulators) until Ctrl-C or SIGTERM, and stops every child cleanly.
+
+Scenario 1 then runs by itself at all three plants: ERP releases orders, Interlock
+publishes them to MES, MES reports the run, QMS inspects, ERP receives and settles.
+
+``--check`` starts everything, verifies that the admin, the API docs, the schema and a
+Celery round trip answer, then that at least one order per plant reaches financially
+posted (or says where the orders stopped and what is missing), and stops again (exit code
+0 when all passed).
+
+The keys reach the simulators in ``<var>/sim/keys.json`` (mode 0600, rewritten each run,
+never committed: ``var/`` is ignored); the delivery secrets also reach the worker as the
+environment variables the systems name (``credential_env``).
 
 With no environment variables it needs no server: SQLite and kombu's filesystem broker
 under ``INTERLOCK_VAR_DIR``. With ``DATABASE_URL`` / ``REDIS_URL`` set, the children use
@@ -13,8 +26,10 @@ PostgreSQL and Redis just the same, because they inherit the environment.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -35,6 +50,8 @@ from django.db import transaction
 
 DEMO_KEY_NAME = "demo"
 STOP_TIMEOUT_SECONDS = 10.0
+#: Simulator → offset from ``--sim-port`` (8101: ERP 8101, MES 8102, QMS 8103).
+SIMULATOR_PORTS = {"erp": 0, "mes": 1, "qms": 2}
 
 
 @dataclass(frozen=True)
@@ -45,10 +62,22 @@ class DemoContext:
     port: int
     var_dir: Path
     python: str = sys.executable
+    sim_port: int = 8101
+    release_every: float = 20.0
+    orders_per_plant: int = 1
+    max_orders_per_plant: int = 0
+    simulators: bool = True
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def sim_url(self, name: str) -> str:
+        return f"http://{self.host}:{self.sim_port + SIMULATOR_PORTS[name]}/{name}"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.var_dir / "sim" / "keys.json"
 
 
 @dataclass(frozen=True)
@@ -118,13 +147,65 @@ def _beat(ctx: DemoContext) -> ProcessSpec:
     )
 
 
-#: The demo's processes, started in this order and stopped in reverse. To add one (an ERP
-#: or MES simulator, say), append a function that returns its ProcessSpec.
-DEMO_PROCESSES: list[Callable[[DemoContext], ProcessSpec]] = [_web, _worker, _beat]
+def _simulator(name: str, *extra: str) -> Callable[[DemoContext], ProcessSpec | None]:
+    # ``python -m`` rather than ``manage.py simulate``: a simulator is Django-free and
+    # starts in a fraction of the time.
+    def make(ctx: DemoContext) -> ProcessSpec | None:
+        if not ctx.simulators:
+            return None
+        return ProcessSpec(
+            f"sim-{name}",
+            [
+                ctx.python,
+                "-m",
+                f"connectors.simulators.{name}",
+                "--host",
+                ctx.host,
+                "--port",
+                str(ctx.sim_port + SIMULATOR_PORTS[name]),
+                "--var-dir",
+                str(ctx.var_dir),
+                "--interlock-url",
+                ctx.base_url,
+                "--keys-file",
+                str(ctx.keys_file),
+                *extra,
+            ],
+            ready_url=f"{ctx.sim_url(name)}/_health",
+        )
+
+    make.__name__ = f"_sim_{name}"
+    return make
+
+
+def _erp_simulator(ctx: DemoContext) -> ProcessSpec | None:
+    """The ERP simulator, which is also the release driver (orders come from ERP)."""
+    spec = _simulator(
+        "erp",
+        "--release-every",
+        str(ctx.release_every),
+        "--orders-per-plant",
+        str(ctx.orders_per_plant),
+        "--max-orders-per-plant",
+        str(ctx.max_orders_per_plant),
+    )(ctx)
+    return spec
+
+
+#: The demo's processes, started in this order and stopped in reverse. To add one,
+#: append a function that returns its ProcessSpec (or None when it is switched off).
+DEMO_PROCESSES: list[Callable[[DemoContext], ProcessSpec | None]] = [
+    _web,
+    _worker,
+    _beat,
+    _simulator("mes"),
+    _simulator("qms"),
+    _erp_simulator,  # last: it starts releasing orders at once
+]
 
 
 def demo_processes(ctx: DemoContext) -> list[ProcessSpec]:
-    return [make(ctx) for make in DEMO_PROCESSES]
+    return [spec for make in DEMO_PROCESSES if (spec := make(ctx)) is not None]
 
 
 class _Stop(Exception):
@@ -227,7 +308,10 @@ def _port_free(host: str, port: int) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Run the demo: migrate, seed, API keys, web server, Celery worker and beat."
+    help = (
+        "Run the demo: migrate, seed, API keys, web server, Celery worker and beat, and the "
+        "ERP / MES / QMS simulators that play scenario 1 at three plants."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -248,24 +332,88 @@ class Command(BaseCommand):
             default=60.0,
             help="Seconds to wait for the web server and the Celery round trip.",
         )
+        parser.add_argument(
+            "--sim-port",
+            type=int,
+            default=int(os.environ.get("INTERLOCK_DEMO_SIM_PORT") or 8101),
+            help="ERP simulator port; MES and QMS take the next two (default 8101).",
+        )
+        parser.add_argument(
+            "--no-simulators",
+            action="store_true",
+            help="Only Interlock (web, worker, beat): no simulators, no releases.",
+        )
+        parser.add_argument(
+            "--release-every",
+            type=float,
+            default=20.0,
+            help="Seconds between the ERP simulator's releases (default 20).",
+        )
+        parser.add_argument(
+            "--orders-per-plant", type=int, default=1, help="Orders per plant and release."
+        )
+        parser.add_argument(
+            "--max-orders-per-plant",
+            type=int,
+            default=0,
+            help="Stop releasing after this many orders per plant (default: no limit).",
+        )
+        parser.add_argument(
+            "--flow-timeout",
+            type=float,
+            default=90.0,
+            help="--check: seconds for one order per plant to reach financially posted.",
+        )
 
-    def handle(self, *args, port: int, host: str, check: bool, startup_timeout: float, **options):
+    def handle(
+        self,
+        *args,
+        port: int,
+        host: str,
+        check: bool,
+        startup_timeout: float,
+        sim_port: int,
+        no_simulators: bool,
+        release_every: float,
+        orders_per_plant: int,
+        max_orders_per_plant: int,
+        flow_timeout: float,
+        **options,
+    ):
         if not settings.DEBUG:
             raise CommandError(
                 "The demo runs with DEBUG=1 (static files, no HTTPS redirect); `make demo` sets it."
             )
-        ctx = DemoContext(host=host, port=port, var_dir=Path(settings.VAR_DIR))
+        ctx = DemoContext(
+            host=host,
+            port=port,
+            var_dir=Path(settings.VAR_DIR),
+            sim_port=sim_port,
+            release_every=release_every,
+            orders_per_plant=orders_per_plant,
+            max_orders_per_plant=max_orders_per_plant,
+            simulators=not no_simulators,
+        )
         if not _port_free(host, port):
             raise CommandError(
                 f"{host}:{port} is in use; stop what runs there or pick another port "
                 "(--port or INTERLOCK_DEMO_PORT)."
             )
+        if ctx.simulators:
+            for name, offset in SIMULATOR_PORTS.items():
+                if not _port_free(host, sim_port + offset):
+                    raise CommandError(
+                        f"{host}:{sim_port + offset} (the {name.upper()} simulator) is in use; "
+                        "stop what runs there or pick other ports (--sim-port or "
+                        "INTERLOCK_DEMO_SIM_PORT)."
+                    )
         log_dir = ctx.var_dir / "logs"
         for folder in (
             log_dir,
             ctx.var_dir / "broker" / "queue",
             ctx.var_dir / "broker" / "processed",
             ctx.var_dir / "results",
+            ctx.var_dir / "sim",
         ):
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -279,9 +427,16 @@ class Command(BaseCommand):
         call_command("seed_demo", verbosity=1, stdout=self.stdout)
         # The demo's behaviour comes from rule packs the board can read and change.
         call_command("load_rule_packs", verbosity=1, stdout=self.stdout)
+        call_command("seed_demo_lots", verbosity=1, stdout=self.stdout)
         keys = self.issue_demo_keys()
+        outbound = self.point_systems_at_simulators(ctx) if ctx.simulators else {}
 
         env = self.child_env(ctx)
+        for credential in outbound.values():
+            # The worker reads each system's secret from the variable the system names;
+            # someone who set one keeps theirs (and the simulator is told the same).
+            credential["secret"] = env.setdefault(credential.pop("env"), credential["secret"])
+        self.write_keys_file(ctx, keys, outbound)
         supervisor = Supervisor(log_dir=log_dir, env=env, out=self.say)
         previous = signal.getsignal(signal.SIGTERM)
 
@@ -300,6 +455,9 @@ class Command(BaseCommand):
                 self.print_ready(ctx, keys, supervisor, specs)
                 if check:
                     failed = self.run_checks(ctx, env, startup_timeout)
+                    if ctx.simulators:
+                        flow = self.check_flow(flow_timeout)
+                        failed = "; ".join(f for f in (failed, flow) if f) or None
                 else:
                     failed = self.watch(supervisor)
         except (KeyboardInterrupt, _Stop):
@@ -318,15 +476,18 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def issue_demo_keys(self) -> list[tuple[str, str]]:
-        """Fresh keys for the demo MES systems; the previous demo run's keys are revoked, so
-        only the keys printed below work."""
+        """Fresh keys for the demo ERP, MES and QMS systems (the simulators post with them);
+        the previous demo run's keys are revoked, so only the keys printed below work."""
         from plants.choices import SystemKind
         from plants.models import ApiKey, ConnectedSystem
         from plants.services.apikeys import api_key_issue, api_key_revoke
 
         issued = []
+        kinds = (SystemKind.ERP, SystemKind.MES, SystemKind.QMS)
         with transaction.atomic():
-            for system in ConnectedSystem.objects.filter(kind=SystemKind.MES, active=True):
+            for system in ConnectedSystem.objects.filter(kind__in=kinds, active=True).order_by(
+                "kind", "code"
+            ):
                 for old in ApiKey.objects.filter(
                     system=system, name=DEMO_KEY_NAME, revoked_at__isnull=True
                 ):
@@ -334,6 +495,50 @@ class Command(BaseCommand):
                 _, raw = api_key_issue(system=system, name=DEMO_KEY_NAME, actor=None)
                 issued.append((system.code, raw))
         return issued
+
+    def point_systems_at_simulators(self, ctx: DemoContext) -> dict[str, dict[str, str]]:
+        """Base URLs of the ERP / MES / QMS systems → this run's simulator ports, and a
+        fresh delivery secret for each: ``{code: {"auth", "secret", "env"}}``.
+
+        The demo owns these rows the way ``seed_demo`` owns the rest of the demo world (it
+        sets them back from the fixtures each run); there is no service for editing a
+        connected system yet, so the row is cleaned and saved here."""
+        from plants.choices import SystemKind
+        from plants.models import ConnectedSystem
+
+        mounts = {SystemKind.ERP: "erp", SystemKind.MES: "mes", SystemKind.QMS: "qms"}
+        outbound = {}
+        with transaction.atomic():
+            for system in ConnectedSystem.objects.filter(kind__in=list(mounts), active=True):
+                name = mounts[system.kind]
+                url = ctx.sim_url(name)
+                if name != "erp":
+                    url += "/" + system.code.rsplit("-", 1)[-1]  # MES-P1 → …/mes/P1
+                if system.base_url != url:
+                    system.base_url = url
+                    system.full_clean()
+                    system.save(update_fields=["base_url"])
+                if system.credential_env:
+                    outbound[system.code] = {
+                        "auth": system.auth_type,
+                        "secret": secrets.token_urlsafe(24),
+                        "env": system.credential_env,
+                    }
+        return outbound
+
+    def write_keys_file(self, ctx: DemoContext, keys, outbound) -> None:
+        """``<var>/sim/keys.json``, readable by this user only: the simulators' API keys
+        and what Interlock must present to them."""
+        data: dict = dict(keys)
+        data["_outbound"] = outbound
+        path = ctx.keys_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+        os.chmod(tmp, 0o600)  # an older file may have had a wider mode
+        os.replace(tmp, path)
 
     def child_env(self, ctx: DemoContext) -> dict[str, str]:
         env = dict(os.environ)
@@ -381,10 +586,40 @@ class Command(BaseCommand):
             "API keys, valid until the next `make demo` (header: Authorization: Api-Key <key>):",
             *(f"  {code:<10} {raw}" for code, raw in keys),
             "",
+            *(self.where_to_look(ctx) if ctx.simulators else []),
             "Logs: " + ", ".join(str(supervisor.log_path(s)) for s in specs),
             "Press Ctrl-C to stop.",
         ]
         self.say("\n".join(lines))
+
+    def where_to_look(self, ctx: DemoContext) -> list[str]:
+        base = ctx.base_url
+        every = f"every {ctx.release_every:g} s" if ctx.release_every > 0 else "never"
+        return [
+            f"Scenario 1 runs by itself: the ERP simulator releases {ctx.orders_per_plant} "
+            f"order(s) per plant {every}; MES runs them, QMS inspects, ERP receives and settles.",
+            f"  Orders       {base}/admin/orchestrator/productionorder/"
+            "   (state: released … financially posted)",
+            f"  Gates        {base}/admin/orchestrator/gate/",
+            f"  Outbox       {base}/admin/orchestrator/outboxmessage/",
+            f"  Trace        {base}/admin/orchestrator/inboundmessage/trace/"
+            "   (paste an order's correlation id)",
+            f"  Workbench    {base}/admin/orchestrator/inboundmessage/"
+            "   (quarantined and parked messages)",
+            f"  ERP ledger   {ctx.sim_url('erp')}/_ledger   (stock: {ctx.sim_url('erp')}/_inventory)",
+            f"  MES runs     {ctx.sim_url('mes')}/_runs",
+            f"  QMS          {ctx.sim_url('qms')}/_inspections",
+            f"  Faults       curl -X POST {ctx.sim_url('erp')}/_control "
+            '-d \'{"fail_rate": 0.3, "throttle_rps": 5}\'',
+            "",
+        ]
+
+    def check_flow(self, timeout: float) -> str | None:
+        """Wait until every plant has an order financially posted; on a stall or at the
+        time limit, say where the orders stopped and what is missing."""
+        from connectors.management.flowcheck import wait_for_scenario_1
+
+        return wait_for_scenario_1(timeout=timeout, out=self.say)
 
     def demo_logins(self) -> list[tuple[str, str]]:
         from plants.choices import Role
