@@ -10,6 +10,7 @@ from ..ingest.context import TransitionRefused
 from ..models import ApprovalRequest, Nonconformance, Notification, OutboxMessage
 from ..models.notifications import NotificationKind
 from ..services.lifecycle import transition_for_target
+from ..services.outbox import outbox_system_for, outbox_wake_on_commit
 from . import ActionContext, implements
 
 
@@ -24,10 +25,13 @@ def _key(a: ActionContext, *parts: str) -> str:
 def post_to_system(a: ActionContext) -> dict:
     params = a.action.params
     key = _key(a, params["system"], params["message"])
+    system_id = _outbox_system(a, params["system"])
     a.ctx.add(
         OutboxMessage(
             plant=a.event.plant,
             target_system=params["system"],
+            system_id=system_id,
+            next_attempt_at=a.ctx.now,
             message_type=params["message"],
             payload={**a.event.payload, **params.get("payload", {})},
             idempotency_key=key,
@@ -38,6 +42,23 @@ def post_to_system(a: ActionContext) -> dict:
         )
     )
     return {"outbox": key}
+
+
+def _outbox_system(a: ActionContext, kind: str) -> int | None:
+    """The system the row goes to (looked up once per plant and kind in a batch), and the
+    batch's wake-up: one delivery task per system after commit, however many rows."""
+    systems = a.ctx.cache.setdefault("outbox_systems", {})
+    lookup = (a.event.plant_id, kind)
+    if lookup not in systems:
+        systems[lookup] = outbox_system_for(plant_id=a.event.plant_id, kind=kind)
+    system_id = systems[lookup]
+    if system_id is not None:
+        wake = a.ctx.cache.get("outbox_wake")
+        if wake is None:
+            wake = a.ctx.cache["outbox_wake"] = set()
+            outbox_wake_on_commit(wake)
+        wake.add(system_id)
+    return system_id
 
 
 def _notify(a: ActionContext, kind: str, role: str, message: str, **details) -> dict:

@@ -1,0 +1,397 @@
+"""Delivery of outbox rows: claim, send in batches per system, record, retry or dead-letter.
+
+The Celery tasks in ``connectors.tasks`` call :func:`deliver_system` (one system, until
+nothing is due or the task's time budget is spent) and :func:`sweep` (beat). Everything
+here is safe to run twice and concurrently:
+
+- **claim**: ``SELECT … FOR UPDATE SKIP LOCKED`` of due rows, then one ``UPDATE`` to
+  ``in_flight`` with a lease (``locked_until``) and the attempt counted. Two workers never
+  hold the same row; a worker killed mid-request leaves its rows ``in_flight`` until the
+  lease runs out, then any worker claims them again (the receiver deduplicates the
+  repeat by idempotency key, so the effect stays single).
+- **record**: only rows still held under this claim's lease are written (a fencing check),
+  all of one request's outcome in one transaction with its ``DeliveryAttempt`` rows.
+- **poison isolation**: first attempts travel in batches; a row that failed once is retried
+  alone, so one message that always breaks its batch cannot hold the others back.
+- **order of effects**: acknowledgment handlers (``acks``) run *before* a row is marked
+  delivered; they are idempotent (ingest deduplicates), so a crash in between only
+  repeats them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from orchestrator.models.outbox import AttemptOutcome, DeliveryAttempt, OutboxMessage, OutboxStatus
+from orchestrator.services.outbox import outbox_attach_systems
+from plants.models import ConnectedSystem
+
+from . import acks, circuit, conf, ratelimit
+from .base import Connector, ConnectorError, OutboundMessage, Receipt, connector_for
+
+logger = logging.getLogger(__name__)
+
+#: Rows retried alone per claim (each is one request, so this bounds the lease).
+RETRY_CLAIM = 5
+
+
+@dataclass
+class RunResult:
+    """What one delivery run did (returned by the task, shown in logs)."""
+
+    requests: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    circuit_open_until: dt.datetime | None = None
+    next_due: dt.datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "requests": self.requests,
+            "delivered": self.delivered,
+            "retried": self.retried,
+            "dead": self.dead,
+            "circuit_open_until": self.circuit_open_until.isoformat()
+            if self.circuit_open_until
+            else None,
+            "next_due": self.next_due.isoformat() if self.next_due else None,
+        }
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    """Delay before attempt ``attempt + 1``: base·2^(attempt-1) with equal jitter (half
+    fixed, half random, so delays grow from one attempt to the next yet spread out
+    workers that failed together), never below the receiver's ``Retry-After``."""
+    base = conf.get("INTERLOCK_OUTBOX_BACKOFF_SECONDS")
+    cap = conf.get("INTERLOCK_OUTBOX_BACKOFF_MAX_SECONDS")
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, cap)
+
+
+def _due(now: dt.datetime) -> Q:
+    return Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now) | Q(
+        status=OutboxStatus.IN_FLIGHT, locked_until__lt=now
+    )
+
+
+def claim(
+    system: ConnectedSystem, *, limit: int, retried: bool, lease_seconds: float
+) -> tuple[list[OutboxMessage], dt.datetime]:
+    """Take up to ``limit`` due rows of ``system`` (first attempts, or rows that failed
+    before when ``retried``); returns them and the lease that fences their recording."""
+    now = timezone.now()
+    lease = now + dt.timedelta(seconds=lease_seconds)
+    qs = OutboxMessage.objects.filter(_due(now), system=system)
+    qs = qs.filter(attempts__gt=0) if retried else qs.filter(attempts=0)
+    with transaction.atomic():
+        rows = list(
+            qs.order_by("next_attempt_at", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", "status")[:limit]
+        )
+        if not rows:
+            return [], lease
+        ids = [pk for pk, _ in rows]
+        lost = [pk for pk, status in rows if status == OutboxStatus.IN_FLIGHT]
+        if lost:
+            # The worker holding these died mid-delivery: keep that attempt on record.
+            _log_attempts(
+                dict.fromkeys(lost),
+                system=system,
+                now=now,
+                outcome=AttemptOutcome.TRANSIENT,
+                error="worker lost: lease expired before the outcome was recorded",
+            )
+        OutboxMessage.objects.filter(pk__in=ids).update(
+            status=OutboxStatus.IN_FLIGHT, locked_until=lease
+        )
+    claimed = list(OutboxMessage.objects.filter(pk__in=ids).select_related("plant").order_by("id"))
+    return claimed, lease
+
+
+def _log_attempts(
+    receipts: dict[int, Receipt | None],
+    *,
+    system: ConnectedSystem,
+    now: dt.datetime,
+    outcome: str | None = None,
+    error: str = "",
+    status_code: int | None = None,
+    duration_ms: int = 0,
+    batch: uuid.UUID | None = None,
+) -> None:
+    counts = dict(
+        DeliveryAttempt.objects.filter(message_id__in=list(receipts))
+        .values("message_id")
+        .annotate(n=Count("id"))
+        .values_list("message_id", "n")
+    )
+    rows = []
+    for pk, receipt in receipts.items():
+        row_outcome = outcome
+        row_error = error
+        code = status_code
+        if receipt is not None:
+            row_outcome = {
+                "applied": AttemptOutcome.DELIVERED,
+                "duplicate": AttemptOutcome.DUPLICATE,
+                "rejected": AttemptOutcome.REJECTED,
+            }[receipt.status]
+            row_error = receipt.error or ""
+            code = receipt.status_code
+        rows.append(
+            DeliveryAttempt(
+                message_id=pk,
+                system=system,
+                number=counts.get(pk, 0) + 1,
+                attempted_at=now,
+                outcome=row_outcome,
+                status_code=code,
+                error=(row_error or "")[:4000],
+                duration_ms=duration_ms,
+                batch=batch,
+            )
+        )
+    DeliveryAttempt.objects.bulk_create(rows)
+
+
+def _wire(row: OutboxMessage) -> OutboundMessage:
+    return OutboundMessage(
+        id=row.pk,
+        type=row.message_type,
+        idempotency_key=row.idempotency_key,
+        plant=row.plant.code,
+        correlation_id=row.correlation_id,
+        payload=row.payload,
+    )
+
+
+def _send(
+    connector: Connector, system: ConnectedSystem, rows: list[OutboxMessage], lease, result
+) -> bool:
+    """One request for ``rows`` and its recording. Returns whether the system answered
+    (False: a transient failure of the whole request)."""
+    started_at = timezone.now()
+    started = time.monotonic()
+    batch = uuid.uuid4() if len(rows) > 1 else None
+    error: ConnectorError | None = None
+    receipts: list[Receipt] = []
+    try:
+        receipts = connector.send([_wire(r) for r in rows])
+    except ConnectorError as exc:
+        error = exc
+    except Exception as exc:  # a connector bug must not lose rows: treat as transient
+        logger.exception("connector %s failed", system.code)
+        error = ConnectorError(f"connector error: {exc!r}", code="connector_bug")
+    duration_ms = int((time.monotonic() - started) * 1000)
+    result.requests += 1
+
+    if error is None:
+        by_key = {r.idempotency_key: r for r in receipts}
+        for row in rows:
+            receipt = by_key[row.idempotency_key]
+            if receipt.ok:
+                acks.run(message=row, receipt=receipt, system=system)
+    with transaction.atomic():
+        ours = set(
+            OutboxMessage.objects.select_for_update()
+            .filter(pk__in=[r.pk for r in rows], status=OutboxStatus.IN_FLIGHT, locked_until=lease)
+            .values_list("pk", flat=True)
+        )
+        if len(ours) < len(rows):
+            logger.warning(
+                "%s: %d rows were claimed again before this request ended (lease too short?)",
+                system.code,
+                len(rows) - len(ours),
+            )
+        rows = [r for r in rows if r.pk in ours]
+        now = timezone.now()
+        changed: list[OutboxMessage] = []
+        if error is None:
+            by_key = {r.idempotency_key: r for r in receipts}
+            _log_attempts(
+                {r.pk: by_key[r.idempotency_key] for r in rows},
+                system=system,
+                now=started_at,
+                duration_ms=duration_ms,
+                batch=batch,
+            )
+            for row in rows:
+                receipt = by_key[row.idempotency_key]
+                row.attempts += 1
+                row.locked_until = None
+                if receipt.ok:
+                    row.status = OutboxStatus.DELIVERED
+                    row.delivered_at = now
+                    row.reference = (receipt.reference or "")[:200]
+                    row.last_error = ""
+                    result.delivered += 1
+                else:
+                    row.status = OutboxStatus.DEAD
+                    row.last_error = f"rejected: {receipt.error or 'no reason given'}"[:4000]
+                    result.dead += 1
+                changed.append(row)
+        else:
+            _log_attempts(
+                {r.pk: None for r in rows},
+                system=system,
+                now=started_at,
+                outcome=AttemptOutcome.PERMANENT if error.permanent else AttemptOutcome.TRANSIENT,
+                error=f"{error.code}: {error}",
+                status_code=error.status_code,
+                duration_ms=duration_ms,
+                batch=batch,
+            )
+            for row in rows:
+                row.attempts += 1
+                row.locked_until = None
+                row.last_error = f"{error.code}: {error}"[:4000]
+                if row.attempts >= system.max_attempts or (error.permanent and len(rows) == 1):
+                    row.status = OutboxStatus.DEAD
+                    result.dead += 1
+                elif error.permanent:
+                    # A whole batch refused (one bad message can do that): each is
+                    # retried alone at once, and only the bad one is dead-lettered.
+                    row.status = OutboxStatus.PENDING
+                    row.next_attempt_at = now
+                    result.retried += 1
+                else:
+                    row.status = OutboxStatus.PENDING
+                    row.next_attempt_at = now + dt.timedelta(
+                        seconds=backoff_seconds(row.attempts, error.retry_after)
+                    )
+                    result.retried += 1
+                changed.append(row)
+        OutboxMessage.objects.bulk_update(
+            changed,
+            [
+                "status",
+                "attempts",
+                "locked_until",
+                "delivered_at",
+                "reference",
+                "last_error",
+                "next_attempt_at",
+            ],
+        )
+    if error is not None and not error.permanent:
+        circuit.record_failure(system, f"{error.code}: {error}")
+        return False
+    circuit.record_success(system)
+    return True
+
+
+def _lease(system: ConnectedSystem, requests: int) -> float:
+    per_request = float(system.timeout_seconds) + 1 / float(system.rate_limit_per_second)
+    return requests * per_request + conf.get("INTERLOCK_OUTBOX_LEASE_MARGIN_SECONDS")
+
+
+def deliver_once(system: ConnectedSystem, connector: Connector, result: RunResult) -> bool:
+    """One round: retried rows (alone), then a batch of first attempts. Returns whether
+    it should go on (something was sent and the circuit lets it)."""
+    permit = circuit.allow(system)
+    if not permit.allowed:
+        result.circuit_open_until = permit.retry_at
+        return False
+    batch_size = min(connector.max_batch, conf.get("INTERLOCK_OUTBOX_BATCH_SIZE"))
+    sent = False
+    for retried in (True, False):
+        # One message only while half-open (the probe).
+        limit = 1 if permit.probe else (RETRY_CLAIM if retried else batch_size)
+        requests = limit if retried else 1
+        if not ratelimit.acquire(system, max_wait=float(system.timeout_seconds) + 5):
+            return sent
+        rows, lease = claim(
+            system, limit=limit, retried=retried, lease_seconds=_lease(system, requests)
+        )
+        if not rows:
+            continue
+        sent = True
+        groups = [[r] for r in rows] if retried else [rows]
+        for i, group in enumerate(groups):
+            if i and not ratelimit.acquire(system, max_wait=float(system.timeout_seconds) + 5):
+                _release(rows[i:] if retried else group, lease)
+                return True
+            answered = _send(connector, system, group, lease, result)
+            if not answered:
+                # One transient failure is enough to stop this round: the remaining rows
+                # wait for their turn (and the breaker decides about the next one).
+                if retried:
+                    _release([r for g in groups[i + 1 :] for r in g], lease)
+                return not permit.probe
+            if permit.probe:
+                return True
+    return sent
+
+
+def _release(rows: list[OutboxMessage], lease) -> None:
+    """Give back claimed rows that were not sent (no attempt spent)."""
+    if rows:
+        OutboxMessage.objects.filter(
+            pk__in=[r.pk for r in rows], status=OutboxStatus.IN_FLIGHT, locked_until=lease
+        ).update(status=OutboxStatus.PENDING, locked_until=None)
+
+
+def next_due(system: ConnectedSystem) -> dt.datetime | None:
+    return OutboxMessage.objects.filter(system=system, status=OutboxStatus.PENDING).aggregate(
+        t=Min("next_attempt_at")
+    )["t"]
+
+
+def deliver_system(*, system_id: int, budget_seconds: float | None = None) -> RunResult:
+    """Deliver what is due for one system until nothing is, the circuit opens, or the
+    time budget is spent. Safe to run any number of times at once."""
+    result = RunResult()
+    system = ConnectedSystem.objects.filter(pk=system_id, active=True).first()
+    if system is None:
+        result.notes.append("system missing or inactive")
+        return result
+    try:
+        connector = connector_for(system)
+    except ConnectorError as exc:
+        logger.error("cannot deliver to %s: %s", system.code, exc)
+        result.notes.append(str(exc))
+        return result
+    budget = budget_seconds or conf.get("INTERLOCK_OUTBOX_TASK_BUDGET_SECONDS")
+    deadline = time.monotonic() + budget
+    try:
+        while time.monotonic() < deadline:
+            if not deliver_once(system, connector, result):
+                break
+    finally:
+        connector.close()
+    result.next_due = next_due(system)
+    return result
+
+
+def due_systems() -> list[int]:
+    """Systems with rows due now (pending and due, or in flight past their lease)."""
+    now = timezone.now()
+    return sorted(
+        set(
+            OutboxMessage.objects.filter(_due(now), system__isnull=False)
+            .values_list("system_id", flat=True)
+            .distinct()
+        )
+    )
+
+
+def sweep() -> list[int]:
+    """Beat: attach rows to their systems (one may have been configured since), and return
+    the systems with due rows, for which the task dispatches delivery."""
+    outbox_attach_systems()
+    return due_systems()

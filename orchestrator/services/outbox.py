@@ -1,0 +1,125 @@
+"""The outbox's write side in the orchestrator: which system a message goes to, waking
+delivery after commit, and the operator's replay of a dead-lettered message.
+
+Delivery itself lives in ``connectors.outbound`` (transport details are the connectors'
+business). The orchestrator wakes it by task *name* through Celery, so the dependency
+stays one-way (connectors → orchestrator) with no import cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+from django.utils import timezone
+
+from interlock.errors import NotAllowed
+from plants.models import ConnectedSystem
+
+from ..models.outbox import OutboxMessage, OutboxStatus
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "connectors.deliver_outbox"
+PERM_REPLAY = "orchestrator.replay_outboxmessage"
+
+
+def outbox_system_for(*, plant_id: int, kind: str) -> int | None:
+    """The active connected system of ``kind`` serving the plant (lowest id when several
+    are configured, so the choice is stable); ``None`` when there is none yet."""
+    return (
+        ConnectedSystem.objects.filter(kind=kind, plants=plant_id, active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def outbox_attach_systems() -> int:
+    """Give pending rows without a system the one that now serves their plant and kind."""
+    pairs = set(
+        OutboxMessage.objects.filter(system__isnull=True, status=OutboxStatus.PENDING)
+        .values_list("plant_id", "target_system")
+        .distinct()
+    )
+    attached = 0
+    for plant_id, kind in pairs:
+        system_id = outbox_system_for(plant_id=plant_id, kind=kind)
+        if system_id is not None:
+            attached += OutboxMessage.objects.filter(
+                system__isnull=True,
+                status=OutboxStatus.PENDING,
+                plant_id=plant_id,
+                target_system=kind,
+            ).update(system_id=system_id)
+    return attached
+
+
+def outbox_wake(system_ids: Iterable[int], *, countdown: float | None = None) -> None:
+    """Ask a worker to deliver for these systems. Best effort: when the broker is away the
+    rows stay pending in PostgreSQL and the beat sweeper dispatches them later, so a
+    broker outage never fails (or slows) the request that wrote them."""
+    for system_id in sorted(set(system_ids)):
+        try:
+            current_app.send_task(DELIVER_TASK, args=[system_id], countdown=countdown, retry=False)
+        except Exception as exc:
+            logger.warning("could not wake delivery for system %s: %s", system_id, exc)
+
+
+def outbox_wake_on_commit(system_ids: set[int]) -> None:
+    """Wake delivery for ``system_ids`` once the current transaction commits (the set is
+    read at commit time, so a batch adds to it and still sends one task per system)."""
+    transaction.on_commit(lambda: outbox_wake(system_ids))
+
+
+def outbox_replay(*, message: OutboxMessage, actor: Any) -> OutboxMessage:
+    """Put a dead-lettered message back in the queue, with a fresh attempt budget, after a
+    fix (receiver repaired, credential set, payload problem solved at the source).
+
+    Its earlier attempts stay on record; the receiver deduplicates by the unchanged
+    idempotency key, so a replay of something that did arrive has no second effect.
+    Raises :class:`NotAllowed` without ``orchestrator.replay_outboxmessage`` at the
+    message's plant and :class:`NotReplayable` unless it is dead-lettered.
+    """
+    # Imported here: replay.py imports the ingest pipeline, which imports the actions
+    # that import this module.
+    from .replay import NotReplayable, _audit
+
+    if actor is None or not actor.has_perm(PERM_REPLAY, message):
+        raise NotAllowed(f"You may not replay {message} ({PERM_REPLAY} at its plant).")
+    with transaction.atomic():
+        message = OutboxMessage.objects.select_for_update().get(pk=message.pk)
+        if message.status != OutboxStatus.DEAD:
+            raise NotReplayable(
+                f"outbox message {message.pk} is {message.status}; only dead-lettered "
+                "messages are replayed.",
+                found=message.status,
+            )
+        if message.system_id is None:
+            message.system_id = outbox_system_for(
+                plant_id=message.plant_id, kind=message.target_system
+            )
+        previous_error = message.last_error
+        message.status = OutboxStatus.PENDING
+        message.attempts = 0
+        message.next_attempt_at = timezone.now()
+        message.locked_until = None
+        message.save(
+            update_fields=["status", "attempts", "next_attempt_at", "locked_until", "system"]
+        )
+        _audit(
+            obj=message,
+            actor=actor,
+            transition="replay",
+            source=OutboxStatus.DEAD,
+            target=OutboxStatus.PENDING,
+            reason=f"replayed after: {previous_error}"[:2000],
+            correlation_id=message.correlation_id,
+            plant_id=message.plant_id,
+        )
+        if message.system_id is not None:
+            outbox_wake_on_commit({message.system_id})
+    return message
