@@ -213,8 +213,9 @@ class MesSimulator(base.Simulator):
             else:
                 i += 1
         dups = 0
-        for i in range(len(steps)):
-            again = [e for e in steps[i] if rnd.random() < c.duplicate_rate]
+        originals = [list(step) for step in steps]  # a copy is never copied again
+        for i, step in enumerate(originals):
+            again = [e for e in step if rnd.random() < c.duplicate_rate]
             if again:
                 dups += len(again)
                 if i + 1 < len(steps):
