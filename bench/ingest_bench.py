@@ -501,21 +501,33 @@ def main(argv: list[str]) -> int:
             )
 
         if "W2" in only:
-            single = {"clients": 2, "connections": 4}
+            # The peak: closed loop at a few concurrencies, the best one kept (each
+            # implementation gets its own best).
+            levels = (2, 4, 8)
+
+            def peak_of(label: str, path: str, key_: str | None, stream: int) -> Row:
+                best = None
+                for level, connections in enumerate(levels):
+                    row = runner.run(
+                        "W2",
+                        f"{label} (peak, 2×{connections} connections)",
+                        runner.specs(
+                            path=path,
+                            key=key_,
+                            stream=stream + 10 * level,
+                            clients=2,
+                            connections=connections,
+                            duration=6 * scale,
+                        ),
+                    )
+                    if best is None or row.events_per_s > best.events_per_s:
+                        best = row
+                return best
+
             if not args.no_naive:
-                naive_w2 = runner.run(
-                    "W2",
-                    "naive DRF ModelSerializer (peak)",
-                    runner.specs(
-                        path=NAIVE_SINGLE, key=None, stream=3, duration=8 * scale, **single
-                    ),
-                )
+                naive_w2 = peak_of("naive DRF ModelSerializer", NAIVE_SINGLE, None, 3)
                 rows.append(naive_w2)
-            peak = runner.run(
-                "W2",
-                "Interlock single (peak)",
-                runner.specs(path=PRODUCT_SINGLE, key=key, stream=4, duration=10 * scale, **single),
-            )
+            peak = peak_of("Interlock single", PRODUCT_SINGLE, key, 4)
             if naive_w2:
                 peak.ratio = peak.events_per_s / naive_w2.events_per_s
             rows.append(peak)
@@ -527,7 +539,7 @@ def main(argv: list[str]) -> int:
                     runner.specs(
                         path=PRODUCT_SINGLE,
                         key=key,
-                        stream=5,
+                        stream=45,
                         clients=2,
                         connections=8,
                         rate=rate,
@@ -559,15 +571,17 @@ def main(argv: list[str]) -> int:
         f"{pg_version} (synchronous_commit={sync_commit}, fsync={fsync}); "
         f"gunicorn gthread {args.workers} workers × {args.threads} threads, DEBUG off; "
         f"handlers loaded: {', '.join(handlers) or 'none'}. "
-        f"Bulk: {args.clients} clients × {args.batch} events/request; single: 2 processes × 4 "
-        "connections (peak, closed loop), then 2 × 8 connections paced at 70% of the peak "
+        f"Bulk: {args.clients} clients × {args.batch} events/request; single: 2 processes × N "
+        "connections (peak: the best of 2×2, 2×4, 2×8 closed-loop connections), then 2 × 8 "
+        "connections paced at 70% of the peak "
         "(open loop, latency from the intended send time). CPU = gunicorn + PostgreSQL backends "
         "of the bench database.",
     ]
     text = render(rows, header)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "latest.md").write_text(text)
+    target = RESULTS_DIR / ("latest-pipeline-only.md" if args.pipeline_only else "latest.md")
+    target.write_text(text)
     print()
     print(text)
-    print(f"written to {RESULTS_DIR / 'latest.md'}")
+    print(f"written to {target} (bench/RESULTS.md is the committed copy, updated by hand)")
     return 0
