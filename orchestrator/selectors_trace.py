@@ -39,6 +39,7 @@ from .models import (
     MessageStatus,
     ProductionOrder,
 )
+from .models.outbox import DeliveryAttempt
 
 #: How many rows of each section a trace shows at most (a storm of duplicates under one
 #: correlation id must not turn one page into a million rows).
@@ -54,7 +55,11 @@ OUTBOX_FIELDS = (
     "attempts",
     "delivered_at",
     "last_error",
+    "reference",
+    "next_attempt_at",
 )
+#: Columns of each delivery attempt listed under its outbox row.
+ATTEMPT_FIELDS = ("number", "attempted_at", "outcome", "status_code", "error", "duration_ms")
 
 
 @dataclass
@@ -241,13 +246,24 @@ def _outbox(correlation_id: str, user) -> list[dict[str, Any]] | None:
     qs = _scoped(model.objects.filter(correlation_id=correlation_id), user)
     order = [n for n in ("created_at", "id") if n in names]
     rows = []
-    for row in qs.order_by(*order)[:SECTION_LIMIT]:
+    found = list(qs.select_related("system").order_by(*order)[:SECTION_LIMIT])
+    # Deliveries and their attempts: one more query for the whole section.
+    attempts: dict[int, list[dict[str, Any]]] = {}
+    for attempt in DeliveryAttempt.objects.filter(message__in=[r.pk for r in found]).order_by(
+        "message_id", "number", "id"
+    ):
+        attempts.setdefault(attempt.message_id, []).append(
+            {name: getattr(attempt, name) for name in ATTEMPT_FIELDS}
+        )
+    for row in found:
         data = {"id": row.pk, "description": str(row)}
         for name in OUTBOX_FIELDS:
             if name in names:
                 data[name] = getattr(row, name)
         if "event" in names:
             data["event_id"] = row.event_id
+        data["system"] = row.system.code if row.system_id else None
+        data["attempts_log"] = attempts.get(row.pk, [])
         rows.append(data)
     return rows
 

@@ -401,3 +401,4 @@ class MachineDowntimeAdmin(ScopedAdmin):
 
 
 from . import workbench  # noqa: E402, F401  (exception workbench: messages, events, trace)
+from . import outbox  # noqa: E402, F401  (outbox, dead-letter queue, replay, circuit state)
