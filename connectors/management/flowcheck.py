@@ -132,10 +132,29 @@ def describe(snap: dict) -> list[str]:
     return lines
 
 
+def _finished(plant: dict, per_plant: int, every_order: bool) -> bool:
+    orders = plant["orders"]
+    if orders.get("financially_posted", 0) < per_plant:
+        return False
+    if not every_order:
+        return True
+    unfinished = sum(n for s, n in orders.items() if s != "financially_posted")
+    undelivered = sum(n for k, n in plant["outbox"].items() if k[2] in ("pending", "in_flight"))
+    return unfinished == 0 and undelivered == 0
+
+
 def wait_for_scenario_1(
-    *, timeout: float, out: Callable[[str], None], stall: float = 45.0, poll: float = 2.0
+    *,
+    timeout: float,
+    out: Callable[[str], None],
+    per_plant: int = 1,
+    every_order: bool = False,
+    stall: float = 45.0,
+    poll: float = 1.0,
 ) -> str | None:
-    """``None`` once every plant has an order financially posted, else what went wrong."""
+    """``None`` once every plant has ``per_plant`` orders financially posted (with
+    ``every_order``: and no order anywhere else, no message undelivered — a finite run is
+    over), else what went wrong."""
     started = time.monotonic()
     deadline = started + timeout
     last_progress, last_move = None, started
@@ -143,10 +162,14 @@ def wait_for_scenario_1(
     while True:
         snap = snapshot()
         plants = snap["plants"]
-        done = sorted(c for c, p in plants.items() if p["orders"].get("financially_posted"))
+        done = sorted(c for c, p in plants.items() if _finished(p, per_plant, every_order))
         if plants and len(done) == len(plants):
             elapsed = time.monotonic() - started
-            out(f"  check scenario 1: financially posted at {', '.join(done)} in {elapsed:.0f} s")
+            what = "every order" if every_order else "an order"
+            out(
+                f"  check scenario 1: {what} financially posted at {', '.join(done)} "
+                f"in {elapsed:.0f} s"
+            )
             for line in describe(snap):
                 out("    " + line)
             return None

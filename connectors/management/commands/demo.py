@@ -456,7 +456,7 @@ class Command(BaseCommand):
                 if check:
                     failed = self.run_checks(ctx, env, startup_timeout)
                     if ctx.simulators:
-                        flow = self.check_flow(flow_timeout)
+                        flow = self.check_flow(flow_timeout, max_orders_per_plant)
                         failed = "; ".join(f for f in (failed, flow) if f) or None
                 else:
                     failed = self.watch(supervisor)
@@ -614,12 +614,18 @@ class Command(BaseCommand):
             "",
         ]
 
-    def check_flow(self, timeout: float) -> str | None:
-        """Wait until every plant has an order financially posted; on a stall or at the
-        time limit, say where the orders stopped and what is missing."""
+    def check_flow(self, timeout: float, max_orders_per_plant: int = 0) -> str | None:
+        """Wait until every plant has an order financially posted — with a finite run
+        (``--max-orders-per-plant``), until every order is, and every message delivered;
+        on a stall or at the time limit, say where the orders stopped and what is missing."""
         from connectors.management.flowcheck import wait_for_scenario_1
 
-        return wait_for_scenario_1(timeout=timeout, out=self.say)
+        return wait_for_scenario_1(
+            timeout=timeout,
+            out=self.say,
+            per_plant=max(1, max_orders_per_plant),
+            every_order=max_orders_per_plant > 0,
+        )
 
     def demo_logins(self) -> list[tuple[str, str]]:
         from plants.choices import Role
