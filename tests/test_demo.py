@@ -1,8 +1,10 @@
-"""`make demo` end to end: migrate, seed, web + Celery worker + beat, checks, clean stop.
+"""`make demo` end to end: migrate, seed, web + Celery worker + beat (+ simulators),
+checks, clean stop.
 
 Runs ``manage.py demo`` in a subprocess on the embedded defaults (SQLite, filesystem
 broker) in a temporary ``INTERLOCK_VAR_DIR``: exactly what a new user gets from
-``make demo`` with no environment. Takes about 20 s per run.
+``make demo`` with no environment. Takes about 20 s per run. Scenario 1 flowing through
+the simulators is ``test_demo_scenario.py``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_sim_port() -> int:
+    """The first of three consecutive free ports (ERP, MES, QMS simulators)."""
+    for _ in range(200):
+        first = _free_port()
+        if first < 65000 and all(_port_free(first + n) for n in range(3)):
+            return first
+    raise RuntimeError("no three consecutive free ports")
 
 
 def _port_free(port: int) -> bool:
@@ -63,7 +74,7 @@ def test_demo_check_starts_everything_verifies_it_and_stops(demo_env):
     port = _free_port()
     started = time.monotonic()
     result = subprocess.run(
-        _demo("--check", "--port", str(port)),
+        _demo("--check", "--port", str(port), "--no-simulators"),
         env=demo_env,
         cwd=ROOT,
         capture_output=True,
@@ -88,9 +99,9 @@ def test_demo_check_starts_everything_verifies_it_and_stops(demo_env):
         "auditor",
     ):
         assert f"  {login} " in output
-    for system in ("MES-P1", "MES-P2", "MES-P3"):
+    for system in ("ERP", "MES-P1", "MES-P2", "MES-P3", "QMS-P1", "QMS-P2", "QMS-P3"):
         assert f"  {system}" in output
-    assert output.count("ilk_") == 3
+    assert output.count("ilk_") == 7
     assert "check GET /admin/login/" in output
     assert "demo-check" in output  # the Celery round trip through the filesystem broker
     assert "Demo checks passed." in output
@@ -101,9 +112,9 @@ def test_demo_check_starts_everything_verifies_it_and_stops(demo_env):
 
 
 def test_demo_stops_every_child_on_sigterm_and_exits_0(demo_env):
-    port = _free_port()
+    port, sim_port = _free_port(), free_sim_port()
     process = subprocess.Popen(
-        _demo("--port", str(port)),
+        _demo("--port", str(port), "--sim-port", str(sim_port), "--release-every", "0"),
         env=demo_env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -119,8 +130,12 @@ def test_demo_stops_every_child_on_sigterm_and_exits_0(demo_env):
                 break
         assert "Interlock demo is ready.\n" in lines, "".join(lines)
         assert not _port_free(port)
+        assert not any(_port_free(sim_port + n) for n in range(3)), "a simulator is not up"
+        assert f"http://127.0.0.1:{sim_port}/erp/_ledger" in "".join(lines)
         # Fresh keys each run: the previous run's demo keys no longer work.
-        assert sum("ilk_" in line for line in lines) == 3
+        assert sum("ilk_" in line for line in lines) == 7
+        keys = Path(demo_env["INTERLOCK_VAR_DIR"]) / "sim" / "keys.json"
+        assert keys.stat().st_mode & 0o777 == 0o600
 
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=30)
@@ -130,3 +145,4 @@ def test_demo_stops_every_child_on_sigterm_and_exits_0(demo_env):
     assert process.returncode == 0, "".join(lines) + rest
     assert "Stopped." in rest
     assert _port_free(port)
+    assert all(_port_free(sim_port + n) for n in range(3)), "a simulator outlived the demo"
