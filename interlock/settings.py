@@ -234,6 +234,8 @@ CELERY_BEAT_SCHEDULE = {
     "rules-scheduled-publishes": {"task": "rules.run_scheduled_publishes", "schedule": 60.0},
     # Parked events whose prerequisite did not arrive within the plant's timeout.
     "orchestrator-escalate-parked": {"task": "orchestrator.escalate_parked_events", "schedule": 60.0},
+    # Outbox rows a lost broker message left behind (PostgreSQL is the source of truth).
+    "connectors-sweep-outbox": {"task": "connectors.sweep_outbox", "schedule": 30.0},
     # Messages a crash left stored but undecided (older than the request timeout).
     "connectors-reprocess-received": {
         "task": "connectors.reprocess_received_messages",

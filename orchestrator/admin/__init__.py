@@ -360,17 +360,6 @@ class CheckRecordAdmin(ScopedAdmin):
         return False
 
 
-@admin.register(om.OutboxMessage)
-class OutboxMessageAdmin(ScopedAdmin):
-    """Messages to connected systems written with the state change (pending until the
-    delivery issue ships)."""
-
-    list_display = ["created_at", "plant", "target_system", "message_type", "status", "rule"]
-    list_filter = ["plant", "target_system", "status"]
-    search_fields = ["idempotency_key", "correlation_id", "message_type"]
-    raw_id_fields = ["plant", "event"]
-
-
 @admin.register(om.Notification)
 class NotificationAdmin(ScopedAdmin):
     """What rules told which role, because of which event."""
@@ -400,5 +389,6 @@ class MachineDowntimeAdmin(ScopedAdmin):
     raw_id_fields = ["plant", "work_center"]
 
 
-from . import workbench  # noqa: E402, F401  (exception workbench: messages, events, trace)
-from . import outbox  # noqa: E402, F401  (outbox, dead-letter queue, replay, circuit state)
+# Registered on import: outbox, dead-letter queue, replay, circuit state; and the
+# exception workbench: messages, events, trace.
+from . import outbox, workbench  # noqa: E402, F401

@@ -84,6 +84,4 @@ class OutboxMessageAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
         return (obj.last_error or "")[:80]
 
 
-if admin.site.is_registered(OutboxMessage):
-    admin.site.unregister(OutboxMessage)
 admin.site.register(OutboxMessage, OutboxMessageAdmin)

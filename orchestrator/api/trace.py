@@ -138,6 +138,10 @@ class TraceOutboxSerializer(serializers.Serializer):
     attempts = serializers.IntegerField(required=False)
     delivered_at = serializers.DateTimeField(required=False, allow_null=True)
     last_error = serializers.CharField(required=False, allow_blank=True)
+    system = serializers.CharField(required=False, allow_null=True)
+    reference = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    next_attempt_at = serializers.DateTimeField(required=False, allow_null=True)
+    attempts_log = serializers.ListField(child=serializers.DictField(), required=False)
 
 
 class TraceSerializer(serializers.Serializer):
