@@ -551,9 +551,10 @@ def main(argv: list[str]) -> int:
             print(f"server up on :{server.port} (key {key}); Ctrl-C to stop", flush=True)
             while True:
                 time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, cf.process.BrokenProcessPool):
+        # Ctrl-C reaches the clients too; they die first and break the pool.
         interrupted = True
-        print("interrupted; stopping server and clients", flush=True)
+        print("interrupted (or a client died); stopping server and clients", flush=True)
         return 130
     finally:
         if runner is not None:
