@@ -147,3 +147,13 @@ def test_client_is_told_quarantined_when_a_handler_quarantines(world, post):
     assert body["event_id"] is not None
     assert body["reasons"][0]["code"] == "revision_mismatch"
     assert InboundMessage.objects.get(pk=body["message_id"]).status == "quarantined"
+
+
+def test_issue_of_a_lot_without_expiry_date_is_applied(world, post):
+    """No expiry date means the lot does not expire (raw materials): not a rule error."""
+    steel_lot(world, expires_on=None)
+    _released_and_acknowledged(world, post)
+    event, answer = _issue(world, post)
+    assert answer["status"] == "accepted", answer
+    assert event.status == "applied", event.reasons
+    assert MaterialIssue.objects.filter(lot__number="L-77").count() == 1
