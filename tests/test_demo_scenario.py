@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sqlite3
 import subprocess
 import time
@@ -47,11 +48,7 @@ def _rows(path: Path, sql: str, params=()) -> list[sqlite3.Row]:
         return db.execute(sql, params).fetchall()
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    import os
-
-    var = tmp_path_factory.mktemp("demo-scenario")
+def _run(var: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in SERVER_VARS}
     env |= {
         "DEBUG": "1",
@@ -96,8 +93,36 @@ def run(tmp_path_factory):
     }
 
 
-def test_every_order_on_every_plant_is_financially_posted(run):
-    assert run["rc"] == 0, run["output"][-6000:]
+def test_scenario_1_posts_every_order_on_every_plant_with_a_three_way_ledger(tmp_path):
+    """One test, not four: the run is the expensive part, and pytest-xdist would start it
+    once per worker that gets a test of this module."""
+    run = _run(tmp_path)
+    try:
+        _every_order_is_financially_posted(run)
+        _what_the_simulators_were_told(run)
+        _what_interlock_holds(run)
+        _what_the_simulators_applied_is_the_outbox_each_once(run)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\n--- demo output (tail) ---\n{run['output'][-5000:]}\n"
+            f"--- events not applied ---\n{_unapplied(run)}"
+        ) from exc
+
+
+def _unapplied(run) -> str:
+    try:
+        rows = _rows(
+            run["var"] / "interlock.sqlite3",
+            "SELECT event_type, status, reasons, waiting_for FROM orchestrator_event "
+            "WHERE status != 'applied'",
+        )
+    except sqlite3.Error as exc:
+        return repr(exc)
+    return "\n".join(str(tuple(r)) for r in rows[:20])
+
+
+def _every_order_is_financially_posted(run):
+    assert run["rc"] == 0, "demo --check failed"
     assert "check scenario 1: every order financially posted at P1, P2, P3" in run["output"]
     assert run["took"] < 150, run["took"]
     orders = _rows(
@@ -109,7 +134,7 @@ def test_every_order_on_every_plant_is_financially_posted(run):
     assert {r["state"] for r in orders} == {"financially_posted"}
 
 
-def test_what_the_simulators_were_told(run):
+def _what_the_simulators_were_told(run):
     sim = run["var"] / "sim"
     answers: Counter[str] = Counter()
     for row in _rows(sim / "mes.sqlite3", "SELECT status, answers, duplicates FROM runs"):
@@ -126,7 +151,7 @@ def test_what_the_simulators_were_told(run):
     assert [r["sent_status"] for r in releases] == ["accepted"] * len(qms)
 
 
-def test_what_interlock_holds(run):
+def _what_interlock_holds(run):
     db = run["var"] / "interlock.sqlite3"
     events = Counter(r["status"] for r in _rows(db, "SELECT status FROM orchestrator_event"))
     assert set(events) == {"applied"}, events
@@ -140,7 +165,7 @@ def test_what_interlock_holds(run):
     assert set(outbox) == {"delivered"}, outbox
 
 
-def test_what_the_simulators_applied_is_the_outbox_each_once(run):
+def _what_the_simulators_applied_is_the_outbox_each_once(run):
     db, sim = run["var"] / "interlock.sqlite3", run["var"] / "sim"
     for target in ("erp", "mes", "qms"):
         expected = sorted(
