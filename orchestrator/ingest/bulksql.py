@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -106,3 +107,33 @@ def bulk_update(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
             prep = field.get_prep_value
             columns[field.column] = [prep(getattr(o, field.attname)) for o in objs]
     pg_update(model, [o.pk for o in objs], columns)
+
+
+def _insert_value(field: models.Field, obj: models.Model) -> Any:
+    value = field.pre_save(obj, True)  # auto_now(_add) as bulk_create does
+    if value is None or field.get_internal_type() == "JSONField":
+        return value
+    value = field.get_prep_value(value)
+    # Decimal would make orjson give up on the whole document: numeric reads its text.
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def bulk_insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> None:
+    """``bulk_create(objs, ignore_conflicts=…)`` in one ``INSERT … SELECT`` on PostgreSQL,
+    for rows whose primary keys are not needed afterwards (they are not set on ``objs``).
+    Multi-table inheritance is not supported; SQLite keeps the ORM path."""
+    if not objs:
+        return
+    model = type(objs[0])
+    if connection.vendor != "postgresql" or model._meta.parents:
+        model._base_manager.bulk_create(objs, batch_size=1000, ignore_conflicts=ignore_conflicts)
+        return
+    pk = model._meta.pk
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if not (f is pk and isinstance(f, models.AutoField | models.BigAutoField))
+    ]
+    columns = tuple(f.column for f in fields)
+    values = [[_insert_value(f, o) for o in objs] for f in fields]
+    pg_insert(model, columns, values, "ON CONFLICT DO NOTHING" if ignore_conflicts else "")

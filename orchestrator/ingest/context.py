@@ -8,8 +8,9 @@ statements instead of several per event.
 The same holds for what handlers change: lifecycle transitions run on the batch's
 preloaded, row-locked objects (:meth:`BatchContext.transition`), their audit records and
 new rows (confirmations, issues, outbox messages...) are buffered, and :meth:`flush`
-writes them with one ``bulk_update`` per model and field set and one ``bulk_create`` per
-model. Rare events may still call services that save at once; they must then not leave a
+writes them with one ``UPDATE … FROM json_to_recordset`` per model and field set and one
+``INSERT … SELECT`` per model (``bulksql``; the ORM's ``bulk_update`` / ``bulk_create`` on
+SQLite). Rare events may still call services that save at once; they must then not leave a
 stale copy of the same object in the batch cache (see ``handlers.base``).
 """
 
@@ -25,6 +26,7 @@ from django.db import models
 from django_fsm import can_proceed
 
 from ..models import AuditRecord, Event, EventStatus
+from .bulksql import bulk_insert, bulk_update
 from .normalize import Reason
 
 
@@ -204,14 +206,10 @@ class BatchContext:
         for obj, fields in self.dirty.values():
             by_fields.setdefault((type(obj), tuple(sorted(fields))), []).append(obj)
         self.dirty = {}
-        for (model, fields), objs in by_fields.items():
-            model._base_manager.bulk_update(objs, list(fields))
+        for (_model, fields), objs in by_fields.items():
+            bulk_update(objs, fields)
         rows, self.new_rows = self.new_rows, {}
         labels = [label for label in _INSERT_ORDER if label in rows]
         labels += [label for label in rows if label not in _INSERT_ORDER]
         for label in labels:
-            objs = rows[label]
-            model = type(objs[0])
-            model._base_manager.bulk_create(
-                objs, batch_size=1000, ignore_conflicts=label in _IGNORE_CONFLICTS
-            )
+            bulk_insert(rows[label], ignore_conflicts=label in _IGNORE_CONFLICTS)
