@@ -13,23 +13,27 @@ in-process and used instead. That is the one place the default gate conditions c
 there is no fallback logic in handlers or services. Its evaluations carry no pins (they
 are not stored versions) and say ``"rule_set": "DEFAULT_RULE_SET"`` in the explanation.
 
-Live versions and parameters are read once per plant and batch (``ctx.cache``), compiled
-rule sets once per process, so evaluating costs no query per event.
+Live versions and parameters come from per-process caches invalidated on change
+(``caches``: a publish or rollback applies to the next batch of this process at once, to
+other processes within ``INTERLOCK_MAPPING_CACHE_SECONDS``); within a batch the first
+value read is kept (``ctx.cache``), so every event of a batch sees the same versions.
+Compiled rule sets are cached per process, so evaluating costs no query per event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from rules.compiler import CompiledRuleSet, PlannedAction, compile_ruleset
-from rules.selectors import plant_parameters as _plant_parameters
-from rules.services import compiled_version, live_versions, rule_pack_paths
+from rules.services import compiled_version, rule_pack_paths
 
 from ..models import Event
+from . import caches
 from .context import BatchContext
 from .handlers.base import Step, inspection_facts, lot_facts, order_facts
 
@@ -67,15 +71,32 @@ def plant_parameters(ctx: BatchContext, plant) -> dict[str, Any]:
     """The plant's site parameters as rules read them, once per batch."""
     params = ctx.cache.setdefault("plant_parameters", {})
     if plant.pk not in params:
-        params[plant.pk] = {k: _plain(v) for k, v in _plant_parameters(plant=plant).items()}
+        params[plant.pk] = _plain_parameters(plant.pk)
     return params[plant.pk]
+
+
+_plain_lock = threading.Lock()
+_plain_memo: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def _plain_parameters(plant_id: int) -> dict[str, Any]:
+    # The plain map is rebuilt only when the cached parameters are a new snapshot. Rules
+    # only read it (CEL gets a copy of nothing it could change), so batches share it.
+    typed = caches.site_parameters.get(plant_id)
+    memo = _plain_memo.get(plant_id)
+    if memo is not None and memo[0] is typed:
+        return memo[1]
+    plain = {k: _plain(v) for k, v in typed.items()}
+    with _plain_lock:
+        _plain_memo[plant_id] = (typed, plain)
+    return plain
 
 
 def rule_sets(ctx: BatchContext, plant) -> tuple[dict[str, int], tuple[CompiledRuleSet, ...]]:
     """``(pins, compiled rule sets)`` live at ``plant``, once per batch."""
     cached = ctx.cache.setdefault("rule_sets", {})
     if plant.pk not in cached:
-        versions = live_versions(plant=plant)
+        versions = caches.rule_versions.get(plant.pk)
         if versions:
             keys = sorted(versions)
             cached[plant.pk] = (
@@ -141,6 +162,9 @@ EXTRA_FACTS: dict[str, dict[str, Any]] = {
     "cycle_count.recorded": {"variance_pct": {"type": "number"}},
     "asn.delayed": {"critical": {"type": "boolean"}},
 }
+
+
+caches.connect()
 
 
 def register_schemas() -> None:
