@@ -51,7 +51,8 @@ class InboundMessage(models.Model):
     """
 
     received_at = models.DateTimeField(db_index=True)
-    request_id = models.UUIDField(db_index=True, help_text="The HTTP request it came in.")
+    # Not indexed: shown with a message, never searched by (a bulk request's rows share it).
+    request_id = models.UUIDField(help_text="The HTTP request it came in.")
     position = models.PositiveIntegerField(default=0, help_text="Index within a bulk request.")
     system = models.ForeignKey(
         "plants.ConnectedSystem", null=True, on_delete=models.PROTECT, related_name="+"
@@ -64,8 +65,8 @@ class InboundMessage(models.Model):
     correlation_id = models.CharField(max_length=100, db_index=True)
     body = models.JSONField()
     status = models.CharField(
-        max_length=20, choices=MessageStatus.choices, default=MessageStatus.RECEIVED, db_index=True
-    )
+        max_length=20, choices=MessageStatus.choices, default=MessageStatus.RECEIVED
+    )  # indexed by ``inbound_status_received`` (status first)
     reasons = models.JSONField(default=list, blank=True)
     event = models.ForeignKey(
         "orchestrator.Event",
@@ -77,10 +78,20 @@ class InboundMessage(models.Model):
     )
     processed_at = models.DateTimeField(null=True, blank=True)
     replay_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replays"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replays",
+        db_index=False,  # partial index ``inbound_replay_of``: replays are rare
     )
     handled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # never filtered by (who handled a message is shown, not searched)
     )
     handled_reason = models.CharField(max_length=300, blank=True)
 
@@ -88,7 +99,16 @@ class InboundMessage(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["status", "received_at"], name="inbound_status_received")]
+        indexes = [
+            # recovery (received, oldest first) and the workbench's attention filters
+            models.Index(fields=["status", "received_at"], name="inbound_status_received"),
+            # the workbench's "replayed" subquery (replay_of = outer pk)
+            models.Index(
+                fields=["replay_of"],
+                name="inbound_replay_of",
+                condition=models.Q(replay_of__isnull=False),
+            ),
+        ]
         permissions = [
             ("replay_inboundmessage", "Can replay a quarantined or rejected message"),
             ("discard_inboundmessage", "Can discard a message with a reason"),
