@@ -133,6 +133,20 @@ class World:
         self.uoms: dict[str, UnitOfMeasure | None] = {}
         self.work_centers: dict[tuple[int, str], WorkCenter | None] = {}
         self.scrap_window: dict[int, Decimal] = {}
+        #: The batch's plants (from its events): loaded rows share them instead of each
+        #: joining and instantiating its own copy.
+        self.plants: dict[int, Plant] = {}
+
+
+def _with_plant(w: World, qs, wanted: dict[int, set[str]]):
+    """``qs`` joined to its plant unless the batch has every plant in hand already."""
+    return qs if all(p in w.plants for p in wanted) else qs.select_related("plant")
+
+
+def _share_plant(w: World, obj) -> None:
+    plant = w.plants.get(obj.plant_id)
+    if plant is not None:
+        obj.plant = plant
 
 
 def world(ctx: BatchContext) -> World:
@@ -158,12 +172,17 @@ def _load_orders(w: World, wanted: dict[int, set[str]]) -> None:
         return
     numbers = set().union(*wanted.values())
     orders = list(
-        ProductionOrder.objects.select_for_update(of=("self",))
-        .select_related("item", "uom", "plant")
+        _with_plant(
+            w,
+            ProductionOrder.objects.select_for_update(of=("self",)).select_related("item", "uom"),
+            wanted,
+        )
         .filter(plant_id__in=wanted, number__in=numbers)
         .order_by("pk")
     )
     orders = [o for o in orders if o.number in wanted[o.plant_id]]
+    for o in orders:
+        _share_plant(w, o)
     by_pk = {o.pk: o for o in orders}
     for plant_id, ns in wanted.items():
         for number in ns:
@@ -173,12 +192,8 @@ def _load_orders(w: World, wanted: dict[int, set[str]]) -> None:
     bundles = {
         o.pk: OrderBundle(order=o, operations={}, components={}, gates={}, links={}) for o in orders
     }
-    for op in (
-        Operation.objects.select_for_update(of=("self",))
-        .select_related("work_center")
-        .filter(order_id__in=by_pk)
-        .order_by("pk")
-    ):
+    # No work center join: handlers never read an operation's work center.
+    for op in Operation.objects.select_for_update().filter(order_id__in=by_pk).order_by("pk"):
         op.order = by_pk[op.order_id]
         bundles[op.order_id].operations[op.sequence] = op
     for comp in (
@@ -209,12 +224,14 @@ def _load_lots(w: World, wanted: dict[int, set[str]]) -> None:
         for number in ns:
             w.lots[(plant_id, number)] = None
     for lot in (
-        Lot.objects.select_for_update(of=("self",))
-        .select_related("item", "uom", "plant")
+        _with_plant(
+            w, Lot.objects.select_for_update(of=("self",)).select_related("item", "uom"), wanted
+        )
         .filter(plant_id__in=wanted, number__in=numbers)
         .order_by("pk")
     ):
         if lot.number in wanted[lot.plant_id]:
+            _share_plant(w, lot)
             w.lots[(lot.plant_id, lot.number)] = lot
 
 
@@ -228,18 +245,20 @@ def _load_inspections(w: World, wanted: dict[int, set[str]]) -> None:
         for number in ns:
             w.inspections[(plant_id, number)] = None
     for ins in (
-        Inspection.objects.select_for_update(of=("self",))
-        .select_related("plant")
+        _with_plant(w, Inspection.objects.select_for_update(of=("self",)), wanted)
         .filter(plant_id__in=wanted, number__in=numbers)
         .order_by("pk")
     ):
         if ins.number in wanted[ins.plant_id]:
+            _share_plant(w, ins)
             w.inspections[(ins.plant_id, ins.number)] = ins
 
 
 def preload(ctx: BatchContext, events: list[Event]) -> None:
     """Read and lock everything ``events`` name, a few queries for the whole batch."""
     w = world(ctx)
+    for event in events:
+        w.plants.setdefault(event.plant_id, event.plant)
     _load_orders(w, _group(events, "order"))
     _load_lots(w, _group(events, "lot"))
     _load_inspections(w, _group(events, "inspection"))
