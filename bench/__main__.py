@@ -1,6 +1,7 @@
 """Dispatcher: ``python -m bench rules`` runs ``bench/rules_bench.py``, ``python -m bench
-ingest`` runs ``bench/ingest_bench.py``; ``python -m bench`` (``make bench``) runs them all,
-each in its own process (they need different settings)."""
+ingest`` runs ``bench/ingest_bench.py``, ``python -m bench w3`` runs ``bench/w3_bench.py``;
+``python -m bench`` (``make bench``) runs them all, each in its own process (they need
+different settings)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ BENCHMARKS: dict[str, tuple[str, dict[str, str]]] = {
         {
             # The orchestrating process seeds the dedicated benchmark database; the server it
             # starts gets its own environment (DEBUG off, generated SECRET_KEY).
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": os.environ.get(
+                "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/interlock_bench"
+            ),
+            "REDIS_URL": "",
+        },
+    ),
+    # End to end (gunicorn, Celery on its own Redis database, the ERP simulator).
+    "w3": (
+        "bench.w3_bench",
+        {
             "DJANGO_SETTINGS_MODULE": "bench.settings",
             "DATABASE_URL": os.environ.get(
                 "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/interlock_bench"

@@ -38,3 +38,18 @@ class NaiveBulkView(APIView):
         serializer.is_valid(raise_exception=True)
         serializer.save()
         return Response({"results": serializer.data}, status=status.HTTP_201_CREATED)
+
+
+class NaiveW3BulkView(NaiveBulkView):
+    """W3 baseline: the same rows, then one Celery task per event to post it to the ERP
+    (``bench/naive/tasks.py``), enqueued once the rows are committed."""
+
+    def post(self, request):
+        from django.db import transaction
+
+        from .tasks import post_event_to_erp
+
+        response = super().post(request)
+        for item in response.data["results"]:
+            transaction.on_commit(lambda pk=item["id"]: post_event_to_erp.delay(pk))
+        return response

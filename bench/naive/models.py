@@ -12,6 +12,9 @@ class NaiveEvent(models.Model):
     correlation_id = models.CharField(max_length=100, blank=True)
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
+    # W3 baseline (``bench/naive/tasks.py``): when its one task posted it to the ERP.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    erp_reference = models.CharField(max_length=100, blank=True)
 
     def __str__(self) -> str:
         return f"naive event {self.pk} {self.type}"
