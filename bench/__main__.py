@@ -30,8 +30,9 @@ BENCHMARKS: dict[str, tuple[str, dict[str, str]]] = {
         "bench.w3_bench",
         {
             "DJANGO_SETTINGS_MODULE": "bench.settings",
+            # Not the ingest bench's database: both recreate theirs at start.
             "DATABASE_URL": os.environ.get(
-                "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/interlock_bench"
+                "BENCH_W3_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/interlock_bench_w3"
             ),
             "REDIS_URL": "",
         },

@@ -4,7 +4,8 @@ side by side with a naive baseline (one Celery task per event, no batching) in t
 ``python -m bench w3 [--quick] [--duration S] [--clients N] [--batch N] [--concurrency N]
 [--only naive,product] [--profile]``
 
-1. Recreates the dedicated bench database (``BENCH_DATABASE_URL``, as ``bench ingest``),
+1. Recreates its dedicated database (``BENCH_W3_DATABASE_URL``, default
+   ``interlock_bench_w3``: not ``bench ingest``'s, which may run at the same time),
    migrates and seeds the P1 world (``bench/ingest_world.py``), adds the ERP
    ``ConnectedSystem`` (REST, no auth, the product's default rate limit) serving P1 and
    pointing at the ERP simulator. No rule set is published: the shipped packs run as the
@@ -61,6 +62,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +74,6 @@ from bench.ingest_bench import (
     PRODUCT_BULK,
     Server,
     _db_conn,
-    database_url,
     post_json,
     recreate_database,
     start_server,
@@ -82,6 +83,9 @@ from bench.ingest_load import make_event
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 NAIVE_W3 = "/bench/naive/w3/events/bulk"
+#: Its own database and Redis number: ``bench ingest`` (interlock_bench, Redis 13) may run
+#: at the same time on this machine and recreates its database at start.
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/interlock_bench_w3"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
 TARGET = "≥2,000 ev/s, p99 lag <2 s, 0 duplicate effects"
 SECTION_START = "<!-- W3 start (written by python -m bench w3) -->"
@@ -603,30 +607,23 @@ class Bench:
 
 
 # --- profiling ------------------------------------------------------------------------------
-def start_profiles(targets: dict[str, list[int]], seconds: float) -> list[subprocess.Popen]:
-    """py-spy on each process of ``targets`` (raw collapsed stacks, summarised later)."""
+def start_profiles(phase: str, targets: dict[str, list[int]], seconds: float):
+    """py-spy on each process of ``targets`` (raw collapsed stacks, summarised later). The
+    worker is sampled with ``--idle`` too, so its waits (broker, HTTP, database) show."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    for old in RESULTS_DIR.glob(f"w3-profile-{phase}-*.txt"):
+        old.unlink()
     procs = []
     for name, pids in targets.items():
         for pid in pids:
-            out = RESULTS_DIR / f"w3-profile-{name}-{pid}.txt"
+            out = RESULTS_DIR / f"w3-profile-{phase}-{name}-{pid}.txt"
+            command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds))]
+            command += ["--rate", "50", "--format", "raw", "--nonblocking", "-o", str(out)]
+            if name == "worker":
+                command.append("--idle")
             procs.append(
                 subprocess.Popen(
-                    [
-                        spy,
-                        "record",
-                        "--pid",
-                        str(pid),
-                        "--duration",
-                        str(int(seconds)),
-                        "--rate",
-                        "50",
-                        "--format",
-                        "raw",
-                        "--nonblocking",
-                        "-o",
-                        str(out),
-                    ],
+                    command,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                     start_new_session=True,
@@ -635,8 +632,30 @@ def start_profiles(targets: dict[str, list[int]], seconds: float) -> list[subpro
     return procs
 
 
-def summarise_profile(paths: list[Path], top: int = 25) -> list[str]:
-    """Self and inclusive sample shares per function (``file:function``) over raw stacks."""
+#: Frames kept in the inclusive view: the project's own code and a few library calls that
+#: name where time goes (the rest of the stack is the same for every sample).
+PROJECT_DIRS = ("connectors/", "orchestrator/", "rules/", "plants/", "interlock/", "bench/")
+KEY_CALLS = {
+    "bulk_update",
+    "bulk_create",
+    "_fetch_all",
+    "execute",
+    "commit",
+    "send_task",
+    "apply_async",
+    "post",
+    "get",
+    "update",
+    "_recv",
+    "recv_into",
+    "brpop",
+    "wait",
+}
+
+
+def summarise_profile(paths: list[Path], top: int = 30) -> list[str]:
+    """Inclusive shares of the project's functions (and a few telling library calls), and
+    self shares of every function, over py-spy's raw collapsed stacks."""
     inclusive: dict[str, int] = {}
     own: dict[str, int] = {}
     total = 0
@@ -649,32 +668,28 @@ def summarise_profile(paths: list[Path], top: int = 25) -> list[str]:
                 continue
             n = int(count)
             total += n
-            frames = [re.sub(r" \(.*?:\d+\)$", "", f) + _where(f) for f in stack.split(";")]
-            for frame in set(frames):
+            kept, last = set(), ""
+            for frame in stack.split(";"):
+                match = re.match(r"(.*?) \((.*?):\d+\)$", frame)
+                if not match:
+                    continue
+                function, where = match.groups()
+                last = f"{function} [{where}]"
+                if where.startswith(PROJECT_DIRS) or function.rsplit(".", 1)[-1] in KEY_CALLS:
+                    kept.add(last)
+            for frame in kept:
                 inclusive[frame] = inclusive.get(frame, 0) + n
-            if frames:
-                own[frames[-1]] = own.get(frames[-1], 0) + n
+            if last:
+                own[last] = own.get(last, 0) + n
     if not total:
         return ["(no samples)"]
-    lines = [f"{total:,} samples"]
-    lines.append("inclusive:")
+    lines = [f"{total:,} samples at 50 Hz", "inclusive (project code and key calls):"]
     for frame, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
         lines.append(f"  {n / total:6.1%}  {frame}")
     lines.append("self:")
-    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[: top // 2]:
         lines.append(f"  {n / total:6.1%}  {frame}")
     return lines
-
-
-def _where(frame: str) -> str:
-    match = re.search(r"\((.*?):\d+\)$", frame)
-    if not match:
-        return ""
-    path = match.group(1)
-    for marker in ("site-packages/", str(ROOT) + "/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-    return f" [{path}]"
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -756,7 +771,7 @@ def main(argv: list[str]) -> int:
         args.duration = min(args.duration, 6.0)
     only = [p for p in ("naive", "product") if p in args.only.split(",")]
 
-    url = database_url()
+    url = os.environ.get("DATABASE_URL", DEFAULT_DB)  # bench/__main__.py: BENCH_W3_DATABASE_URL
     redis_url = os.environ.get("BENCH_W3_REDIS_URL", DEFAULT_REDIS)
     if redis_url.rstrip("/").rsplit("/", 1)[-1] in ("0", "13", "14", "15"):
         raise SystemExit(f"refusing Redis {redis_url}: give the bench a database of its own")
@@ -851,13 +866,11 @@ def main(argv: list[str]) -> int:
         sampler = CpuSampler(server, worker, erp, url)
         bench = Bench(args, key=key, server=server, erp_port=erp_port, ledger=ledger)
         for name in only:
-            if name == "product" and args.profile:
-                spies = start_profiles(
-                    {
-                        "worker": worker.pids()[1:],
-                        "gunicorn": server.worker_pids(),
-                    },
-                    args.duration + 5,
+            if args.profile:
+                spies += start_profiles(
+                    name,
+                    {"worker": worker.pids()[1:], "gunicorn": server.worker_pids()},
+                    args.duration + 3,
                 )
             phases.append(bench.run(name, db, sampler, erp_id))
         naive = next((p for p in phases if p.name == "naive"), None)
@@ -868,12 +881,13 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 spy.wait(timeout=30)
         if args.profile:
-            for group in ("worker", "gunicorn"):
-                files = sorted(RESULTS_DIR.glob(f"w3-profile-{group}-*.txt"))
-                profile_lines += [f"### py-spy, {group} (product phase)", "", "```"]
-                profile_lines += summarise_profile(files)
-                profile_lines += ["```", ""]
-    except (KeyboardInterrupt, cf.process.BrokenProcessPool):
+            for name in only:
+                for group in ("worker", "gunicorn"):
+                    files = sorted(RESULTS_DIR.glob(f"w3-profile-{name}-{group}-*.txt"))
+                    profile_lines += [f"### py-spy, {name} phase, {group}", "", "```"]
+                    profile_lines += summarise_profile(files)
+                    profile_lines += ["```", ""]
+    except (KeyboardInterrupt, BrokenProcessPool):
         interrupted = True
         print("interrupted (or a client died); stopping everything", flush=True)
         return 130
