@@ -16,11 +16,16 @@ from tests.factories import (
 
 @pytest.fixture(autouse=True)
 def _fresh_mapping_cache():
+    from orchestrator.ingest import caches
+    from orchestrator.services.outbox import outbox_wake_resume
     from plants.services.mapping import mapping_cache
 
     mapping_cache.clear()
+    caches.clear_all()
+    outbox_wake_resume()  # a broker failure in one test must not pause wake-ups in the next
     yield
     mapping_cache.clear()
+    caches.clear_all()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ stays one-way (connectors → orchestrator) with no import cycle.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,15 +59,34 @@ def outbox_attach_systems() -> int:
     return attached
 
 
+#: After a failed wake-up, don't try the broker again for this many seconds: the rows are
+#: safe in PostgreSQL and the beat sweeper re-dispatches them, so during an outage only one
+#: request every few seconds pays for the broker's connection attempts.
+WAKE_PAUSE_SECONDS = 10.0
+_broker_down_until = 0.0
+
+
 def outbox_wake(system_ids: Iterable[int], *, countdown: float | None = None) -> None:
     """Ask a worker to deliver for these systems. Best effort: when the broker is away the
     rows stay pending in PostgreSQL and the beat sweeper dispatches them later, so a
-    broker outage never fails (or slows) the request that wrote them."""
+    broker outage never fails the request that wrote them (and slows at most one request
+    per ``WAKE_PAUSE_SECONDS``)."""
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        return
     for system_id in sorted(set(system_ids)):
         try:
             current_app.send_task(DELIVER_TASK, args=[system_id], countdown=countdown, retry=False)
         except Exception as exc:
+            _broker_down_until = time.monotonic() + WAKE_PAUSE_SECONDS
             logger.warning("could not wake delivery for system %s: %s", system_id, exc)
+            return
+
+
+def outbox_wake_resume() -> None:
+    """Forget a past broker failure (used when the broker is known to be back)."""
+    global _broker_down_until
+    _broker_down_until = 0.0
 
 
 def outbox_wake_on_commit(system_ids: set[int]) -> None:

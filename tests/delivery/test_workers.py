@@ -186,7 +186,7 @@ def test_a_worker_killed_mid_delivery_is_replaced_and_every_row_has_one_effect(
 def test_redis_stopped_while_events_arrive_then_delivered_when_it_returns(private_redis, tmp_path):
     from django.utils import timezone
 
-    from orchestrator.services.outbox import outbox_wake
+    from orchestrator.services.outbox import outbox_wake, outbox_wake_resume
     from tests.factories import ConnectedSystemFactory, PlantFactory
 
     with ReceiverServer(Receiver()) as server:
@@ -208,13 +208,17 @@ def test_redis_stopped_while_events_arrive_then_delivered_when_it_returns(privat
         try:
             private_redis.stop()
             # rows written while the broker is away: their wake-up fails quietly
-            started = time.monotonic()
             rows = make_rows(erp, plant, 30)
-            outbox_wake([erp.pk])
-            assert time.monotonic() - started < 5
+            outbox_wake([erp.pk])  # fails quietly (the broker's own connect attempts)
+            # ...and during the outage later requests do not pay for it again.
+            started = time.monotonic()
+            for _ in range(20):
+                outbox_wake([erp.pk])
+            assert time.monotonic() - started < 0.5
             assert _open_rows(erp) == 30
             private_redis.start()
             app._pool = None
+            outbox_wake_resume()
             worker = _worker(private_redis.url, tmp_path / "w")
             try:
                 sweep = lambda: app.send_task("connectors.sweep_outbox", queue="interlock")  # noqa: E731
