@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 
@@ -159,7 +159,8 @@ class MappingCache:
 
     @staticmethod
     def _shared() -> bool:
-        return not isinstance(cache, LocMemCache)
+        # ``cache`` is a proxy; ask the backend itself whether other processes see it.
+        return not isinstance(caches["default"], LocMemCache)
 
     def invalidate(self, plant_id: int, table: str) -> None:
         with self._lock:

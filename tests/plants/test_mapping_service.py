@@ -121,3 +121,18 @@ def test_snapshot_is_reused_between_lookups(plant_p1, django_assert_num_queries,
     with django_assert_num_queries(0):
         for _ in range(100):
             map_item(plant=plant_p1, code="4711", on=dt.date(2026, 3, 1))
+
+
+def test_without_a_shared_cache_a_snapshot_expires_after_its_ttl(plant_p1, settings):
+    """Local-memory caches are per process, so a generation counter kept there cannot
+    tell other processes about a change: the snapshot must simply expire."""
+    from plants.services.mapping import MappingCache
+
+    settings.INTERLOCK_MAPPING_CACHE_SECONDS = 0
+    assert MappingCache._shared() is False  # tests run on the local-memory cache
+    mapping = ItemMappingFactory(plant=plant_p1, plant_code="4711", item=ItemFactory(code="OLD"))
+    reader = MappingCache()
+    assert reader.snapshot(plant_p1.pk, "item").find("4711", dt.date(2026, 3, 1)).item_code == "OLD"
+    # Another process changes it (no signal reaches this cache object).
+    type(mapping).objects.filter(pk=mapping.pk).update(item=ItemFactory(code="NEW"))
+    assert reader.snapshot(plant_p1.pk, "item").find("4711", dt.date(2026, 3, 1)).item_code == "NEW"
