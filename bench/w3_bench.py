@@ -135,12 +135,24 @@ def _group_left(pgid: int) -> list[int]:
     return left
 
 
-def start_erp(var_dir: Path, interlock_port: int) -> tuple[Proc, int]:
+#: The simulator's ``http.server`` writes an answer's headers and body in two sends; with
+#: Nagle's algorithm on, the body waits for the client's delayed ACK: ~43 ms per request
+#: on loopback (measured: 44 ms → 1.1 ms per single message, 50 → 5.7 ms per batch of 100).
+#: That would measure a socket option of the simulator, not delivery, so the bench starts
+#: it with TCP_NODELAY (``--sim-nagle`` keeps the stock behaviour).
+NODELAY_LAUNCHER = (
+    "import http.server, sys; "
+    "http.server.BaseHTTPRequestHandler.disable_nagle_algorithm = True; "
+    "from connectors.simulators import erp; erp.main(sys.argv[1:])"
+)
+
+
+def start_erp(var_dir: Path, interlock_port: int, *, nagle: bool) -> tuple[Proc, int]:
     port = _free_port()
+    launcher = ["-m", "connectors.simulators.erp"] if nagle else ["-c", NODELAY_LAUNCHER]
     command = [
         sys.executable,
-        "-m",
-        "connectors.simulators.erp",
+        *launcher,
         "--host",
         "127.0.0.1",
         "--port",
@@ -766,6 +778,11 @@ def main(argv: list[str]) -> int:
         help="py-spy the Celery worker and gunicorn during the product phase",
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch bench/RESULTS.md")
+    parser.add_argument(
+        "--sim-nagle",
+        action="store_true",
+        help="run the ERP simulator as shipped (Nagle on: ~43 ms per request on loopback)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = min(args.duration, 6.0)
@@ -817,7 +834,7 @@ def main(argv: list[str]) -> int:
         os.environ["BENCH_REDIS_URL"] = redis_url
         # The server first (the simulator only needs its address for inbound calls, unused).
         server = start_server(url=url, workers=args.workers, threads=args.threads)
-        erp, erp_port = start_erp(var_dir, server.port)
+        erp, erp_port = start_erp(var_dir, server.port, nagle=args.sim_nagle)
         procs.append(erp)
         from plants.models import ConnectedSystem, Plant
 
@@ -924,7 +941,15 @@ def main(argv: list[str]) -> int:
         f"ERP simulator, Redis and PostgreSQL {pg_version} (synchronous_commit={sync_commit}). "
         f"gunicorn gthread {args.workers}×{args.threads}, DEBUG off; one Celery worker, prefork "
         f"×{args.concurrency} (acks_late, prefetch 1); ERP `ConnectedSystem` REST, no auth, "
-        f"rate limit {erp_rps:g} requests/s. Load: {args.clients} client processes × "
+        f"rate limit {erp_rps:g} requests/s; ERP simulator "
+        + (
+            "as shipped (Nagle on). "
+            if args.sim_nagle
+            else "with TCP_NODELAY (as shipped its http.server sends headers and body apart "
+            "and, with Nagle on, every answer waits ~43 ms for the client's delayed ACK: a "
+            "socket option of the simulator, not delivery; `--sim-nagle` keeps it). "
+        )
+        + f"Load: {args.clients} client processes × "
         f"{args.connections} connection(s), {args.batch} unique events per request (3 of 4 "
         f"`operation.confirmed`, 1 of 4 `material.issued`), closed loop for "
         f"{args.duration:g} s per implementation, then drained. Events/s steady = ERP effects "
