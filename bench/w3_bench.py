@@ -305,6 +305,7 @@ class LoadSpec:
     start_at: float
     batch: int
     connections: int = 1
+    rate: float | None = None  # events/s of this process (open loop); None = closed loop
 
 
 @dataclass
@@ -332,11 +333,21 @@ def _load_thread(spec: LoadSpec, index: int, out: LoadResult, lock: threading.Lo
     if delay > 0:
         time.sleep(delay)
     deadline = spec.start_at + spec.duration
+    interval = spec.batch * spec.connections / spec.rate if spec.rate else 0.0
+    scheduled = spec.start_at + (index * spec.batch / spec.rate if spec.rate else 0.0)
     while True:
         body = orjson.dumps(
             {"events": [make_event(spec.stream, spec.client, i) for i in range(n, n + spec.batch)]}
         )
-        sent = time.time()
+        if spec.rate:
+            if scheduled >= deadline:
+                break
+            if scheduled > time.time():
+                time.sleep(scheduled - time.time())
+            sent = scheduled  # open loop: a late request counts from when it was due
+            scheduled += interval
+        else:
+            sent = time.time()
         if sent >= deadline:
             break
         conn.request("POST", spec.path, body=body, headers=headers)
@@ -539,6 +550,7 @@ class Bench:
                 start_at=start_at,
                 batch=args.batch,
                 connections=args.connections,
+                rate=args.rate / args.clients if args.rate else None,
             )
             for c in range(args.clients)
         ]
@@ -773,6 +785,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", default="naive,product", help="comma-separated phases")
     parser.add_argument("--drain-timeout", type=float, default=240.0)
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="offered events/s in all (paced); default: closed loop",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="py-spy the Celery worker and gunicorn during the product phase",
@@ -951,7 +969,9 @@ def main(argv: list[str]) -> int:
         )
         + f"Load: {args.clients} client processes × "
         f"{args.connections} connection(s), {args.batch} unique events per request (3 of 4 "
-        f"`operation.confirmed`, 1 of 4 `material.issued`), closed loop for "
+        f"`operation.confirmed`, 1 of 4 `material.issued`), "
+        + (f"paced at {args.rate:,.0f} events/s in all" if args.rate else "closed loop")
+        + f" for "
         f"{args.duration:g} s per implementation, then drained. Events/s steady = ERP effects "
         "applied per second while the load runs (first quarter left out); all-in = every "
         "effect over first send → last effect. Lag = ERP `applied_at` − the API's answer for "
@@ -959,14 +979,12 @@ def main(argv: list[str]) -> int:
         "database over load and drain (the ERP simulator apart; Redis not counted).",
     ]
     text = render(phases, header)
-    if profile_lines:
-        text += "\n" + "\n".join(profile_lines)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     target = RESULTS_DIR / "latest_w3.md"
-    target.write_text(text)
-    if not args.no_write and set(only) == {"naive", "product"}:
-        write_section(text)
+    target.write_text(text + ("\n" + "\n".join(profile_lines) if profile_lines else ""))
+    if not args.no_write and set(only) == {"naive", "product"} and not args.rate:
+        write_section(text)  # the profiles stay in latest_w3.md
     print()
-    print(text)
+    print(target.read_text())
     print(f"written to {target}" + ("" if args.no_write else " and bench/RESULTS.md (W3 section)"))
     return 0 if all(p.ledger_ok for p in phases) else 1
