@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from orchestrator.ingest import bulksql
 from orchestrator.models.outbox import AttemptOutcome, DeliveryAttempt, OutboxMessage, OutboxStatus
 from orchestrator.services.outbox import outbox_attach_systems
 from plants.models import ConnectedSystem
@@ -276,7 +277,9 @@ def _send(
                     )
                     result.retried += 1
                 changed.append(row)
-        OutboxMessage.objects.bulk_update(
+        # One UPDATE … FROM on PostgreSQL: Django's CASE WHEN over seven columns was 65%
+        # of a delivery worker's time in the W3 benchmark.
+        bulksql.bulk_update(
             changed,
             [
                 "status",

@@ -534,6 +534,9 @@ class Simulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Answer at once: with Nagle on, each reply waited ~43 ms for the client's
+            # delayed acknowledgment on loopback, and the demo measured the socket.
+            disable_nagle_algorithm = True
             server_version = f"interlock-sim-{simulator.name}"
 
             def _answer(self, method: str) -> None:
