@@ -18,3 +18,19 @@ def escalate_parked_events() -> int:
                                          "schedule": 60.0}
     """
     return escalate_parked()
+
+
+@shared_task(acks_late=True, name="orchestrator.escalate_overdue_approvals")
+def escalate_overdue_approvals() -> int:
+    """Beat task (every minute): pending approvals past ``due_at`` → escalated, with a
+    notification to ``escalate_to`` (else the plant admin) and an audit record. Safe to
+    run twice (only still-pending rows change).
+
+    Add to ``CELERY_BEAT_SCHEDULE`` in the settings package::
+
+        "orchestrator-escalate-approvals": {"task": "orchestrator.escalate_overdue_approvals",
+                                            "schedule": 60.0}
+    """
+    from .services.approvals import approvals_escalate
+
+    return approvals_escalate()

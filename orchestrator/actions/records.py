@@ -13,6 +13,9 @@ from ..services.lifecycle import transition_for_target
 from ..services.outbox import outbox_system_for, outbox_wake_on_commit
 from . import ActionContext, implements
 
+#: The gate ``require_approval`` holds on the event's order (else lot).
+APPROVAL_GATE = "approval"
+
 
 def _key(a: ActionContext, *parts: str) -> str:
     key = "|".join([a.event.idempotency_key, a.rule, *parts])
@@ -114,8 +117,23 @@ def open_supplier_case(a: ActionContext) -> dict:
 
 @implements("require_approval")
 def require_approval(a: ActionContext) -> dict:
+    """Record the request and hold the subject's ``approval`` gate (closed, created if
+    needed): the flow waits on it until a person with the role approves
+    (``services.approvals.approval_decide`` opens it, releasing the parked events)."""
+    from ..models import GateState
+    from .gates import _gate
+
     params = a.action.params
     minutes = params.get("timeout_minutes")
+    waits_for = f"approval by {params['role']}: {params['reason']}"[:300]
+    gate = _gate(a, APPROVAL_GATE, create=True)
+    if gate is not None:
+        if gate.state in (GateState.OPEN, GateState.OVERRIDDEN):
+            a.ctx.transition(gate, "close", event=a.event, reason=params["reason"][:300])
+        gate.waits_for = waits_for
+        gate.reason = params["reason"][:300]
+        gate.rule = a.rule[:200]
+        a.ctx.mark(gate, "waits_for", "reason", "rule")
     a.ctx.add(
         ApprovalRequest(
             plant=a.event.plant,
@@ -124,13 +142,14 @@ def require_approval(a: ActionContext) -> dict:
             escalate_to=params.get("escalate_to", ""),
             due_at=a.ctx.now + dt.timedelta(minutes=minutes) if minutes else None,
             order=a.step.order,
+            gate=gate,
             event=a.event,
             rule=a.rule,
             correlation_id=a.event.correlation_id,
             created_at=a.ctx.now,
         )
     )
-    return {"approval": params["role"]}
+    return {"approval": params["role"], "gate": APPROVAL_GATE if gate is not None else None}
 
 
 @implements("open_nonconformance")

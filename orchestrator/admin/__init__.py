@@ -374,10 +374,42 @@ class NotificationAdmin(ScopedAdmin):
 class ApprovalRequestAdmin(ScopedAdmin):
     """Human decisions rules asked for, with their due time."""
 
-    list_display = ["created_at", "plant", "role", "reason", "state", "due_at", "order"]
+    list_display = ["created_at", "plant", "role", "reason", "state", "due_at", "order", "gate"]
     list_filter = ["plant", "state", "role"]
     search_fields = ["reason", "correlation_id", "order__number"]
-    raw_id_fields = ["plant", "event", "order", "decided_by"]
+    raw_id_fields = ["plant", "event", "order", "gate", "decided_by"]
+    readonly_fields = ["state", "decided_by", "decided_at", "decision_reason", "escalated_at"]
+    actions = ["approve_selected", "reject_selected"]
+
+    def _decide(self, request, queryset, *, approve: bool) -> None:
+        from django.contrib import messages
+
+        from interlock.errors import DomainError
+
+        from ..services.approvals import approval_decide
+
+        verb = "approved" if approve else "rejected"
+        done = 0
+        for approval in queryset:
+            try:
+                approval_decide(
+                    request=approval,
+                    actor=request.user,
+                    approve=approve,
+                    reason=f"{verb} in the admin by {request.user.get_username()}",
+                )
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"{approval.pk}: {exc}", messages.WARNING)
+        self.message_user(request, f"{done} approval(s) {verb}.")
+
+    @admin.action(description="Approve selected (opens their gates)")
+    def approve_selected(self, request, queryset) -> None:
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject selected (gates stay closed)")
+    def reject_selected(self, request, queryset) -> None:
+        self._decide(request, queryset, approve=False)
 
 
 @admin.register(om.MachineDowntime)

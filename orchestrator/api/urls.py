@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import checks, outbox, trace, views, workbench
+from . import approvals, checks, outbox, trace, views, workbench
 
 router = SimpleRouter(trailing_slash=False)
 router.register("orders", views.OrderViewSet, basename="order")
@@ -21,4 +21,7 @@ urlpatterns = [
     path("events/<int:pk>/replay", workbench.EventReplayView.as_view(), name="event-replay"),
     path("events/<int:pk>/discard", workbench.EventDiscardView.as_view(), name="event-discard"),
     path("outbox/<int:pk>/replay", outbox.OutboxReplayView.as_view(), name="outbox-replay"),
+    path(
+        "approvals/<int:pk>/decide", approvals.ApprovalDecideView.as_view(), name="approval-decide"
+    ),
 ]

@@ -70,9 +70,20 @@ class ApprovalRequest(PlantBound, models.Model):
     state = models.CharField(
         max_length=20, choices=ApprovalState.choices, default=ApprovalState.PENDING, db_index=True
     )
+    gate = models.ForeignKey(
+        "orchestrator.Gate",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="approval_requests",
+        help_text="The closed ``approval`` gate the flow waits on until this is approved.",
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=500, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -1,0 +1,218 @@
+"""Human approvals a rule required (``require_approval``): deciding them and escalating
+the overdue ones.
+
+The action records an :class:`~orchestrator.models.ApprovalRequest` and holds the
+subject's ``approval`` gate closed. :func:`approval_decide` lets a person holding the
+request's role at its plant approve (the gate opens through its transition and the events
+parked on it are applied) or reject (the gate stays closed). :func:`approvals_escalate`
+(the Celery task ``orchestrator.escalate_overdue_approvals``) moves pending requests past
+``due_at`` to ``escalated`` and notifies ``escalate_to`` (else the plant admin).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from interlock.errors import Conflict, DomainError, ErrorDetail, NotAllowed
+from plants.choices import Role
+from plants.models import Membership
+
+from ..ingest import sequencing
+from ..ingest.context import BatchContext
+from ..ingest.handlers import apply_one
+from ..ingest.handlers.base import key_gate_open
+from ..models import ApprovalRequest, AuditRecord, Event, GateState, Notification
+from ..models.notifications import ApprovalState, NotificationKind
+from .lifecycle import actor_identity, transition_apply
+
+ESCALATION_ACTOR = "system:interlock"
+APPROVAL_GATE = "approval"
+
+#: Rule role names (``rules.actions._ROLE``) → the people's role that holds them.
+RULE_ROLES: dict[str, str] = {
+    "governance_board": Role.GOVERNANCE_BOARD,
+    "plant_admin": Role.PLANT_ADMIN,
+    "supervisor": Role.PLANT_ADMIN,
+    "operator": Role.OPERATOR,
+    "quality": Role.QUALITY_LEAD,
+    "quality_lead": Role.QUALITY_LEAD,
+    "auditor": Role.AUDITOR,
+}
+DECIDABLE = (ApprovalState.PENDING, ApprovalState.ESCALATED)
+#: Event fields the ingest pipeline writes back after applying (as ``services.replay``).
+_EVENT_FIELDS = [
+    "status",
+    "reasons",
+    "waiting_for",
+    "parked_at",
+    "applied_at",
+    "rule_pins",
+    "explanation",
+]
+
+
+def escalation_role(request: ApprovalRequest) -> str:
+    return request.escalate_to or Role.PLANT_ADMIN
+
+
+def holds_role(user: Any, rule_role: str, plant_id: int) -> bool:
+    """Does ``user`` hold the people's role behind ``rule_role`` at ``plant_id`` (or
+    company-wide)?"""
+    role = RULE_ROLES.get(rule_role)
+    if role is None or user is None or not getattr(user, "is_active", False):
+        return False
+    if getattr(user, "pk", None) is None:
+        return False
+    return Membership.objects.filter(
+        Q(plant_id=plant_id) | Q(plant__isnull=True), user=user, role=role
+    ).exists()
+
+
+def may_decide(user: Any, request: ApprovalRequest) -> bool:
+    """The request's role at its plant; once escalated, the escalation role too."""
+    if holds_role(user, request.role, request.plant_id):
+        return True
+    return request.state == ApprovalState.ESCALATED and holds_role(
+        user, escalation_role(request), request.plant_id
+    )
+
+
+def _audit(
+    request: ApprovalRequest, *, actor: Any, transition: str, source: str, reason: str
+) -> None:
+    user, label = actor_identity(actor)
+    AuditRecord.objects.create(
+        occurred_at=timezone.now(),
+        actor=user,
+        actor_label=label,
+        content_type=ContentType.objects.get_for_model(ApprovalRequest),
+        object_id=str(request.pk),
+        object_repr=str(request)[:200],
+        plant_id=request.plant_id,
+        field="state",
+        transition=transition,
+        source_state=source,
+        target_state=request.state,
+        reason=reason[:2000],
+        correlation_id=request.correlation_id,
+    )
+
+
+def _release_parked(request: ApprovalRequest, label: str) -> list[Event]:
+    """Apply the events parked on the (now open) gate, as the pipeline would."""
+    gate = request.gate
+    if gate is None or gate.order_id is None:
+        return []
+    ctx = BatchContext(actor_label=label, now=timezone.now())
+    sequencing.fulfil(ctx, key_gate_open(gate.kind, request.plant.code, gate.order.number))
+    sequencing.drain(ctx, apply_one)
+    ctx.flush()
+    released = list(ctx.touched.values())
+    for event in released:
+        event.save(update_fields=_EVENT_FIELDS)
+    return released
+
+
+def approval_decide(
+    *, request: ApprovalRequest, actor: Any, approve: bool, reason: str
+) -> ApprovalRequest:
+    """Approve or reject ``request`` as ``actor`` (who must hold its role at its plant).
+
+    Approve: the request is ``approved`` and its gate opens (transition ``open``, audited),
+    releasing the events parked on it. Reject: ``rejected``, the gate stays closed.
+    Who, when and why are kept on the request and in an audit record.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(
+            message="Say why.",
+            code="reason_required",
+            details=[ErrorDetail(path="reason", code="required", message="A reason is required.")],
+        )
+    _, label = actor_identity(actor)
+    with transaction.atomic():
+        locked = (
+            ApprovalRequest.objects.select_for_update(of=("self",))
+            .select_related("plant", "gate", "gate__order")
+            .get(pk=request.pk)
+        )
+        if not may_decide(actor, locked):
+            raise NotAllowed(
+                f"Only a person holding the role {locked.role!r} at plant "
+                f"{locked.plant.code} may decide this approval."
+            )
+        if locked.state not in DECIDABLE:
+            raise Conflict(
+                f"This approval is already {locked.state}.", code="approval_already_decided"
+            )
+        source = locked.state
+        locked.state = ApprovalState.APPROVED if approve else ApprovalState.REJECTED
+        locked.decided_by = actor
+        locked.decided_at = timezone.now()
+        locked.decision_reason = reason[:500]
+        locked.save(update_fields=["state", "decided_by", "decided_at", "decision_reason"])
+        _audit(
+            locked,
+            actor=actor,
+            transition="approve" if approve else "reject",
+            source=source,
+            reason=reason,
+        )
+        gate = locked.gate
+        if approve and gate is not None and gate.state == GateState.CLOSED:
+            others = gate.approval_requests.exclude(pk=locked.pk).filter(state__in=DECIDABLE)
+            if not others.exists():  # every pending approval on the gate is decided
+                transition_apply(
+                    obj=gate,
+                    transition="open",
+                    actor=actor,
+                    reason=f"approved by {label}: {reason}"[:2000],
+                    correlation_id=locked.correlation_id,
+                )
+                gate.refresh_from_db()
+                locked.gate = gate
+                _release_parked(locked, label)
+    request.refresh_from_db()
+    return locked
+
+
+def approvals_escalate(*, now: dt.datetime | None = None) -> int:
+    """Escalate every pending request past ``due_at``; returns how many. Only rows still
+    ``pending`` are changed (locked, ``SKIP LOCKED``), so running it twice is harmless."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            ApprovalRequest.objects.select_for_update(skip_locked=True)
+            .filter(state=ApprovalState.PENDING, due_at__lte=now)
+            .order_by("pk")
+        )
+        for request in due:
+            request.state = ApprovalState.ESCALATED
+            request.escalated_at = now
+            request.save(update_fields=["state", "escalated_at"])
+            role = escalation_role(request)
+            Notification.objects.create(
+                plant_id=request.plant_id,
+                kind=NotificationKind.NOTIFY,
+                role=role,
+                message=f"approval overdue, escalated to {role}: {request.reason}"[:500],
+                details={"approval_request": request.pk, "role": request.role},
+                event_id=request.event_id,
+                rule=request.rule,
+                correlation_id=request.correlation_id,
+                created_at=now,
+            )
+            _audit(
+                request,
+                actor=ESCALATION_ACTOR,
+                transition="escalate",
+                source=ApprovalState.PENDING,
+                reason=f"not decided by {request.due_at:%Y-%m-%d %H:%M}; escalated to {role}",
+            )
+    return len(due)
