@@ -233,7 +233,15 @@ CELERY_BEAT_SCHEDULE = {
     # Publishes scheduled into a plant's release window happen without anyone present.
     "rules-scheduled-publishes": {"task": "rules.run_scheduled_publishes", "schedule": 60.0},
     # Parked events whose prerequisite did not arrive within the plant's timeout.
-    "orchestrator-escalate-parked": {"task": "orchestrator.escalate_parked_events", "schedule": 60.0},
+    "orchestrator-escalate-parked": {
+        "task": "orchestrator.escalate_parked_events",
+        "schedule": 60.0,
+    },
+    # Approvals a rule required that nobody decided in time go to the escalation role.
+    "orchestrator-escalate-approvals": {
+        "task": "orchestrator.escalate_overdue_approvals",
+        "schedule": 60.0,
+    },
     # Outbox rows a lost broker message left behind (PostgreSQL is the source of truth).
     "connectors-sweep-outbox": {"task": "connectors.sweep_outbox", "schedule": 30.0},
     # Messages a crash left stored but undecided (older than the request timeout).

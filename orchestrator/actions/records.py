@@ -8,13 +8,13 @@ import hashlib
 
 from ..ingest.context import TransitionRefused
 from ..models import ApprovalRequest, Nonconformance, Notification, OutboxMessage
+from ..models.gates import APPROVAL_GATE
 from ..models.notifications import NotificationKind
 from ..services.lifecycle import transition_for_target
 from ..services.outbox import outbox_system_for, outbox_wake_on_commit
 from . import ActionContext, implements
 
 #: The gate ``require_approval`` holds on the event's order (else lot).
-APPROVAL_GATE = "approval"
 
 
 def _key(a: ActionContext, *parts: str) -> str:

@@ -14,6 +14,9 @@ from django_fsm import FSMField, transition
 
 from .base import PERM_OVERRIDE_GATE, LifecycleModel, PlantBound
 
+#: Gate kind held by ``require_approval``: the gated steps wait for a person's decision.
+APPROVAL_GATE = "approval"
+
 
 class GateState(models.TextChoices):
     CLOSED = "closed", "Closed (waiting)"

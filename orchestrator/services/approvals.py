@@ -32,7 +32,6 @@ from ..models.notifications import ApprovalState, NotificationKind
 from .lifecycle import actor_identity, transition_apply
 
 ESCALATION_ACTOR = "system:interlock"
-APPROVAL_GATE = "approval"
 
 #: Rule role names (``rules.actions._ROLE``) → the people's role that holds them.
 RULE_ROLES: dict[str, str] = {

@@ -83,17 +83,15 @@ def _request() -> ApprovalRequest:
 
 
 def _park_receipt_on_approval(flow) -> Event:
-    """A goods receipt sent before quality decided parks; it is then made to wait for the
-    approval gate as well (what the goods-receipt handler does for an order holding an
-    approval gate), and the pass opens only the goods-receipt gate."""
+    """A goods receipt sent before quality decided parks on the goods-receipt gate; when
+    the pass opens that gate the receipt still waits, now for the approval gate."""
     (receipt,) = flow["send"](9)
     assert receipt.status == "parked"
-    receipt.waiting_for = key_gate_open("approval", "P1", "WO-1001")
-    receipt.save(update_fields=["waiting_for"])
     flow["send"](7, 8)  # inspection requested, passed: the goods-receipt gate opens
     assert Gate.objects.get(kind="goods_receipt").state == "open"
     receipt.refresh_from_db()
     assert receipt.status == "parked"
+    assert receipt.waiting_for == key_gate_open("approval", "P1", "WO-1001")
     return receipt
 
 

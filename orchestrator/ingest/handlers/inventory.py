@@ -10,6 +10,7 @@ from plants.models import Supplier
 
 from ...choices import AsnState, OrderState
 from ...models import AdvanceShippingNotice, AsnLine, CycleCount, Event, GateState, GoodsReceipt
+from ...models.gates import APPROVAL_GATE
 from ..context import BatchContext
 from ..normalize import Reason
 from . import handles
@@ -68,6 +69,15 @@ def goods_receipt_posted(ctx: BatchContext, event: Event) -> Step | None:
             waiting_for=key_gate_open(GOODS_RECEIPT_GATE, plant.code, order.number),
             reason=f"goods receipt for order {order.number} waits for "
             + (gate.waits_for if gate is not None else "completion and quality release"),
+        )
+        return None
+    # A person's approval a rule required (require_approval) holds the receipt as well.
+    approval = bundle.gates.get(APPROVAL_GATE)
+    if approval is not None and approval.state == GateState.CLOSED:
+        ctx.park(
+            event,
+            waiting_for=key_gate_open(APPROVAL_GATE, plant.code, order.number),
+            reason=f"goods receipt for order {order.number} waits for {approval.waits_for}",
         )
         return None
     uom = get_uom(ctx, p["uom"]) if p.get("uom") else order.uom
