@@ -29,6 +29,17 @@ from ..models import AuditRecord, Event, EventStatus
 from .bulksql import bulk_insert, bulk_update
 from .normalize import Reason
 
+#: The fields of an :class:`Event` that applying it decides, written back after a batch.
+EVENT_OUTCOME_FIELDS = (
+    "status",
+    "reasons",
+    "waiting_for",
+    "parked_at",
+    "applied_at",
+    "rule_pins",
+    "explanation",
+)
+
 
 class TransitionRefused(Exception):
     """A transition does not apply to the object's state (or its guard said no)."""
@@ -94,6 +105,14 @@ class BatchContext:
     new_rows: dict[str, list[models.Model]] = field(default_factory=dict)
     #: Prerequisite keys that became true in this batch (see ``sequencing``).
     fulfilled: list[str] = field(default_factory=list)
+
+    def save_outcomes(self, *also: Event) -> None:
+        """Write back what this batch decided for every event it touched (including those
+        it released from parking) and for ``also``: one set-wise UPDATE."""
+        for event in also:
+            self.touched.setdefault(event.pk, event)
+        if self.touched:
+            bulk_update(list(self.touched.values()), EVENT_OUTCOME_FIELDS)
 
     def _touch(self, event: Event) -> None:
         self.touched[event.pk] = event

@@ -40,7 +40,6 @@ from jsonschema import Draft202012Validator, FormatChecker
 from plants.models import Plant
 
 from ..models import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
-from .bulksql import bulk_update
 from .bulksql import pg_insert as _pg_insert
 from .bulksql import pg_update as _pg_update
 from .context import BatchContext
@@ -591,21 +590,6 @@ def _event_from(item: _Item, pk: int, system, now: dt.datetime) -> Event:
     return event
 
 
-_EVENT_OUTCOME = (
-    "status",
-    "reasons",
-    "waiting_for",
-    "parked_at",
-    "applied_at",
-    "rule_pins",
-    "explanation",
-)
-
-
-def _write_events(events: list[Event]) -> None:
-    bulk_update(events, _EVENT_OUTCOME)
-
-
 def _write_messages(items: list[_Item], now: dt.datetime) -> None:
     if connection.vendor != "postgresql":
         for item in items:
@@ -658,8 +642,7 @@ def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
 
     ctx = BatchContext(actor_label=f"system:{principal.system.code}", now=now)
     apply_events(ctx, claimed)
-    if ctx.touched:
-        _write_events(list(ctx.touched.values()))
+    ctx.save_outcomes()
     # A handler may quarantine a claimed event (expired lot, revision mismatch, a rule):
     # the client and the stored message must say so, not "accepted".
     for item in pending:

@@ -44,16 +44,6 @@ RULE_ROLES: dict[str, str] = {
     "auditor": Role.AUDITOR,
 }
 DECIDABLE = (ApprovalState.PENDING, ApprovalState.ESCALATED)
-#: Event fields the ingest pipeline writes back after applying (as ``services.replay``).
-_EVENT_FIELDS = [
-    "status",
-    "reasons",
-    "waiting_for",
-    "parked_at",
-    "applied_at",
-    "rule_pins",
-    "explanation",
-]
 
 
 def escalation_role(request: ApprovalRequest) -> str:
@@ -112,10 +102,8 @@ def _release_parked(request: ApprovalRequest, label: str) -> list[Event]:
     sequencing.fulfil(ctx, key_gate_open(gate.kind, request.plant.code, gate.order.number))
     sequencing.drain(ctx, apply_one)
     ctx.flush()
-    released = list(ctx.touched.values())
-    for event in released:
-        event.save(update_fields=_EVENT_FIELDS)
-    return released
+    ctx.save_outcomes()
+    return list(ctx.touched.values())
 
 
 def approval_decide(

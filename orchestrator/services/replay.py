@@ -214,17 +214,6 @@ def message_discard(*, message: InboundMessage, actor: Any, reason: str) -> Inbo
 
 
 # --- events -----------------------------------------------------------------------------
-_EVENT_FIELDS = [
-    "status",
-    "reasons",
-    "waiting_for",
-    "parked_at",
-    "applied_at",
-    "rule_pins",
-    "explanation",
-]
-
-
 def event_replay(*, event: Event, actor: Any) -> Event:
     """Re-apply a quarantined or escalated ``event`` through its handler, after a fix.
 
@@ -249,12 +238,9 @@ def event_replay(*, event: Event, actor: Any) -> Event:
         locked.reasons = []
         locked.waiting_for = ""
         ctx = BatchContext(actor_label=label, now=timezone.now())
-        apply_events(ctx, [locked])
-        # Handlers buffer what they change on the context; write it as the pipeline does.
-        flush = getattr(ctx, "flush", None)
-        if flush is not None:
-            flush()
-        locked.save(update_fields=_EVENT_FIELDS)
+        apply_events(ctx, [locked])  # applies, releases what waited on it, flushes
+        # The replayed event (even when no handler touched it) and every released one.
+        ctx.save_outcomes(locked)
         _audit(
             obj=locked,
             actor=actor,
