@@ -44,7 +44,8 @@ class FsmGraph:
         return {name for edge in self.edges for name in edge.names}
 
 
-def _fsm_field(model: type[models.Model], field_name: str | None) -> FSMFieldMixin:
+def fsm_field(model: type[models.Model], field_name: str | None = None) -> FSMFieldMixin:
+    """The model's lifecycle field (the named one, or the only one)."""
     fields = [f for f in model._meta.concrete_fields if isinstance(f, FSMFieldMixin)]
     if field_name is not None:
         fields = [f for f in fields if f.name == field_name]
@@ -55,7 +56,7 @@ def _fsm_field(model: type[models.Model], field_name: str | None) -> FSMFieldMix
 
 def build_graph(model: type[models.Model], field_name: str | None = None) -> FsmGraph:
     """The state graph of ``model``'s FSM field, from its declared transitions."""
-    fsm = _fsm_field(model, field_name)
+    fsm = fsm_field(model, field_name)
     states: dict[str, str] = {str(v): str(label) for v, label in (fsm.choices or [])}
     default = fsm.get_default()
     initial = str(default) if default not in (None, "") else next(iter(states), "")
@@ -199,7 +200,7 @@ def render_svg(
     ``available`` names the transitions to emphasise (default with an instance: those
     whose source and guard allow them now)."""
     graph = build_graph(model, field_name)
-    fsm = _fsm_field(model, field_name)
+    fsm = fsm_field(model, field_name)
     if instance is not None:
         current = str(getattr(instance, fsm.name))
         if available is None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django_fsm import GET_STATE, ConcurrentTransition, FSMFieldMixin, Transition, can_proceed
 
 from interlock.errors import Conflict, DomainError, ErrorDetail
+from interlock.fsm_graph import fsm_field
 
 from ..models import AuditRecord
 
@@ -68,16 +69,7 @@ class UnknownTransition(DomainError):
 
 
 # --- introspection (shared with the admin, the API and the state picture) ----------------
-def fsm_field(model: type[models.Model], name: str | None = None) -> FSMFieldMixin:
-    """The model's lifecycle field (the named one, or the only one)."""
-    fields = [f for f in model._meta.concrete_fields if isinstance(f, FSMFieldMixin)]
-    if name is not None:
-        fields = [f for f in fields if f.name == name]
-    if len(fields) != 1:
-        raise LookupError(f"{model.__name__} has {len(fields)} matching FSM fields")
-    return fields[0]
-
-
+# ``fsm_field`` comes from ``interlock.fsm_graph``, which draws the pictures.
 def model_transitions(
     model: type[models.Model], field: FSMFieldMixin | None = None
 ) -> Iterator[Transition]:
