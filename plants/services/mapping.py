@@ -12,19 +12,15 @@ snapshot simply expires after that many seconds. A miss is a typed
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache, caches
-from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 
 from interlock.errors import DomainError, ErrorDetail
+from interlock.snapshots import SnapshotCache, shared_cache
 
 from ..models import ItemMapping, Plant, StatusMapping, UomMapping, WorkCenterMapping
 
@@ -88,9 +84,9 @@ class _Entry:
 
 
 @dataclass
-class _Snapshot:
-    generation: int | None
-    checked_at: float
+class _Table:
+    """One plant's mapping table: entries per plant code, oldest validity first."""
+
     entries: dict[str, list[_Entry]]
 
     def find(self, code: str, day: dt.date) -> Any | None:
@@ -146,54 +142,33 @@ _LOADERS: dict[str, Callable[[int], Iterable[tuple[str, _Entry]]]] = {
 }
 
 
+def _load_table(key: tuple[int, str]) -> _Table:
+    plant_id, table = key
+    entries: dict[str, list[_Entry]] = {}
+    for code, entry in _LOADERS[table](plant_id):
+        entries.setdefault(code, []).append(entry)
+    for items in entries.values():
+        items.sort(key=lambda e: e.valid_from)
+    return _Table(entries)
+
+
 class MappingCache:
-    """Process-local snapshots of mapping tables, invalidated through the shared cache."""
+    """Process-local snapshots of mapping tables, one generation counter per (plant, table)
+    in the shared cache (see ``interlock.snapshots``)."""
 
     def __init__(self) -> None:
-        self._snapshots: dict[tuple[int, str], _Snapshot] = {}
-        self._lock = threading.Lock()
+        self._cache = SnapshotCache("mapping", _load_table, group=lambda key: f"{key[0]}:{key[1]}")
 
-    @staticmethod
-    def _key(plant_id: int, table: str) -> str:
-        return f"mapping-generation:{plant_id}:{table}"
-
-    @staticmethod
-    def _shared() -> bool:
-        # ``cache`` is a proxy; ask the backend itself whether other processes see it.
-        return not isinstance(caches["default"], LocMemCache)
+    _shared = staticmethod(shared_cache)
 
     def invalidate(self, plant_id: int, table: str) -> None:
-        with self._lock:
-            self._snapshots.pop((plant_id, table), None)
-        if self._shared():
-            key = self._key(plant_id, table)
-            # add() then incr(): atomic in Redis, so concurrent writers never lose a bump.
-            cache.add(key, 0, timeout=None)
-            cache.incr(key)
+        self._cache.invalidate((plant_id, table))
 
     def clear(self) -> None:
-        with self._lock:
-            self._snapshots.clear()
+        self._cache.clear()
 
-    def snapshot(self, plant_id: int, table: str) -> _Snapshot:
-        ttl = settings.INTERLOCK_MAPPING_CACHE_SECONDS
-        now = time.monotonic()
-        snap = self._snapshots.get((plant_id, table))
-        if snap is not None and now - snap.checked_at < ttl:
-            return snap
-        generation = cache.get(self._key(plant_id, table), 0) if self._shared() else None
-        if snap is not None and generation is not None and snap.generation == generation:
-            snap.checked_at = now
-            return snap
-        entries: dict[str, list[_Entry]] = {}
-        for code, entry in _LOADERS[table](plant_id):
-            entries.setdefault(code, []).append(entry)
-        for items in entries.values():
-            items.sort(key=lambda e: e.valid_from)
-        snap = _Snapshot(generation=generation, checked_at=now, entries=entries)
-        with self._lock:
-            self._snapshots[(plant_id, table)] = snap
-        return snap
+    def snapshot(self, plant_id: int, table: str) -> _Table:
+        return self._cache.get((plant_id, table))
 
 
 mapping_cache = MappingCache()

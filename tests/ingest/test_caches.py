@@ -108,7 +108,7 @@ def test_change_reaches_another_process_through_the_shared_generation(
     }
     with override_settings(CACHES=redis_cache, INTERLOCK_MAPPING_CACHE_SECONDS=0):
         plant = PlantFactory(code="P1")
-        reader = caches.PlantCache("site-parameters", caches._load_parameters)  # another process
+        reader = caches.plant_cache("site-parameters", caches._load_parameters)  # another process
         SiteParameter.objects.create(
             key="test.flag", description="t", value_type=ParameterType.BOOLEAN, default_value="0"
         )
