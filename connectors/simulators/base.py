@@ -626,7 +626,9 @@ def env_default(name: str, flag: str, default: Any) -> Any:
     return type(default)(value) if default is not None else value
 
 
-def parser(name: str, description: str) -> argparse.ArgumentParser:
+def parser(
+    name: str, description: str, controls_cls: type[Controls] = Controls
+) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"simulate {name}", description=description)
     p.add_argument("--host", default=env_default(name, "host", "127.0.0.1"))
     p.add_argument("--port", type=int, default=env_default(name, "port", DEFAULT_PORTS[name]))
@@ -646,31 +648,45 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
         help="JSON {system code: API key} (the demo writes var/sim/keys.json, mode 0600).",
     )
     p.add_argument("--seed", type=int, default=env_default(name, "seed", None))
-    for flag, default, text in (
-        ("fail_rate", 0.0, "share of message requests answered 500"),
-        ("throttle_rps", 0.0, "429 beyond this many message requests per second (0: off)"),
-        ("latency_ms", 0.0, "milliseconds added to every message request"),
-        ("timeout_rate", 0.0, "share applied but answered only after --timeout-seconds"),
-        ("timeout_seconds", 30.0, "how long a held-back answer waits"),
-    ):
+    p.add_argument("--fixtures", default=None, help="Folder of the demo fixtures (YAML).")
+    # One flag per control, named and defaulted after the controls' own fields.
+    for f in fields(controls_cls):
         p.add_argument(
-            "--" + flag.replace("_", "-"),
+            "--" + f.name.replace("_", "-"),
             type=float,
-            default=env_default(name, flag, default),
-            help=text,
+            default=env_default(name, f.name, f.default),
+            help=_CONTROL_HELP.get(f.name),
         )
     p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     return p
 
 
-def controls_from(args: argparse.Namespace) -> Controls:
-    return Controls(
-        fail_rate=args.fail_rate,
-        throttle_rps=args.throttle_rps,
-        latency_ms=args.latency_ms,
-        timeout_rate=args.timeout_rate,
-        timeout_seconds=args.timeout_seconds,
-    )
+_CONTROL_HELP = {
+    "fail_rate": "share of message requests answered 500",
+    "throttle_rps": "429 beyond this many message requests per second (0: off)",
+    "retry_after": "seconds sent with a 429",
+    "latency_ms": "milliseconds added to every message request",
+    "timeout_rate": "share applied but answered only after --timeout-seconds",
+    "timeout_seconds": "how long a held-back answer waits",
+}
+
+
+def controls_from(args: argparse.Namespace, controls_cls: type[Controls] = Controls) -> Controls:
+    return controls_cls(**{f.name: getattr(args, f.name) for f in fields(controls_cls)})
+
+
+def simulator_options(
+    args: argparse.Namespace, name: str, controls_cls: type[Controls] = Controls
+) -> dict[str, Any]:
+    """The constructor arguments every simulator takes, from its parsed command line."""
+    return {
+        "db_path": Path(args.var_dir) / "sim" / f"{name}.sqlite3",
+        "controls": controls_from(args, controls_cls),
+        "interlock_url": args.interlock_url,
+        "keys_file": args.keys_file,
+        "seed": args.seed,
+        "fixtures": args.fixtures,
+    }
 
 
 def run(simulator: Simulator, host: str, port: int) -> None:

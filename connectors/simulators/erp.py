@@ -25,7 +25,6 @@ import json
 import logging
 import time
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 from . import base
 from .world import PlantWorld, load_world
@@ -378,20 +377,14 @@ def main(argv: list[str] | None = None) -> None:
         help="Stop releasing at a plant after this many orders (0: no limit).",
     )
     p.add_argument("--plants", default=base.env_default("erp", "plants", ""), help="e.g. P1,P2")
-    p.add_argument("--fixtures", default=None)
     args = p.parse_args(argv)
     base.configure_logging(args.log_level)
     sim = ErpSimulator(
-        db_path=Path(args.var_dir) / "sim" / "erp.sqlite3",
-        controls=base.controls_from(args),
-        interlock_url=args.interlock_url,
-        keys_file=args.keys_file,
-        seed=args.seed,
+        **base.simulator_options(args, "erp"),
         release_every=args.release_every,
         orders_per_plant=args.orders_per_plant,
         max_orders_per_plant=args.max_orders_per_plant,
         plants=[c.strip() for c in args.plants.split(",") if c.strip()] or None,
-        fixtures=args.fixtures,
     )
     base.run(sim, args.host, args.port)
 

@@ -29,7 +29,6 @@ import threading
 import time
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from pathlib import Path
 
 from . import base
 from .world import PlantWorld, load_world
@@ -347,38 +346,13 @@ class MesSimulator(base.Simulator):
 
 def main(argv: list[str] | None = None) -> None:
     p = base.parser(
-        "mes", "The MES simulator of every demo plant (docs: connectors.simulators.mes)."
+        "mes",
+        "The MES simulator of every demo plant (docs: connectors.simulators.mes).",
+        MesControls,
     )
-    for flag, default in (
-        ("duplicate_rate", 0.0),
-        ("out_of_order_rate", 0.0),
-        ("step_delay", 0.5),
-        ("scrap_rate", 0.5),
-    ):
-        p.add_argument(
-            "--" + flag.replace("_", "-"),
-            type=float,
-            default=base.env_default("mes", flag, default),
-        )
-    p.add_argument("--fixtures", default=None)
     args = p.parse_args(argv)
     base.configure_logging(args.log_level)
-    controls = MesControls(
-        **vars(base.controls_from(args)),
-        duplicate_rate=args.duplicate_rate,
-        out_of_order_rate=args.out_of_order_rate,
-        step_delay=args.step_delay,
-        scrap_rate=args.scrap_rate,
-    )
-    sim = MesSimulator(
-        db_path=Path(args.var_dir) / "sim" / "mes.sqlite3",
-        controls=controls,
-        interlock_url=args.interlock_url,
-        keys_file=args.keys_file,
-        seed=args.seed,
-        fixtures=args.fixtures,
-    )
-    base.run(sim, args.host, args.port)
+    base.run(MesSimulator(**base.simulator_options(args, "mes", MesControls)), args.host, args.port)
 
 
 if __name__ == "__main__":

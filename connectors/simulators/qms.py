@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import base
 from .world import load_world
@@ -220,38 +219,13 @@ class QmsSimulator(base.Simulator):
 
 def main(argv: list[str] | None = None) -> None:
     p = base.parser(
-        "qms", "The QMS simulator of every demo plant (docs: connectors.simulators.qms)."
+        "qms",
+        "The QMS simulator of every demo plant (docs: connectors.simulators.qms).",
+        QmsControls,
     )
-    for flag, default in (
-        ("delay_seconds", 2.0),
-        ("pass_ratio", 0.85),
-        ("fail_ratio", 0.05),
-        ("conditional_ratio", 0.10),
-    ):
-        p.add_argument(
-            "--" + flag.replace("_", "-"),
-            type=float,
-            default=base.env_default("qms", flag, default),
-        )
-    p.add_argument("--fixtures", default=None)
     args = p.parse_args(argv)
     base.configure_logging(args.log_level)
-    controls = QmsControls(
-        **vars(base.controls_from(args)),
-        delay_seconds=args.delay_seconds,
-        pass_ratio=args.pass_ratio,
-        fail_ratio=args.fail_ratio,
-        conditional_ratio=args.conditional_ratio,
-    )
-    sim = QmsSimulator(
-        db_path=Path(args.var_dir) / "sim" / "qms.sqlite3",
-        controls=controls,
-        interlock_url=args.interlock_url,
-        keys_file=args.keys_file,
-        seed=args.seed,
-        fixtures=args.fixtures,
-    )
-    base.run(sim, args.host, args.port)
+    base.run(QmsSimulator(**base.simulator_options(args, "qms", QmsControls)), args.host, args.port)
 
 
 if __name__ == "__main__":
