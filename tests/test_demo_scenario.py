@@ -20,7 +20,6 @@ About 40–60 s.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
@@ -29,18 +28,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from tests.test_demo import ROOT, SERVER_VARS, _demo, _free_port, free_sim_port
 
 ORDERS_PER_PLANT = 2
 PLANTS = ("P1", "P2", "P3")
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("connectors.outbound") is None,
-    reason="outbox delivery (connectors.outbound) has not landed: orders stop at the outbox",
-)
-
 
 def _rows(path: Path, sql: str, params=()) -> list[sqlite3.Row]:
     with sqlite3.connect(path) as db:
