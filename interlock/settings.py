@@ -262,6 +262,14 @@ INTERLOCK_BULK_MAX_ITEMS = env_int("INTERLOCK_BULK_MAX_ITEMS", 1000, minimum=1, 
 INTERLOCK_MAX_REQUEST_BYTES = env_int("INTERLOCK_MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INTERLOCK_MAX_REQUEST_BYTES
 INTERLOCK_DEMO_PASSWORD = env_str("INTERLOCK_DEMO_PASSWORD", "interlock-demo")
+# Seconds a process remembers a successful API-key check (revocation reaches other
+# processes within this time; 0 checks the database on every request).
+INTERLOCK_API_KEY_CACHE_SECONDS = env_float("INTERLOCK_API_KEY_CACHE_SECONDS", 5.0, minimum=0)
+# Limits of one CSV mapping import in the admin.
+INTERLOCK_MAPPING_IMPORT_MAX_BYTES = env_int(
+    "INTERLOCK_MAPPING_IMPORT_MAX_BYTES", 2 * 1024 * 1024, minimum=1024
+)
+INTERLOCK_MAPPING_IMPORT_MAX_ROWS = env_int("INTERLOCK_MAPPING_IMPORT_MAX_ROWS", 10_000, minimum=1)
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
