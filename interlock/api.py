@@ -19,7 +19,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import DomainError
+from .errors import DomainError, ServiceUnavailable, is_transient_db_error
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +61,19 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
 
 
 def exception_handler(exc: Exception, context: dict) -> Response:
+    if is_transient_db_error(exc):
+        # The database went away or aborted us (restart, failover, terminated backend,
+        # deadlock): the client retries; one line, not a traceback per request.
+        logger.warning("database unavailable in %s: %s", context.get("view"), exc)
+        exc = ServiceUnavailable("The database is unavailable for a moment; retry later.")
     if isinstance(exc, DomainError):
-        return Response(
+        response = Response(
             error_body(exc.code, exc.message, [d.as_dict() for d in exc.details]),
             status=exc.http_status,
         )
+        if getattr(exc, "retry_after", None) is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

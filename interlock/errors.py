@@ -48,3 +48,23 @@ class NotAllowed(DomainError):
 class Conflict(DomainError):
     def __init__(self, message: str, *, code: str = "conflict", details=None) -> None:
         super().__init__(message=message, code=code, details=details or [], http_status=409)
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (the database) failed for a moment and nothing was decided: the client
+    retries after ``retry_after`` seconds (the API answers 503 with ``Retry-After``)."""
+
+    def __init__(
+        self, message: str, *, retry_after: int = 5, code: str = "service_unavailable"
+    ) -> None:
+        super().__init__(message=message, code=code, http_status=503)
+        self.retry_after = retry_after
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """A lost connection, a terminated backend, a deadlock or serialization failure: worth
+    retrying as a whole, never a reason to quarantine a message. (Data errors such as a
+    numeric overflow are ``DataError``, not included.)"""
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(exc, (OperationalError, InterfaceError))

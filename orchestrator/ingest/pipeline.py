@@ -17,6 +17,12 @@ If the decision transaction fails unexpectedly, it is retried item by item so on
 item cannot hold the others hostage; an item that still fails is quarantined with an
 ``internal_error`` reason (its raw message is safe from step 1). Messages left
 ``received`` by a crash are picked up again by ``recovery.reprocess_received``.
+
+A *transient* database error (connection lost, backend terminated, deadlock) is not the
+message's fault: ``ServiceUnavailable`` is raised (the API answers 503 with
+``Retry-After``), the undecided messages stay ``received`` for the recovery sweeper, and
+what committed before stays decided, so the client's retry is answered ``duplicate`` with
+the original event ids.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator, FormatChecker
 
+from interlock.errors import ServiceUnavailable, is_transient_db_error
 from plants.models import Plant
 
 from ..models import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
@@ -709,7 +716,9 @@ def _normalize_early(item: _Item) -> None:
     a quarantine found here is still *written* by the decision, after the raw store."""
     try:
         _normalize(item)
-    except Exception:  # a bug must not cost the raw message: the decision retries it
+    except Exception as exc:  # a bug must not cost the raw message: the decision retries it
+        if is_transient_db_error(exc):
+            raise _unavailable(exc) from exc  # nothing stored yet: the client retries
         logger.exception("normalisation failed before the raw store; left to the decision")
         _reset(item)
 
@@ -768,7 +777,9 @@ def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
         with transaction.atomic():
             _decide(items, principal, now)
         return
-    except Exception:
+    except Exception as exc:
+        if is_transient_db_error(exc):
+            raise _unavailable(exc) from exc
         logger.exception("batch decision failed; retrying item by item")
     for item in undecided:
         _reset(item)
@@ -776,6 +787,8 @@ def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
             with transaction.atomic():
                 _decide([item], principal, now)
         except Exception as exc:
+            if is_transient_db_error(exc):
+                raise _unavailable(exc) from exc  # the items decided so far stay decided
             logger.exception("ingest of message %s failed", item.message_pk)
             _reset(item)
             item.status = MessageStatus.QUARANTINED
@@ -785,6 +798,12 @@ def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
             InboundMessage.objects.filter(pk=item.message_pk).update(
                 status=item.status, reasons=[r.as_dict() for r in item.reasons], processed_at=now
             )
+
+
+def _unavailable(exc: Exception) -> ServiceUnavailable:
+    """The database failed under us: leave what is undecided to ``recovery`` (one log line)."""
+    logger.warning("ingest decision deferred, database unavailable: %s", exc)
+    return ServiceUnavailable("The database is unavailable for a moment; retry later.")
 
 
 def _reset(item: _Item) -> None:
