@@ -54,10 +54,21 @@ class Receipt:
         return self.status in ("applied", "duplicate")
 
 
+#: Codes of errors in *our* configuration of the system (no base URL, no connector, a
+#: missing or refused credential): no message of the system can be delivered until a person
+#: fixes it, so every row is dead-lettered at once with the reason, never retried for hours.
+CONFIGURATION_CODES = frozenset(
+    {"config_error", "no_connector", "credential_missing", "auth_failed"}
+)
+#: The receiver asks us to slow down (429): retried on a time budget, not the attempt count.
+THROTTLED = "throttled"
+
+
 class ConnectorError(Exception):
     """The whole request failed. ``permanent`` errors (a 4xx other than 408/429, a missing
     credential) go to the dead-letter queue at once; transient ones are retried, no sooner
-    than ``retry_after`` seconds when the receiver said so."""
+    than ``retry_after`` seconds when the receiver said so. A ``code`` in
+    :data:`CONFIGURATION_CODES` is a configuration error (permanent for every message)."""
 
     def __init__(
         self,
@@ -73,6 +84,14 @@ class ConnectorError(Exception):
         self.retry_after = retry_after
         self.status_code = status_code
         self.code = code
+
+    @property
+    def configuration(self) -> bool:
+        return self.code in CONFIGURATION_CODES
+
+    @property
+    def throttled(self) -> bool:
+        return self.code == THROTTLED
 
 
 class Connector:

@@ -20,6 +20,10 @@ DEFAULTS: dict[str, float | int] = {
     "INTERLOCK_CIRCUIT_COOLDOWN_SECONDS": 30.0,
     # How long one delivery task keeps claiming before it hands over to a fresh task.
     "INTERLOCK_OUTBOX_TASK_BUDGET_SECONDS": 60.0,
+    # How long after it was written a message is still retried while the receiver throttles
+    # (429): throttling is the receiver pacing us, so it does not use up attempts; a
+    # receiver that throttles for hours has an outage a person must look at.
+    "INTERLOCK_OUTBOX_THROTTLE_BUDGET_SECONDS": 6 * 3600.0,
     # Rows in flight whose lease ran out are claimed again (their worker died).
     "INTERLOCK_OUTBOX_LEASE_MARGIN_SECONDS": 10.0,
 }

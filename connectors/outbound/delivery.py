@@ -16,6 +16,12 @@ here is safe to run twice and concurrently:
 - **order of effects**: acknowledgment handlers (``acks``) run *before* a row is marked
   delivered; they are idempotent (ingest deduplicates), so a crash in between only
   repeats them.
+- **throttling** (429) is the receiver pacing us: it is retried (never sooner than
+  ``Retry-After``) until ``INTERLOCK_OUTBOX_THROTTLE_BUDGET_SECONDS`` after the row was
+  written, and does not use up ``max_attempts``, which counts real failures only.
+- **configuration errors** (no usable base URL, no connector, a missing or refused
+  credential) cannot heal by waiting: every due row of the system is dead-lettered at once
+  with the reason, logged as an ERROR, and replayed by an operator after the fix.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from orchestrator.ingest import bulksql
@@ -170,6 +176,47 @@ def _log_attempts(
     DeliveryAttempt.objects.bulk_create(rows)
 
 
+def _throttled_attempts(rows: list[OutboxMessage]) -> dict[int, int]:
+    """Attempts of ``rows`` that were throttled (429), which ``max_attempts`` does not count.
+    Read only when a request failed, so the delivery fast path pays nothing."""
+    return dict(
+        DeliveryAttempt.objects.filter(message_id__in=[r.pk for r in rows], status_code=429)
+        .values("message_id")
+        .annotate(n=Count("id"))
+        .values_list("message_id", "n")
+    )
+
+
+def dead_letter_due(system: ConnectedSystem, error: ConnectorError, result: RunResult) -> int:
+    """Dead-letter every due row of ``system`` with ``error``'s reason, when no connector
+    can even be built for it (no base URL, unknown transport). Rows held by another worker
+    are skipped; they meet the same error there."""
+    now = timezone.now()
+    reason = f"{error.code}: {error}"[:4000]
+    with transaction.atomic():
+        ids = list(
+            OutboxMessage.objects.filter(_due(now), system=system)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
+        if ids:
+            _log_attempts(
+                dict.fromkeys(ids),
+                system=system,
+                now=now,
+                outcome=AttemptOutcome.PERMANENT,
+                error=reason,
+            )
+            OutboxMessage.objects.filter(pk__in=ids).update(
+                status=OutboxStatus.DEAD,
+                locked_until=None,
+                last_error=reason,
+                attempts=F("attempts") + 1,
+            )
+    result.dead += len(ids)
+    return len(ids)
+
+
 def _wire(row: OutboxMessage) -> OutboundMessage:
     return OutboundMessage(
         id=row.pk,
@@ -247,6 +294,8 @@ def _send(
                     result.dead += 1
                 changed.append(row)
         else:
+            if error.configuration:
+                logger.error("delivery to %s refused by configuration: %s", system.code, error)
             _log_attempts(
                 {r.pk: None for r in rows},
                 system=system,
@@ -257,11 +306,28 @@ def _send(
                 duration_ms=duration_ms,
                 batch=batch,
             )
+            throttles = {} if error.permanent else _throttled_attempts(rows)
+            budget = conf.get("INTERLOCK_OUTBOX_THROTTLE_BUDGET_SECONDS")
             for row in rows:
                 row.attempts += 1
                 row.locked_until = None
                 row.last_error = f"{error.code}: {error}"[:4000]
-                if row.attempts >= system.max_attempts or (error.permanent and len(rows) == 1):
+                if error.throttled:
+                    # Paced by the receiver: the clock decides, not the attempt count.
+                    spent = (now - row.created_at).total_seconds() >= budget
+                    if spent:
+                        row.last_error = (
+                            f"{error.code}: still throttled {budget:.0f} s after it was "
+                            f"written (INTERLOCK_OUTBOX_THROTTLE_BUDGET_SECONDS): {error}"
+                        )[:4000]
+                    failed_out = spent
+                else:
+                    failed_out = row.attempts - throttles.get(row.pk, 0) >= system.max_attempts
+                if (
+                    failed_out
+                    or (error.permanent and len(rows) == 1)
+                    or error.configuration  # every row of the system would fail alike
+                ):
                     row.status = OutboxStatus.DEAD
                     result.dead += 1
                 elif error.permanent:
@@ -368,6 +434,8 @@ def deliver_system(*, system_id: int, budget_seconds: float | None = None) -> Ru
     except ConnectorError as exc:
         logger.error("cannot deliver to %s: %s", system.code, exc)
         result.notes.append(str(exc))
+        if exc.permanent:
+            dead_letter_due(system, exc, result)
         return result
     budget = budget_seconds or conf.get("INTERLOCK_OUTBOX_TASK_BUDGET_SECONDS")
     deadline = time.monotonic() + budget

@@ -21,6 +21,7 @@ import json
 import logging
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import httpx
 from django.utils import timezone
@@ -73,9 +74,20 @@ class RestConnector(Connector):
 
     def __init__(self, system) -> None:
         super().__init__(system)
+        base_url = (system.base_url or "").strip()
+        parsed = urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            # Not a connection problem to retry for hours: nothing can be sent until the
+            # system is configured (the rows are dead-lettered with this reason).
+            raise ConnectorError(
+                f"{system.code} has no usable base URL ({base_url or 'empty'}); "
+                "set an http(s) URL on the connected system",
+                permanent=True,
+                code="config_error",
+            )
         timeout = float(system.timeout_seconds)
         self.client = httpx.Client(
-            base_url=system.base_url.rstrip("/"),
+            base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             headers={"User-Agent": "Interlock-outbound/1"},
         )
@@ -118,6 +130,16 @@ class RestConnector(Connector):
                 retry_after=retry_after,
                 status_code=status,
                 code="throttled" if status == 429 else "http_transient",
+            )
+        if status in (401, 403):
+            # Our credential was refused: every message of this system would be.
+            raise ConnectorError(
+                f"HTTP {status}: credential of {self.system.code} refused "
+                f"({self.system.auth_type}, {self.system.credential_env or 'no variable'}): "
+                f"{snippet}",
+                permanent=True,
+                status_code=status,
+                code="auth_failed",
             )
         raise ConnectorError(
             f"HTTP {status}: {snippet}", permanent=True, status_code=status, code="http_permanent"
