@@ -80,7 +80,7 @@ def private_redis(tmp_path):
     redis.stop()
 
 
-def _worker(redis_url: str, tmp_path: Path) -> subprocess.Popen:
+def _worker(redis_url: str, tmp_path: Path, *, log: Path | None = None) -> subprocess.Popen:
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -111,7 +111,7 @@ def _worker(redis_url: str, tmp_path: Path) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("ab") if log is not None else subprocess.DEVNULL,
         start_new_session=True,
     )
 
