@@ -81,14 +81,26 @@ class DemoContext:
 
 
 @dataclass(frozen=True)
+class RestartPolicy:
+    """Restart a child that exits, like ``Restart=on-failure`` with ``StartLimitBurst`` in
+    systemd: after ``delay`` seconds, at most ``burst`` times within ``window`` seconds
+    (a child that keeps dying at once is a bug to show, not to hide)."""
+
+    delay: float = 1.0
+    burst: int = 5
+    window: float = 60.0
+
+
+@dataclass(frozen=True)
 class ProcessSpec:
-    """One supervised child: its name (also its log file), its command line, and an
-    optional URL that answers once it is up."""
+    """One supervised child: its name (also its log file), its command line, an optional
+    URL that answers once it is up, and an optional restart policy."""
 
     name: str
     argv: list[str]
     ready_url: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    restart: RestartPolicy | None = None
 
 
 def _web(ctx: DemoContext) -> ProcessSpec:
@@ -127,6 +139,9 @@ def _worker(ctx: DemoContext) -> ProcessSpec:
             "--hostname",
             f"demo-{ctx.port}@%h",
         ],
+        # A worker is disposable by design (acks_late, leases, the sweeper): when it dies
+        # (a broker outage with an unlucky kombu, an OOM kill), another takes its place.
+        restart=RestartPolicy(),
     )
 
 
@@ -228,6 +243,8 @@ class Supervisor:
     def __init__(self, *, log_dir: Path, env: dict[str, str], out: Callable[[str], None]):
         self.log_dir, self.env, self.out = log_dir, env, out
         self.running: list[tuple[ProcessSpec, object, IO]] = []
+        #: name → monotonic times of its restarts (for the policy's burst limit)
+        self.restarts: dict[str, list[float]] = {}
 
     def log_path(self, spec: ProcessSpec) -> Path:
         return self.log_dir / f"{spec.name}.log"
@@ -247,10 +264,36 @@ class Supervisor:
         self.running.append((spec, process, log))
 
     def dead(self) -> ProcessSpec | None:
-        for spec, process, _ in self.running:
-            if process.poll() is not None:
+        """The first child that exited and may not be restarted (restarting those that may)."""
+        for index, (spec, process, log) in enumerate(self.running):
+            code = process.poll()
+            if code is None:
+                continue
+            if not self._may_restart(spec):
                 return spec
+            self.out(f"  {spec.name} exited with code {code}; restarting it (see {log.name})")
+            log.close()
+            del self.running[index]
+            time.sleep(spec.restart.delay)
+            self.start(spec)
+            self.running.insert(index, self.running.pop())  # keep the stop order
+            return self.dead()
         return None
+
+    def _may_restart(self, spec: ProcessSpec) -> bool:
+        policy = spec.restart
+        if policy is None:
+            return False
+        now = time.monotonic()
+        recent = [t for t in self.restarts.get(spec.name, []) if now - t < policy.window]
+        if len(recent) >= policy.burst:
+            self.out(
+                f"  {spec.name} exited {len(recent)} times within {policy.window:.0f} s; "
+                "not restarting it again"
+            )
+            return False
+        self.restarts[spec.name] = [*recent, now]
+        return True
 
     def tail(self, spec: ProcessSpec, lines: int = 30) -> str:
         try:
