@@ -249,6 +249,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "connectors.reprocess_received_messages",
         "schedule": 60.0,
     },
+    # The audit hash chain: seal new records, and verify the whole chain (alerts on a break).
+    "orchestrator-seal-audit-trail": {"task": "orchestrator.seal_audit_trail", "schedule": 60.0},
+    "orchestrator-verify-audit-trail": {
+        "task": "orchestrator.verify_audit_trail",
+        "schedule": 3600.0,
+    },
 }
 
 # History is for reading (auditors); reverting configuration goes through services.

@@ -11,6 +11,7 @@ class OrchestratorConfig(AppConfig):
         # events look like and where its stored events are (for simulation).
         from rules.simulation import register_event_source
 
+        from . import system_checks  # noqa: F401 - registers the deploy checks
         from .ingest.rules_bridge import register_schemas, stored_events
 
         register_schemas()

@@ -34,3 +34,22 @@ def escalate_overdue_approvals() -> int:
     from .services.approvals import approvals_escalate
 
     return approvals_escalate()
+
+
+@shared_task(acks_late=True, name="orchestrator.seal_audit_trail")
+def seal_audit_trail() -> int:
+    """Beat task (every minute): chain the audit records written since the last run.
+    Serial and safe to run twice (only unsealed records are taken)."""
+    from .services.audit_chain import audit_seal
+
+    return audit_seal()
+
+
+@shared_task(acks_late=True, name="orchestrator.verify_audit_trail")
+def verify_audit_trail() -> dict:
+    """Beat task (hourly): recompute the audit chain; a break is logged as an ERROR and
+    raised as an ``audit_alert`` notification to the auditors (once per break)."""
+    from .services.audit_chain import audit_verify_and_alert
+
+    result = audit_verify_and_alert()
+    return {"ok": result.ok, "checked": result.checked, "head_seq": result.head_seq}

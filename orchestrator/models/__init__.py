@@ -1,6 +1,6 @@
 """Models of the orchestrator app (one module per concern)."""
 
-from .audit import AuditRecord, AuditRecordImmutable
+from .audit import AuditRecord, AuditRecordImmutable, AuditSeal
 from .events import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
 from .gates import CheckRecord, Gate, GateState
 from .inventory import AdvanceShippingNotice, AsnLine, CycleCount, GoodsReceipt
@@ -32,6 +32,7 @@ __all__ = [
     "AsnLine",
     "AuditRecord",
     "AuditRecordImmutable",
+    "AuditSeal",
     "CheckRecord",
     "CycleCount",
     "Disposition",

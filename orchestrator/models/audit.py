@@ -33,8 +33,15 @@ class AuditRecord(models.Model):
 
     Written by ``transition_apply`` in the same transaction as the state change, so a
     state change without its audit record cannot exist. Rows are never changed: ``save()``
-    refuses updates, ``delete()`` refuses, and on PostgreSQL a trigger (migration 0002)
-    rejects ``UPDATE``/``DELETE`` from any client, including raw SQL.
+    refuses updates, ``delete()`` refuses, and on PostgreSQL a trigger (migrations 0002 and
+    0011) rejects ``UPDATE``/``DELETE`` from any client, including raw SQL, and
+    ``TRUNCATE`` from any role but a superuser.
+
+    **Hash chain.** Rows are inserted with empty chain columns (the hot insert path stays
+    set-wise); the sealer (``orchestrator.services.audit_chain``, every minute) then gives
+    them, in id order, a ``chain_seq`` and ``record_hash`` = SHA-256 over the row's
+    canonical content and ``prev_hash``, the hash of the record before it. The trigger lets
+    exactly that update through, once. ``manage.py audit_verify`` recomputes the chain.
     """
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -64,6 +71,11 @@ class AuditRecord(models.Model):
     target_state = models.CharField(max_length=50)
     reason = models.TextField(blank=True)
     correlation_id = models.CharField(max_length=100)
+    # The chain (one for the whole trail): see the class docstring. NULL, not "", means
+    # "not sealed yet": the trigger lets exactly NULL → hash through, once.
+    chain_seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    record_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
 
     objects = AuditRecordQuerySet.as_manager()
     plant_lookup = "plant"
@@ -77,6 +89,12 @@ class AuditRecord(models.Model):
             ),
             # "Everything that happened for this event": the trace by correlation id.
             models.Index(fields=["correlation_id"], name="audit_correlation_idx"),
+            # What the sealer has left to do, in id order; small (sealed rows leave it).
+            models.Index(
+                fields=["id"],
+                name="audit_unsealed_idx",
+                condition=models.Q(record_hash__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -92,3 +110,23 @@ class AuditRecord(models.Model):
 
     def scope_plant_ids(self) -> set[int] | None:
         return {self.plant_id} if self.plant_id else None
+
+
+class AuditSeal(models.Model):
+    """A checkpoint of the audit chain: after each sealing run, the sequence number and
+    hash it reached. Append-only like the trail (same trigger). A trail whose end is
+    shorter than the last seal, or whose record at a sealed position has another hash, was
+    truncated or rewritten; a seal is also logged, so a copy of the head lives outside the
+    database too."""
+
+    sealed_at = models.DateTimeField(default=timezone.now)
+    chain_seq = models.BigIntegerField(help_text="Sequence number of the last sealed record.")
+    record_hash = models.CharField(max_length=64, help_text="Its hash (the chain's head).")
+    records = models.PositiveIntegerField(help_text="Records sealed by this run.")
+
+    class Meta:
+        ordering = ["-chain_seq"]
+        get_latest_by = "chain_seq"
+
+    def __str__(self) -> str:
+        return f"audit chain sealed to {self.chain_seq} ({self.record_hash[:12]}…)"

@@ -14,6 +14,7 @@ class NotificationKind(models.TextChoices):
     NOTIFY = "notify", "Notification"
     THRESHOLD_ALERT = "threshold_alert", "Threshold alert"
     SUPPLIER_CASE = "supplier_case", "Supplier case"
+    AUDIT_ALERT = "audit_alert", "Audit trail alert"
 
 
 class Notification(PlantBound, models.Model):
