@@ -37,6 +37,19 @@ BENCHMARKS: dict[str, tuple[str, dict[str, str]]] = {
             "REDIS_URL": "",
         },
     ),
+    # Faults under load (worker SIGKILL, Redis and database outages, a failing ERP, a
+    # duplicate storm); its own database and a private redis-server.
+    "faults": (
+        "bench.faults",
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": os.environ.get(
+                "BENCH_FAULTS_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/interlock_bench_faults",
+            ),
+            "REDIS_URL": "",
+        },
+    ),
 }
 
 
