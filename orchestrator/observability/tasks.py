@@ -1,0 +1,22 @@
+"""Beat tasks of observability: thin, idempotent, safe to run twice or concurrently."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services.rollups import rollups_run
+from .services.samples import samples_record
+from .services.sla import sla_evaluate
+
+
+@shared_task(name="observability.rollup", acks_late=True, ignore_result=True)
+def rollup() -> int:
+    """Add the rows that settled since the last run to the per-minute rollups."""
+    return sum(r.rows for r in rollups_run())
+
+
+@shared_task(name="observability.evaluate", acks_late=True, ignore_result=True)
+def evaluate() -> int:
+    """Sample this minute's backlog and exceptions, then raise or clear SLA breaches."""
+    samples_record()
+    return len(sla_evaluate().raised)
