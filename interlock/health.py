@@ -13,6 +13,7 @@ down, so that traffic goes elsewhere until it is back.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,9 +36,12 @@ def check_database() -> None:
 def check_broker() -> None:
     url = settings.CELERY_BROKER_URL
     if url.startswith("filesystem://"):
+        # The embedded broker is a folder: ready when it exists (the Celery app creates
+        # it on first use, so create it here too) and this process may write to it.
         folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
-        if not folder.is_dir():
-            raise OSError(f"broker folder {folder} is missing")
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"broker folder {folder} is not writable")
         return
     from kombu import Connection
 
