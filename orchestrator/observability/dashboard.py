@@ -138,7 +138,7 @@ def dashboard_view(request):
         {
             "id": "retries",
             "title": "Deliveries and retries",
-            "subtitle": "delivery attempts by outcome",
+            "subtitle": "attempts by outcome; line: retries",
             "href": _link(outbox_list, **plant_filter),
             "chart": Chart(
                 window.times,
@@ -155,9 +155,9 @@ def dashboard_view(request):
                     )
                     for o in ("delivered", "duplicate", "transient", "permanent", "rejected")
                     if o in attempts
-                ]
-                + [Series("retries", PALETTE["violet"], retries)],
+                ],
                 kind="bars",
+                overlays=[Series("of which retries", PALETTE["violet"], retries)],
             ),
         },
         {
@@ -172,8 +172,7 @@ def dashboard_view(request):
     ]
     for c in charts:
         c["svg"] = render(c["chart"], label=f"{c['title']}, {rng.label}")
-        c["series"] = c["chart"].series
-        c["total"] = sum(sum(s.values) for s in c["chart"].series if s.name != "retries")
+        c["series"] = [*c["chart"].series, *c["chart"].overlays]
 
     # --- current figures (latest minute's samples) -------------------------------------------
     now_backlog: dict[tuple[int, int], dict] = {}
@@ -250,7 +249,7 @@ def dashboard_view(request):
                     "measured": measured,
                     "pct": c["pct"] if c else None,
                     "target": format_value(c["target"], "s") if c else "",
-                    "worst": format_value(c["worst"], "s") if c else "",
+                    "worst": format_value(c["worst"], "s") if c and c["worst"] else "—",
                     "href": _link(
                         "observability_slabreach",
                         plant__id__exact=pk,

@@ -116,7 +116,9 @@ def _quantile(cumulative: list[float], total: float, q: float) -> float | None:
     return LATENCY_BUCKETS[-1]
 
 
-def latency(window: Window, plant_ids) -> tuple[list[float], list[float], float | None]:
+def latency(
+    window: Window, plant_ids
+) -> tuple[list[float | None], list[float | None], float | None]:
     """p50 and p95 ingest latency per bucket (interpolated within the histogram's
     buckets, like Prometheus' ``histogram_quantile``) and the p95 of the whole range."""
     rows = (
@@ -137,10 +139,12 @@ def latency(window: Window, plant_ids) -> tuple[list[float], list[float], float 
             whole[j] += r[f]
         acc[-1] += r["total"]
         whole[-1] += r["total"]
-    p50, p95 = window.zeros(), window.zeros()
+    # A bucket without messages has no latency: a gap, not a zero.
+    p50: list[float | None] = [None] * len(window.times)
+    p95: list[float | None] = [None] * len(window.times)
     for i, acc in merged.items():
-        p50[i] = _quantile(acc[:-1], acc[-1], 0.5) or 0.0
-        p95[i] = _quantile(acc[:-1], acc[-1], 0.95) or 0.0
+        p50[i] = _quantile(acc[:-1], acc[-1], 0.5)
+        p95[i] = _quantile(acc[:-1], acc[-1], 0.95)
     return p50, p95, _quantile(whole[:-1], whole[-1], 0.95)
 
 
