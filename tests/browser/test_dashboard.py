@@ -23,7 +23,8 @@ def _charts_drawn(page) -> None:
         svg = page.locator(f"#chart-{chart} svg.ilk-chart")
         assert svg.is_visible()
         box = svg.bounding_box()
-        assert box["width"] > 300 and box["height"] > 150
+        assert box["width"] > 300
+        assert box["height"] > 150
         # something was drawn in it: bars or a line, not only the axes
         assert svg.locator("rect.bar, polyline.line").count() > 0, chart
 
