@@ -18,7 +18,8 @@ def trunc(unit: str, column: str) -> str:
     """``column`` truncated to the ``minute`` or ``hour``."""
     if is_postgres():
         return f"date_trunc('{unit}', {column})"
-    fmt = {"minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00"}[unit]
+    # Doubled percent signs: these statements always go through the parameter substitution.
+    fmt = {"minute": "%%Y-%%m-%%d %%H:%%M:00", "hour": "%%Y-%%m-%%d %%H:00:00"}[unit]
     return f"strftime('{fmt}', {column})"
 
 

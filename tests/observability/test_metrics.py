@@ -207,3 +207,29 @@ def test_a_bad_allow_list_stops_start_up():
     ]
     with pytest.raises(ImproperlyConfigured, match=r"X: 'ten\.0\.0\.0' is not an IP"):
         env_networks("X", [], environ={"X": "ten.0.0.0"})
+
+
+def test_rule_evaluations_are_counted_per_pinned_rule_set_version(world, client, later):
+    from orchestrator.models import Event
+
+    now = timezone.now()
+    for i, pins in enumerate([{}, {"scenario1": 3, "quality": 2}, {"scenario1": 3}]):
+        Event.objects.create(
+            plant=world["p1"],
+            system=world["mes"],
+            event_type="operation.confirmed",
+            occurred_at=now,
+            received_at=now,
+            correlation_id=f"c-{i}",
+            idempotency_key=f"k-{i}",
+            payload_hash="h",
+            payload={},
+            status="applied",
+            rule_pins=pins,
+        )
+    rollups_run(now=later)
+    values = scrape(client)
+    name = "interlock_rule_evaluations_total"
+    assert pick(values, name, rule_version="scenario1@3", outcome="applied") == 2
+    assert pick(values, name, rule_version="quality@2") == 1
+    assert pick(values, name, rule_version="default") == 1
