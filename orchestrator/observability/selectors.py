@@ -38,8 +38,15 @@ MESSAGE_OPEN = ("quarantined", "rejected", "conflict")
 MESSAGE_RESOLVED = ("accepted", "duplicate")
 EVENT_OPEN = (EventStatus.QUARANTINED, EventStatus.ESCALATED)
 
-#: Default SLA targets (seconds) when the site parameter is missing altogether.
 SLA_PARAMETER = "sla.{flow}.target"
+#: Targets (seconds) used when a flow's site parameter row is missing altogether (the
+#: migration creates them with these values): a deleted row must not switch alerting off.
+SLA_DEFAULTS: dict[str, int] = {
+    SlaFlow.DELIVERY: 300,
+    SlaFlow.ACKNOWLEDGMENT: 900,
+    SlaFlow.EXCEPTION_TRIAGE: 3600,
+    SlaFlow.RECONCILIATION: 86400,
+}
 
 
 # --- SLA targets ----------------------------------------------------------------------------
@@ -67,7 +74,7 @@ def _seconds(parameter: SiteParameter, raw: str) -> int:
 def sla_targets() -> SlaTargets:
     """All SLA targets in two queries (parameters, then overrides)."""
     keys = {SLA_PARAMETER.format(flow=f): f for f in SlaFlow.values}
-    targets = SlaTargets()
+    targets = SlaTargets(defaults=dict(SLA_DEFAULTS))
     params = {p.pk: p for p in SiteParameter.objects.filter(key__in=keys)}
     for p in params.values():
         targets.defaults[keys[p.key]] = _seconds(p, p.default_value)

@@ -32,3 +32,22 @@ def pick(values: dict, name: str, **labels) -> float:
     """Sum of the samples of ``name`` whose labels include ``labels``."""
     want = set(labels.items())
     return sum(v for (n, ls), v in values.items() if n == name and want <= set(ls))
+
+
+@pytest.fixture
+def sla_parameters(db):
+    """The SLA site parameters as migration 0002 creates them (a transactional test run
+    earlier in the session may have flushed migration data)."""
+    import importlib
+
+    from plants.models import SiteParameter
+
+    migration = importlib.import_module(
+        "orchestrator.observability.migrations.0002_sla_site_parameters"
+    )
+    for row in migration.PARAMETERS:
+        row = dict(row)
+        SiteParameter.objects.get_or_create(
+            key=row.pop("key"),
+            defaults={**row, "value_type": "duration", "unit": "s", "minimum": 1},
+        )

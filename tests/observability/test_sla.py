@@ -31,7 +31,7 @@ def _queued(plant, *, age: dt.timedelta, key: str, now) -> OutboxMessage:
     )
 
 
-def test_targets_are_site_parameters_with_plant_overrides(db):
+def test_targets_are_site_parameters_with_plant_overrides(sla_parameters):
     p1, p2 = PlantFactory(code="P1"), PlantFactory(code="P2")
     parameter = SiteParameter.objects.get(key="sla.delivery.target")
     SiteParameterOverride.objects.create(parameter=parameter, plant=p2, value="3600")
@@ -41,7 +41,7 @@ def test_targets_are_site_parameters_with_plant_overrides(db):
     assert targets.target("acknowledgment", p1.pk) == 900
 
 
-def test_a_breach_raises_one_alert_and_clears_when_back_within_target(db):
+def test_a_breach_raises_one_alert_and_clears_when_back_within_target(sla_parameters):
     now = timezone.now()
     p1, p2 = PlantFactory(code="P1"), PlantFactory(code="P2")
     parameter = SiteParameter.objects.get(key="sla.delivery.target")
@@ -113,3 +113,9 @@ def test_the_workbench_lists_breaches_of_the_operators_plants_only(client, db):
     assert page.status_code == 200
     rows = page.context["cl"].result_list
     assert [b.plant.code for b in rows] == ["P1"]
+
+
+def test_a_deleted_target_parameter_falls_back_to_the_built_in_target(sla_parameters):
+    p1 = PlantFactory(code="P1")
+    SiteParameter.objects.filter(key="sla.delivery.target").delete()
+    assert sla_targets().target("delivery", p1.pk) == 300
