@@ -293,6 +293,10 @@ INTERLOCK_MAPPING_IMPORT_MAX_ROWS = env_int("INTERLOCK_MAPPING_IMPORT_MAX_ROWS",
 # --- Observability (orchestrator/observability, interlock/health.py, interlock/logging.py) --
 # A source row is rolled up once it is this old (concurrent transactions have committed).
 INTERLOCK_ROLLUP_SETTLE_SECONDS = env_int("INTERLOCK_ROLLUP_SETTLE_SECONDS", 60, minimum=0)
+# Days of per-minute rollups and samples (hourly and all-time rows are kept), and of SLA
+# minutes (the SLA report's history).
+INTERLOCK_OBSERVABILITY_MINUTE_DAYS = env_int("INTERLOCK_OBSERVABILITY_MINUTE_DAYS", 35, minimum=2)
+INTERLOCK_OBSERVABILITY_SLA_DAYS = env_int("INTERLOCK_OBSERVABILITY_SLA_DAYS", 400, minimum=7)
 # /metrics: a bearer token, or scraping from these networks (default: this host only).
 INTERLOCK_METRICS_TOKEN = env_str("INTERLOCK_METRICS_TOKEN", "")
 INTERLOCK_METRICS_ALLOWED_NETWORKS = env_networks(

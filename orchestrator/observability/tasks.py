@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services.rollups import rollups_run
+from .services.rollups import rollups_prune, rollups_run
 from .services.samples import samples_record
 from .services.sla import sla_evaluate
 
@@ -17,6 +17,9 @@ def rollup() -> int:
 
 @shared_task(name="observability.evaluate", acks_late=True, ignore_result=True)
 def evaluate() -> int:
-    """Sample this minute's backlog and exceptions, then raise or clear SLA breaches."""
+    """Sample this minute's backlog and exceptions, raise or clear SLA breaches, and drop
+    minute rows past their retention."""
     samples_record()
-    return len(sla_evaluate().raised)
+    raised = len(sla_evaluate().raised)
+    rollups_prune()
+    return raised

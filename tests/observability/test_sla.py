@@ -119,3 +119,22 @@ def test_a_deleted_target_parameter_falls_back_to_the_built_in_target(sla_parame
     p1 = PlantFactory(code="P1")
     SiteParameter.objects.filter(key="sla.delivery.target").delete()
     assert sla_targets().target("delivery", p1.pk) == 300
+
+
+def test_minute_rows_past_their_retention_are_pruned(sla_parameters):
+    from orchestrator.observability.models import InboundRollup
+    from orchestrator.observability.services.rollups import rollups_prune
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    old, recent = now - dt.timedelta(days=40), now - dt.timedelta(days=1)
+    for seconds, bucket in ((60, old), (60, recent), (3600, old)):
+        InboundRollup.objects.create(
+            bucket_seconds=seconds, bucket=bucket, event_type="x", outcome="accepted", count=1
+        )
+    SlaSample.objects.create(bucket=old, plant_id=1, flow="delivery", target_seconds=300)
+    assert rollups_prune(now=now) == 1
+    assert sorted(InboundRollup.objects.values_list("bucket_seconds", "bucket")) == [
+        (60, recent),
+        (3600, old),
+    ]
+    assert SlaSample.objects.count() == 1  # the SLA history is kept longer

@@ -30,7 +30,7 @@ from orchestrator.models import Event, InboundMessage, OutboxMessage
 from orchestrator.models.outbox import DeliveryAttempt
 
 from .. import sql
-from ..choices import RollupSource, SlaFlow
+from ..choices import RollupSource, SampleMetric, SlaFlow
 from ..models import (
     HOUR,
     LATENCY_BUCKETS,
@@ -42,6 +42,8 @@ from ..models import (
     EventRollup,
     InboundRollup,
     RollupWatermark,
+    Sample,
+    SlaSample,
 )
 from ..selectors import SlaTargets, sla_targets
 
@@ -305,5 +307,28 @@ def rollups_run(*, now: dt.datetime | None = None, max_rows: int = 200_000) -> l
                 break
             last = result.last_id
         results.append(RollupResult(source.source, total, last))
-    logger.info("rollups: %s", ", ".join(f"{r.source} +{r.rows} (≤ {r.last_id})" for r in results))
+    if any(r.rows for r in results):
+        logger.info(
+            "rollups: %s", ", ".join(f"{r.source} +{r.rows} (≤ {r.last_id})" for r in results)
+        )
     return results
+
+
+def rollups_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete per-minute rows and samples older than ``INTERLOCK_OBSERVABILITY_MINUTE_DAYS``
+    and SLA samples older than ``INTERLOCK_OBSERVABILITY_SLA_DAYS``. Hour and all-time rows
+    stay (a year of hours is small). Each delete is a range on the leading columns of the
+    table's unique index, so a run that finds nothing costs next to nothing."""
+    now = now or timezone.now()
+    minute_cutoff = now - dt.timedelta(days=settings.INTERLOCK_OBSERVABILITY_MINUTE_DAYS)
+    sla_cutoff = now - dt.timedelta(days=settings.INTERLOCK_OBSERVABILITY_SLA_DAYS)
+    # No foreign key points at these rows and no signal listens: each .delete() is one
+    # DELETE statement (Django's fast delete), not a fetch of the rows.
+    deleted = 0
+    for model in (InboundRollup, DeliveryRollup, EventRollup):
+        deleted += model.objects.filter(bucket_seconds=MINUTE, bucket__lt=minute_cutoff).delete()[0]
+    deleted += Sample.objects.filter(
+        metric__in=SampleMetric.values, bucket__lt=minute_cutoff
+    ).delete()[0]
+    deleted += SlaSample.objects.filter(flow__in=SlaFlow.values, bucket__lt=sla_cutoff).delete()[0]
+    return deleted
