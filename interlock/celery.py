@@ -10,6 +10,11 @@ app = Celery("interlock")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Every line a task logs carries its task id, name and the ids it was called with.
+from interlock.logging import connect_celery_signals  # noqa: E402
+
+connect_celery_signals()
+
 
 @app.on_after_configure.connect
 def _create_filesystem_broker_folders(sender, **kwargs) -> None:

@@ -131,3 +131,18 @@ def env_url(
             f"environment variable {name}={value!r} must be a URL with scheme {' or '.join(schemes)}"
         )
     return value
+
+
+def env_networks(name: str, default: list[str], *, environ=None) -> list:
+    """Comma-separated IP networks (``10.0.0.0/8, ::1``); a bad entry stops start-up."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, default, environ=environ):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"environment variable {name}: {item!r} is not an IP address or network"
+            ) from None
+    return networks

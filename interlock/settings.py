@@ -12,7 +12,17 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url
+from .env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+    env_url,
+)
+from .logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("INTERLOCK_VAR_DIR", str(BASE_DIR / "var")))
@@ -52,10 +62,14 @@ INSTALLED_APPS = [
     "plants",
     "rules",
     "orchestrator",
+    "orchestrator.observability",
     "connectors",
 ]
 
 MIDDLEWARE = [
+    # First: probes are answered before host validation and the HTTPS redirect.
+    "interlock.health.HealthMiddleware",
+    "interlock.logging.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -255,7 +269,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orchestrator.verify_audit_trail",
         "schedule": 3600.0,
     },
+    # Observability: settled rows into the per-minute rollups; backlog samples and SLAs.
+    "observability-rollup": {"task": "observability.rollup", "schedule": 30.0},
+    "observability-evaluate": {"task": "observability.evaluate", "schedule": 60.0},
 }
+# Keep our LOGGING (JSON lines with task ids) instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # History is for reading (auditors); reverting configuration goes through services.
 SIMPLE_HISTORY_REVERT_DISABLED = True
@@ -277,12 +296,22 @@ INTERLOCK_MAPPING_IMPORT_MAX_BYTES = env_int(
 )
 INTERLOCK_MAPPING_IMPORT_MAX_ROWS = env_int("INTERLOCK_MAPPING_IMPORT_MAX_ROWS", 10_000, minimum=1)
 
+# --- Observability (orchestrator/observability, interlock/health.py, interlock/logging.py) --
+# A source row is rolled up once it is this old (concurrent transactions have committed).
+INTERLOCK_ROLLUP_SETTLE_SECONDS = env_int("INTERLOCK_ROLLUP_SETTLE_SECONDS", 60, minimum=0)
+# Days of per-minute rollups and samples (hourly and all-time rows are kept), and of SLA
+# minutes (the SLA report's history).
+INTERLOCK_OBSERVABILITY_MINUTE_DAYS = env_int("INTERLOCK_OBSERVABILITY_MINUTE_DAYS", 35, minimum=2)
+INTERLOCK_OBSERVABILITY_SLA_DAYS = env_int("INTERLOCK_OBSERVABILITY_SLA_DAYS", 400, minimum=7)
+# /metrics: a bearer token, or scraping from these networks (default: this host only).
+INTERLOCK_METRICS_TOKEN = env_str("INTERLOCK_METRICS_TOKEN", "")
+INTERLOCK_METRICS_ALLOWED_NETWORKS = env_networks(
+    "INTERLOCK_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"]
+)
+# Probes and scrapes come over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# JSON lines for the web server and the worker; readable lines in the demo (DEBUG=1).
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", ("json", "plain"))
+LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)

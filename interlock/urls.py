@@ -4,6 +4,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from orchestrator.observability.dashboard import dashboard_view
+from orchestrator.observability.metrics import metrics_view
+
 admin.site.site_header = "Interlock"
 admin.site.site_title = "Interlock"
 admin.site.index_title = "Integration control"
@@ -16,7 +19,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="observability-dashboard"),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),  # /healthz, /readyz: interlock.health
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -51,6 +51,7 @@ ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
             # The plant's supervisor for cycle-count variances over tolerance (scenario 5).
             "orchestrator.approve_cyclecount",
             "connectors.view_*",
+            "observability.view_*",
         ],
         "exclude": ["plants.*_membership", "plants.*_apikey"],
     },
@@ -63,6 +64,8 @@ ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
             "orchestrator.discard_*",
             "connectors.view_*",
             "connectors.replay_*",
+            # SLA breaches are items of the operator's workbench.
+            "observability.view_*",
         ],
         "exclude": ["plants.*_membership", "plants.*_apikey"],
     },
@@ -75,6 +78,7 @@ ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
             "orchestrator.*_nonconformance*",
             "orchestrator.override_gate",
             "orchestrator.change_lot",
+            "observability.view_*",
         ],
         "exclude": ["plants.*_membership", "plants.*_apikey"],
     },

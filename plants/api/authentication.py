@@ -25,6 +25,8 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from interlock.logging import bind as log_bind
+
 from ..models import ApiKey, ConnectedSystem, Plant
 from ..models.plant import hash_api_key
 
@@ -144,6 +146,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now
+        # Every line logged for the rest of the request names the system (and its plant
+        # when it serves only one); the request middleware drops them afterwards.
+        codes = principal.plant_codes
+        log_bind(system=principal.system.code, plant=next(iter(codes)) if len(codes) == 1 else None)
         return principal, key
 
     def authenticate_header(self, request) -> str:

@@ -1,0 +1,1 @@
+"""Services of the observability app: rollups, samples and SLA evaluation."""
