@@ -44,6 +44,7 @@ from .bulksql import pg_insert as _pg_insert
 from .bulksql import pg_update as _pg_update
 from .context import BatchContext
 from .handlers import apply_events
+from .intake import Refused
 from .normalize import Reason, map_payload, schema_reasons
 from .schemacheck import Check, compile_check
 from .specs import SPECS, EventSpec
@@ -143,6 +144,8 @@ class _Item:
 
 # --- stage 0: envelope and scope --------------------------------------------------------
 def _envelope_reasons(envelope: Any) -> list[Reason]:
+    if isinstance(envelope, Refused):  # screened out by the adapter (intake.screen)
+        return list(envelope.reasons)
     if not isinstance(envelope, dict):
         return [
             Reason(
@@ -268,7 +271,7 @@ def _store_raw(
         event_type.append(str(env.get("type", ""))[:100])
         message_id.append(str(env.get("message_id", ""))[:200])
         correlation.append(item.correlation_id)
-        body.append(item.envelope)
+        body.append(_stored_body(item.envelope))
         decided = _stored_status(item)
         status.append(decided)
         reasons.append([] if item.undecided_in_db else [r.as_dict() for r in item.reasons])
@@ -285,6 +288,11 @@ def _store_raw(
     by_position = {pos: pk for pk, pos in returned}
     for item in items:
         item.message_pk = by_position[item.position]
+
+
+def _stored_body(envelope: Any) -> Any:
+    # A refused envelope is stored as its bounded, storable text (intake.Refused.body).
+    return envelope.body if isinstance(envelope, Refused) else envelope
 
 
 #: Decisions the raw store may write at once; anything else is decided in the transaction.
@@ -317,7 +325,7 @@ def _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_i
                 event_type=str(env.get("type", ""))[:100],
                 message_id=str(env.get("message_id", ""))[:200],
                 correlation_id=item.correlation_id,
-                body=item.envelope,
+                body=_stored_body(item.envelope),
                 status=decided,
                 reasons=[] if item.undecided_in_db else [r.as_dict() for r in item.reasons],
                 processed_at=None if item.undecided_in_db else now,
@@ -332,22 +340,6 @@ def _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_i
         raise RuntimeError("bulk_create did not return primary keys")
     for item, message in zip(items, messages, strict=True):
         item.message_pk = message.pk
-
-
-def store_unparseable(*, principal, raw: str, reason: Reason) -> InboundMessage:
-    """Keep a request that was not even JSON, so that it too can be inspected."""
-    now = timezone.now()
-    return InboundMessage.objects.create(
-        received_at=now,
-        request_id=uuid.uuid4(),
-        system=principal.system,
-        source=principal.system.code,
-        correlation_id=str(uuid.uuid4()),
-        body={"raw": raw[:100_000]},
-        status=MessageStatus.REJECTED,
-        reasons=[reason.as_dict()],
-        processed_at=now,
-    )
 
 
 # --- stage 2: validation, mapping, key -------------------------------------------------
