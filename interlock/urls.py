@@ -1,8 +1,10 @@
 """Top-level URLs: admin, the v1 API and its OpenAPI documents."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from interlock.api import api_not_found
 
 admin.site.site_header = "Interlock"
 admin.site.site_title = "Interlock"
@@ -21,4 +23,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Anything else under /api/ is a JSON 404 in the one error shape, DEBUG or not.
+    re_path(r"^api/", api_not_found),
 ]
+handler404 = "interlock.api.api_not_found"
