@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
 from django_fsm import TransitionNotAllowed
 from rest_framework import exceptions, permissions, status
@@ -163,6 +164,7 @@ def api_input_middleware(get_response):
     return middleware
 
 
+@csrf_exempt  # an unknown POST URL is a 404, not a CSRF page
 def api_not_found(request, exception=None, **kwargs):
     """404 under ``/api/`` in the one error shape (a bad path id, an unknown route); the
     HTML page elsewhere. Used as ``handler404`` and as the API's last route (so it holds

@@ -194,6 +194,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every error code and the per-type event schemas (interlock/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "interlock.openapi.postprocess",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "InboundResultStatusEnum": ["accepted", "duplicate", "conflict", "quarantined", "rejected"],
         "LotStatusEnum": "plants.choices.LotStatus",

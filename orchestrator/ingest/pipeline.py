@@ -72,9 +72,11 @@ def _parse_occurred_at(text: str) -> dt.datetime | None:
     # The envelope schema has checked RFC 3339 already; fromisoformat reads every common
     # form of it ten times faster than the regex of parse_datetime, which stays the fallback.
     try:
-        return dt.datetime.fromisoformat(text)
+        value = dt.datetime.fromisoformat(text)
     except ValueError:
-        return parse_datetime(text)
+        value = parse_datetime(text)
+    # In UTC: RFC 3339 allows offsets up to ±23:59, PostgreSQL only ±15:59.
+    return value.astimezone(dt.UTC) if value is not None and value.tzinfo else value
 
 
 # --- results --------------------------------------------------------------------------

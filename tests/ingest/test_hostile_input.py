@@ -208,3 +208,13 @@ def test_finding8_long_fields_are_not_echoed_whole(world, post):
     reason = response.json()["reasons"][0]
     assert reason["path"] == "payload.order"
     assert "200000 characters" in reason["found"]
+
+
+def test_finding5_an_offset_postgres_cannot_hold_is_read_in_utc(world, post):
+    # RFC 3339 allows +23:59; PostgreSQL's timestamptz refuses offsets past ±15:59.
+    late = confirmation()
+    late["occurred_at"] = "2026-05-10T23:15:00+23:59"
+    body = post(world["mes_key"], late).json()
+    assert "internal_error" not in {r["code"] for r in body["reasons"]}, body
+    event = Event.objects.get(pk=body["event_id"])
+    assert event.occurred_at.isoformat() == "2026-05-09T23:16:00+00:00"
