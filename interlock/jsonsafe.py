@@ -54,8 +54,9 @@ class Problem:
 
 
 class JsonError(ValueError):
-    """The body is not JSON at all (``code`` ``invalid_json``) or nests too deeply
-    (``nesting_too_deep``); ``line``/``column`` locate it when known."""
+    """The body is not JSON at all (``code`` ``invalid_json``), nests too deeply
+    (``nesting_too_deep``) or holds a number no parser reads (``number_out_of_range``);
+    ``line``/``column`` locate it when known."""
 
     def __init__(self, code: str, message: str, *, line: int | None = None, column=None):
         super().__init__(message)
@@ -175,6 +176,8 @@ def _slow_loads(raw: bytes) -> Any:
         raise JsonError(
             "nesting_too_deep", f"objects and arrays nest deeper than {MAX_DEPTH} levels"
         ) from None
+    except ValueError as exc:  # an integer literal past Python's 4,300-digit limit
+        raise JsonError("number_out_of_range", f"a number cannot be read: {exc}") from None
 
 
 def _key_path(path: str, key: str) -> str:

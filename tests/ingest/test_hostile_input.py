@@ -218,3 +218,11 @@ def test_finding5_an_offset_postgres_cannot_hold_is_read_in_utc(world, post):
     assert "internal_error" not in {r["code"] for r in body["reasons"]}, body
     event = Event.objects.get(pk=body["event_id"])
     assert event.occurred_at.isoformat() == "2026-05-09T23:16:00+00:00"
+
+
+def test_finding8_an_integer_too_long_to_read_is_a_400(world, api_client):
+    raw = dumps(confirmation()).replace(b'"sequence": 1', b'"sequence": ' + b"9" * 5000)
+    response = send_raw(api_client, world["mes_key"], raw)
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["code"] == "number_out_of_range"
+    assert InboundMessage.objects.get(pk=response.json()["message_id"]).body["size"] == len(raw)
