@@ -92,21 +92,27 @@ def read_body(request, limit: int) -> RawBody:
     chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
     # Otherwise HttpRequest.read, bounded by Content-Length.
     stream = meta["wsgi.input"] if chunked else request
-    kept = bytearray()
-    digest = hashlib.sha256()
+    chunks: list[bytes] = []
     size = 0
-    drain_limit = limit * DRAIN_FACTOR
+    digest = None  # hashed as read only past the limit (the kept bytes are not all)
     while True:
         chunk = stream.read(_CHUNK)
         if not chunk:
             break
         size += len(chunk)
-        digest.update(chunk)
-        if len(kept) <= limit:
-            kept += chunk[: limit + 1 - len(kept)]
-        if size > drain_limit:
-            return RawBody(bytes(kept), size, digest.hexdigest(), complete=False)
-    return RawBody(bytes(kept), size, digest.hexdigest())
+        if digest is not None:
+            digest.update(chunk)
+        elif size > limit:
+            kept = b"".join(chunks)
+            digest = hashlib.sha256(kept)
+            digest.update(chunk)
+            chunks = [kept, chunk[: max(0, limit + 1 - len(kept))]]
+        else:
+            chunks.append(chunk)
+        if size > limit * DRAIN_FACTOR:
+            return RawBody(b"".join(chunks), size, digest.hexdigest(), complete=False)
+    data = b"".join(chunks)
+    return RawBody(data, size, digest.hexdigest() if digest is not None else None)
 
 
 class _InboundView(APIView):

@@ -44,12 +44,18 @@ class RawBody:
 
     data: bytes
     size: int
-    sha256: str
+    #: SHA-256 of all ``size`` bytes when ``data`` is not all of them (else computed).
+    digest: str | None = None
     complete: bool = True
 
     @classmethod
     def of(cls, data: bytes) -> RawBody:
-        return cls(data=data, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        return cls(data=data, size=len(data))
+
+    @property
+    def sha256(self) -> str:
+        # Only a refused body is hashed: accepted ones never pay for it.
+        return self.digest or hashlib.sha256(self.data).hexdigest()
 
     def stored(self) -> dict[str, Any]:
         """What the message store keeps of a body it cannot keep as parsed JSON."""
