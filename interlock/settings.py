@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "interlock.api.api_input_middleware",  # NUL in an /api/ path or query: 400, not a 500
 ]
 
 ROOT_URLCONF = "interlock.urls"
@@ -192,6 +193,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "interlock.api.Pagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1, maximum=1000),
     "EXCEPTION_HANDLER": "interlock.api.exception_handler",
+    # JSON only, checked for what PostgreSQL cannot hold (interlock.jsonsafe).
+    "DEFAULT_PARSER_CLASSES": ["interlock.parsers.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
     "UNAUTHENTICATED_USER": None,
@@ -205,6 +208,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every error code and the per-type event schemas (interlock/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "interlock.openapi.postprocess",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "InboundResultStatusEnum": ["accepted", "duplicate", "conflict", "quarantined", "rejected"],
         "LotStatusEnum": "plants.choices.LotStatus",

@@ -1,9 +1,10 @@
 """Top-level URLs: admin, the v1 API and its OpenAPI documents."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from interlock.api import api_not_found
 from orchestrator.observability.dashboard import dashboard_view
 from orchestrator.observability.metrics import metrics_view
 
@@ -26,4 +27,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Anything else under /api/ is a JSON 404 in the one error shape, DEBUG or not.
+    re_path(r"^api/", api_not_found),
 ]
+handler404 = "interlock.api.api_not_found"

@@ -7,21 +7,21 @@ error can name its line and column. Only connected systems (API keys) may post e
 
 from __future__ import annotations
 
-import json
+import hashlib
 import uuid
 
 import orjson
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status
+from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interlock.api import error_body
-from orchestrator.ingest.normalize import Reason
-from orchestrator.ingest.pipeline import ingest_batch, store_unparseable
+from orchestrator.ingest import intake
+from orchestrator.ingest.intake import RawBody
+from orchestrator.ingest.pipeline import ingest_batch
 from plants.api.authentication import ApiKeyAuthentication
 
 
@@ -76,59 +76,72 @@ _Error = inline_serializer(
 )
 
 
+#: A body over the limit is still read (hashed, not kept) up to this many times the limit,
+#: so the client gets its 413 instead of a broken pipe; past that the connection is cut.
+DRAIN_FACTOR = 4
+_CHUNK = 64 * 1024
+
+
+def read_body(request, limit: int) -> RawBody:
+    """The request body, read in chunks: at most ``limit`` bytes kept, the rest drained and
+    hashed (``complete`` is false when even draining stopped).
+
+    A chunked upload has no Content-Length, so Django's ``request.body`` is empty: the WSGI
+    server (gunicorn) de-chunks it on ``wsgi.input``, which is read directly then."""
+    meta = request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    # Otherwise HttpRequest.read, bounded by Content-Length.
+    stream = meta["wsgi.input"] if chunked else request
+    chunks: list[bytes] = []
+    size = 0
+    digest = None  # hashed as read only past the limit (the kept bytes are not all)
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if digest is not None:
+            digest.update(chunk)
+        elif size > limit:
+            kept = b"".join(chunks)
+            digest = hashlib.sha256(kept)
+            digest.update(chunk)
+            chunks = [kept, chunk[: max(0, limit + 1 - len(kept))]]
+        else:
+            chunks.append(chunk)
+        if size > limit * DRAIN_FACTOR:
+            return RawBody(b"".join(chunks), size, digest.hexdigest(), complete=False)
+    data = b"".join(chunks)
+    return RawBody(data, size, digest.hexdigest() if digest is not None else None)
+
+
 class _InboundView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [permissions.IsAuthenticated & IsConnectedSystem]
     parser_classes = [_PassThroughParser]
 
-    def _read(self, request) -> tuple[object | None, Response | None]:
+    def _read(self, request) -> tuple[intake.Parsed | None, Response | None]:
+        """The parsed body, or the answer to a body that is too large or not JSON (stored
+        either way, see :mod:`orchestrator.ingest.intake`)."""
         limit = settings.INTERLOCK_MAX_REQUEST_BYTES
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        too_big = Response(
-            error_body(
-                "request_too_large",
-                f"request body over {limit} bytes",
-                [
-                    {
-                        "path": "",
-                        "code": "request_too_large",
-                        "message": "split the batch",
-                        "expected": limit,
-                        "found": length,
-                    }
-                ],
-            ),
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
-        if length > limit:
-            return None, too_big
-        try:
-            raw = request._request.body
-        except RequestDataTooBig:
-            return None, too_big
-        try:
-            return orjson.loads(raw), None  # several times faster than json on big batches
-        except orjson.JSONDecodeError:
-            pass  # json decides (it also reads NaN, huge integers) and names line and column
-        try:
-            return json.loads(raw), None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            line = getattr(exc, "lineno", None)
-            col = getattr(exc, "colno", None)
-            where = f"line {line} column {col}" if line else "body"
-            reason = Reason(
-                code="invalid_json",
-                path="",
-                message=f"not valid JSON at {where}: {getattr(exc, 'msg', exc)}",
-            )
-            message = store_unparseable(
-                principal=request.user, raw=raw.decode("utf-8", "replace"), reason=reason
-            )
-            detail = {**reason.as_dict(), "line": line, "column": col, "message_id": message.pk}
-            return None, Response(error_body("invalid_json", reason.message, [detail]), status=400)
+        body = read_body(request._request, limit)
+        if body.size > limit:
+            return None, _refusal(intake.too_large(principal=request.user, body=body, limit=limit))
+        self.raw_body = body
+        parsed, refusal = intake.parse(principal=request.user, body=body)
+        if refusal is not None:
+            return None, _refusal(refusal)
+        return parsed, None
+
+
+def _refusal(refusal: intake.BodyRefusal) -> Response:
+    return Response(
+        {
+            **error_body(refusal.code, refusal.message, refusal.details),
+            "message_id": refusal.message_id,
+        },
+        status=refusal.status,
+    )
 
 
 def _json(data, status: int) -> HttpResponse:
@@ -160,7 +173,10 @@ class EventView(_InboundView):
         body, error = self._read(request)
         if error is not None:
             return error
-        result = ingest_batch(principal=request.user, envelopes=[body], request_id=uuid.uuid4())[0]
+        envelope = intake.single_envelope(parsed=body)
+        result = ingest_batch(
+            principal=request.user, envelopes=[envelope], request_id=uuid.uuid4()
+        )[0]
         data = result.as_dict()
         if result.forbidden:
             return Response(
@@ -202,33 +218,13 @@ class BulkEventView(_InboundView):
         body, error = self._read(request)
         if error is not None:
             return error
-        envelopes = body.get("events") if isinstance(body, dict) else body
-        if not isinstance(envelopes, list):
-            return Response(
-                error_body(
-                    "validation_error",
-                    'expected {"events": [...]} or a JSON array',
-                    [{"path": "events", "code": "schema.type", "message": "must be an array"}],
-                ),
-                status=400,
-            )
-        limit = settings.INTERLOCK_BULK_MAX_ITEMS
-        if len(envelopes) > limit:
-            return Response(
-                error_body(
-                    "too_many_items",
-                    f"{len(envelopes)} events in one request; the limit is {limit}",
-                    [
-                        {
-                            "path": "events",
-                            "code": "too_many_items",
-                            "message": "split the batch",
-                            "expected": limit,
-                            "found": len(envelopes),
-                        }
-                    ],
-                ),
-                status=413,
-            )
+        envelopes, refusal = intake.bulk_envelopes(
+            principal=request.user,
+            body=self.raw_body,
+            parsed=body,
+            max_items=settings.INTERLOCK_BULK_MAX_ITEMS,
+        )
+        if refusal is not None:
+            return _refusal(refusal)
         results = ingest_batch(principal=request.user, envelopes=envelopes, request_id=uuid.uuid4())
         return _json({"results": [r.as_dict() for r in results]}, status=200)

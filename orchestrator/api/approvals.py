@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from interlock.api import PEOPLE_ONLY
 from plants.selectors import scope_queryset
 
 from ..models import ApprovalRequest
@@ -65,7 +66,7 @@ class ApprovalDecideView(APIView):
     """Approve (the gate opens and the waiting events go on) or reject (it stays closed)
     an approval a rule required; only a person holding its role at its plant may."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     @extend_schema(
         tags=["approvals"],

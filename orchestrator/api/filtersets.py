@@ -3,12 +3,24 @@ their canonical values."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters as df
 
 from plants.choices import LotStatus
 
 from ..choices import InspectionState, NonconformanceState, OrderState
 from ..models import AuditRecord, Inspection, Lot, Nonconformance, ProductionOrder
+
+
+class UtcDateTimeFilter(df.IsoDateTimeFilter):
+    """An ISO 8601 instant, compared in UTC. PostgreSQL refuses offsets past ±15:59 that
+    Python reads (``+18:30``): the value is converted before it reaches the query."""
+
+    def filter(self, qs, value):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return super().filter(qs, value)
 
 
 class PlantCodeFilterSet(df.FilterSet):
@@ -69,7 +81,7 @@ class AuditRecordFilterSet(df.FilterSet):
     )
     object_id = df.CharFilter()
     transition = df.CharFilter()
-    since = df.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    since = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
 
     class Meta:
         model = AuditRecord

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from interlock.api import PEOPLE_ONLY
 from plants.selectors import scope_queryset
 
 from ..models.outbox import OutboxMessage
@@ -51,7 +52,7 @@ class OutboxReplayView(APIView):
     """Put a dead-lettered message back in the delivery queue (after a fix), with a fresh
     attempt budget; the receiver deduplicates by its unchanged idempotency key."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     @extend_schema(
         tags=["workbench"],

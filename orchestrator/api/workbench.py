@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from interlock.api import PEOPLE_ONLY
 from plants.selectors import scope_queryset
 
 from ..models import Event, InboundMessage
@@ -94,7 +95,7 @@ class DiscardInput(serializers.Serializer):
 
 
 class _WorkbenchView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
     model: type = InboundMessage
 
     def get_object(self, pk: int):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from interlock.jsonsafe import echo, truncate
 from plants.models import Plant
 from plants.services.mapping import MappingMissing, map_item, map_status, map_uom, map_work_center
 
@@ -30,11 +31,13 @@ class Reason:
     found: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"code": self.code, "path": self.path, "message": self.message}
+        # Messages and found values may quote client input (a 5 MB string, a NUL): what is
+        # stored and echoed is bounded and storable.
+        out = {"code": self.code, "path": self.path, "message": truncate(self.message)}
         if self.expected is not None:
             out["expected"] = self.expected
         if self.found is not None:
-            out["found"] = self.found
+            out["found"] = echo(self.found)
         return out
 
 
@@ -66,7 +69,15 @@ def schema_reasons(spec: EventSpec, payload: Any) -> list[Reason]:
                 message=error.message,
                 expected=error.validator_value
                 if error.validator
-                in {"type", "enum", "format", "minimum", "exclusiveMinimum", "maxLength"}
+                in {
+                    "type",
+                    "enum",
+                    "format",
+                    "minimum",
+                    "exclusiveMinimum",
+                    "maximum",
+                    "maxLength",
+                }
                 else None,
                 found=error.instance if not isinstance(error.instance, (dict, list)) else None,
             )

@@ -51,6 +51,7 @@ from .bulksql import pg_insert as _pg_insert
 from .bulksql import pg_update as _pg_update
 from .context import BatchContext
 from .handlers import apply_events
+from .intake import Refused
 from .normalize import Reason, map_payload, schema_reasons
 from .schemacheck import Check, compile_check
 from .specs import SPECS, EventSpec
@@ -78,9 +79,11 @@ def _parse_occurred_at(text: str) -> dt.datetime | None:
     # The envelope schema has checked RFC 3339 already; fromisoformat reads every common
     # form of it ten times faster than the regex of parse_datetime, which stays the fallback.
     try:
-        return dt.datetime.fromisoformat(text)
+        value = dt.datetime.fromisoformat(text)
     except ValueError:
-        return parse_datetime(text)
+        value = parse_datetime(text)
+    # In UTC: RFC 3339 allows offsets up to ±23:59, PostgreSQL only ±15:59.
+    return value.astimezone(dt.UTC) if value is not None and value.tzinfo else value
 
 
 # --- results --------------------------------------------------------------------------
@@ -150,6 +153,8 @@ class _Item:
 
 # --- stage 0: envelope and scope --------------------------------------------------------
 def _envelope_reasons(envelope: Any) -> list[Reason]:
+    if isinstance(envelope, Refused):  # screened out by the adapter (intake.screen)
+        return list(envelope.reasons)
     if not isinstance(envelope, dict):
         return [
             Reason(
@@ -275,7 +280,7 @@ def _store_raw(
         event_type.append(str(env.get("type", ""))[:100])
         message_id.append(str(env.get("message_id", ""))[:200])
         correlation.append(item.correlation_id)
-        body.append(item.envelope)
+        body.append(_stored_body(item.envelope))
         decided = _stored_status(item)
         status.append(decided)
         reasons.append([] if item.undecided_in_db else [r.as_dict() for r in item.reasons])
@@ -292,6 +297,11 @@ def _store_raw(
     by_position = {pos: pk for pk, pos in returned}
     for item in items:
         item.message_pk = by_position[item.position]
+
+
+def _stored_body(envelope: Any) -> Any:
+    # A refused envelope is stored as its bounded, storable text (intake.Refused.body).
+    return envelope.body if isinstance(envelope, Refused) else envelope
 
 
 #: Decisions the raw store may write at once; anything else is decided in the transaction.
@@ -324,7 +334,7 @@ def _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_i
                 event_type=str(env.get("type", ""))[:100],
                 message_id=str(env.get("message_id", ""))[:200],
                 correlation_id=item.correlation_id,
-                body=item.envelope,
+                body=_stored_body(item.envelope),
                 status=decided,
                 reasons=[] if item.undecided_in_db else [r.as_dict() for r in item.reasons],
                 processed_at=None if item.undecided_in_db else now,
@@ -339,22 +349,6 @@ def _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_i
         raise RuntimeError("bulk_create did not return primary keys")
     for item, message in zip(items, messages, strict=True):
         item.message_pk = message.pk
-
-
-def store_unparseable(*, principal, raw: str, reason: Reason) -> InboundMessage:
-    """Keep a request that was not even JSON, so that it too can be inspected."""
-    now = timezone.now()
-    return InboundMessage.objects.create(
-        received_at=now,
-        request_id=uuid.uuid4(),
-        system=principal.system,
-        source=principal.system.code,
-        correlation_id=str(uuid.uuid4()),
-        body={"raw": raw[:100_000]},
-        status=MessageStatus.REJECTED,
-        reasons=[reason.as_dict()],
-        processed_at=now,
-    )
 
 
 # --- stage 2: validation, mapping, key -------------------------------------------------

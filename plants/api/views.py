@@ -33,6 +33,16 @@ class ConnectedSystemViewSet(PlantScopedReadOnlyViewSet):
     lookup_field = "code"
     search_fields = ["code", "name"]
 
+    def get_queryset(self):
+        # Least disclosure: a system's key shows that system only, never the base URLs,
+        # auth types or plants of the systems it shares a plant with.
+        qs = super().get_queryset()
+        principal = getattr(self.request, "user", None)
+        system = getattr(principal, "system", None)
+        if getattr(principal, "system_plant_ids", None) is not None and system is not None:
+            qs = qs.filter(pk=system.pk)
+        return qs
+
 
 class _MappingViewSet(PlantScopedReadOnlyViewSet):
     ordering_fields = ["plant_code", "valid_from"]

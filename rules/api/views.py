@@ -11,10 +11,10 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from interlock.api import PEOPLE_ONLY
 from plants.models import Plant
 from rules import services
 from rules.compiler import check_ruleset, ruleset_schema
@@ -43,7 +43,7 @@ ERRORS = {
 class RuleSetSchemaView(APIView):
     """The published JSON Schema of rule set documents (for editors and CI)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     @extend_schema(
         tags=TAGS,
@@ -58,7 +58,7 @@ class RuleSetSchemaView(APIView):
 class ValidateView(APIView):
     """Check a document without saving it: ``{"valid": bool, "problems": [...]}``."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     class Input(serializers.Serializer):
         """Request body of ValidateView."""
@@ -88,7 +88,7 @@ class ValidateView(APIView):
 class VersionListCreateView(APIView):
     """The latest versions of every rule set, and creating a new draft."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     class Input(serializers.Serializer):
         """Request body of VersionListCreateView."""
@@ -138,7 +138,7 @@ class VersionListCreateView(APIView):
 class VersionDetailView(APIView):
     """One version; a draft's text can be replaced."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     class Input(serializers.Serializer):
         """Request body of VersionDetailView."""
@@ -178,7 +178,7 @@ class VersionDetailView(APIView):
 class SubmitView(APIView):
     """Draft → in review, only when every embedded test passes."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     @extend_schema(
         tags=TAGS,
@@ -196,7 +196,7 @@ class SubmitView(APIView):
 class ApproveView(APIView):
     """In review → approved, by a governance-board member who is not the author."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     class Input(serializers.Serializer):
         """Request body of ApproveView."""
@@ -228,7 +228,7 @@ class PublishView(APIView):
     """Publish globally (no ``plants``) or to chosen plants (canary); ``schedule`` to wait
     for each plant's release window."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     class Input(serializers.Serializer):
         """Request body of PublishView."""
@@ -283,7 +283,7 @@ class PublishView(APIView):
 class RollbackView(APIView):
     """One action: a plant (or the global default) goes back to its previous version."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     class Input(serializers.Serializer):
         """Request body of RollbackView."""
@@ -328,7 +328,7 @@ class RollbackView(APIView):
 class SimulateView(APIView):
     """Run a version over a plant's stored events and report what would change."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = PEOPLE_ONLY
 
     class Input(serializers.Serializer):
         """Request body of SimulateView."""
