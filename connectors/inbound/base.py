@@ -55,7 +55,8 @@ class TransportOutcome:
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for result in self.results:
-            counts[result.status] = counts.get(result.status, 0) + 1
+            status = str(result.status)  # a TextChoices member: orjson wants a plain str key
+            counts[status] = counts.get(status, 0) + 1
         if self.quarantined:
             counts["quarantined"] = counts.get("quarantined", 0) + len(self.quarantined)
         return counts
