@@ -182,7 +182,11 @@ class CsvLayout(models.Model):
     )
     event_type = models.CharField(max_length=100, validators=[validate_event_type])
     delimiter = models.CharField(max_length=1, default=",")
-    columns = models.JSONField(help_text="Envelope field → CSV column; see the documentation.")
+    columns = models.JSONField(
+        help_text='Envelope field → CSV column, e.g. {"occurred_at": "Posted at", "message_id": '
+        '"Line", "payload": {"order": "Order", "qty": {"column": "Qty", "type": "number"}, '
+        '"final": {"value": false}}}. README, "Inbound transports".'
+    )
     active = models.BooleanField(default=True)
 
     plant_lookup = "plant"
@@ -243,7 +247,11 @@ class SparkplugMetricMapping(models.Model):
         max_length=10, choices=SparkplugTrigger.choices, default=SparkplugTrigger.ANY
     )
     event_type = models.CharField(max_length=100, validators=[validate_event_type])
-    payload = models.JSONField(help_text="Payload template; see the documentation.")
+    payload = models.JSONField(
+        help_text='Payload template; "$value", "$timestamp", "$device", "$edge_node" and '
+        '"$metric" are replaced, e.g. {"work_center": "LINE_A", "equipment": "$device", '
+        '"started_at": "$timestamp"}.'
+    )
     active = models.BooleanField(default=True)
 
     plant_lookup = "plant"
