@@ -184,3 +184,35 @@ def test_broker_loss_is_survived_with_nothing_lost(world, mapping, broker):
     assert message.status == "accepted"
     assert host.processor.nodes[(GROUP, NODE)].seq == 2
     host.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_subscriber_loop_of_the_command_serves_until_stopped(world, mapping, broker):
+    import threading
+
+    from django.db import connection
+
+    host = SparkplugHost(host="127.0.0.1", port=broker.port, host_id="cmd", groups=[GROUP])
+
+    def serve():
+        try:
+            host.run_forever()
+        finally:
+            connection.close()  # this thread's connection, before the database is flushed
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert host.connected.wait(10)
+    edge = EdgeNode(broker.port)
+    try:
+        edge.birth()
+        edge.send("DDATA", [("Press/Running", "Boolean", False)])
+        deadline = time.monotonic() + 10
+        while not _downtimes().exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _downtimes().get().status == "accepted"
+    finally:
+        edge.stop()
+        host.stop()
+        thread.join(10)
+    assert not thread.is_alive()

@@ -278,6 +278,8 @@ class SparkplugHost:
         self.host, self.port, self.host_id = host, port, host_id
         self.groups = groups or ["+"]
         self.connected = threading.Event()
+        self._stopping = False
+        self._serving = False  # True in run_forever: this thread owns its DB connection
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"interlock-host-{host_id}",
@@ -313,17 +315,24 @@ class SparkplugHost:
         logger.warning("MQTT disconnected (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message):
-        try:
-            self.processor.handle(message.topic, message.payload)
-        except Exception:
-            # Not acknowledged: the broker delivers it again after a reconnect.
-            logger.exception("sparkplug message on %s not processed", message.topic)
-            from django.db import connection
+        from django.db import close_old_connections, connection
 
-            connection.close()  # a broken connection must not poison the next message
-            client.disconnect()
+        for attempt in range(3):
+            try:
+                if self._serving:  # a long-lived process: drop a dead or stale connection
+                    close_old_connections()
+                self.processor.handle(message.topic, message.payload)
+            except Exception:
+                logger.exception("sparkplug message on %s not processed", message.topic)
+                if self._serving:
+                    connection.close()  # a broken connection must not poison the next try
+                time.sleep(attempt + 1)
+                continue
+            client.ack(message.mid, message.qos)
             return
-        client.ack(message.mid, message.qos)
+        # Still failing (the database is away): leave it unacknowledged and drop the
+        # connection; run_forever reconnects and the broker delivers it again.
+        client.disconnect()
 
     def connect(self) -> None:
         self.client.connect(self.host, self.port, keepalive=30)
@@ -342,8 +351,20 @@ class SparkplugHost:
             self.client.loop(timeout=0.1)
 
     def run_forever(self) -> None:
+        """Serve until :meth:`stop`. paho reconnects after a broker loss by itself; after
+        a disconnect of our own (a message we could not store) we reconnect here."""
+        self._stopping, self._serving = False, True
         self.client.connect_async(self.host, self.port, keepalive=30)
-        self.client.loop_forever(retry_first_connection=True)
+        while True:
+            self.client.loop_forever(retry_first_connection=True)
+            if self._stopping:
+                return
+            time.sleep(1)
+            try:
+                self.client.reconnect()
+            except OSError as exc:
+                logger.warning("MQTT reconnect failed: %s", exc)
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
