@@ -77,3 +77,13 @@ def sweep_outbox() -> list[int]:
     systems = sweep()
     outbox_wake(systems)
     return systems
+
+
+@shared_task(acks_late=True, name="connectors.scan_file_drop")
+def scan_file_drop() -> list[dict]:
+    """Beat task (every 30 s, ``connectors-scan-file-drop``): read the files waiting in the
+    watched directory (``INTERLOCK_FILE_DROP_DIR``). Safe to run twice: files are claimed
+    by an atomic rename."""
+    from connectors.inbound.files.watch import scan_file_drop as scan
+
+    return scan()

@@ -318,6 +318,23 @@ INTERLOCK_METRICS_ALLOWED_NETWORKS = env_networks(
 )
 # Probes and scrapes come over plain HTTP from inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+# --- Inbound transports (connectors/inbound; README "Inbound transports") ----------------
+# Signed webhooks: how far the signed timestamp may be from our clock (the replay window).
+INTERLOCK_WEBHOOK_TOLERANCE_SECONDS = env_int(
+    "INTERLOCK_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1, maximum=3600
+)
+# File drop: <dir>/<SYSTEM-CODE>/ is watched by beat; files move to done/ or failed/.
+INTERLOCK_FILE_DROP_DIR = Path(env_str("INTERLOCK_FILE_DROP_DIR", str(VAR_DIR / "drop")))
+INTERLOCK_FILE_MAX_BYTES = env_int("INTERLOCK_FILE_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+# MQTT / Sparkplug B subscriber (manage.py mqtt_subscribe).
+INTERLOCK_MQTT_HOST = env_str("INTERLOCK_MQTT_HOST", "127.0.0.1")
+INTERLOCK_MQTT_PORT = env_int("INTERLOCK_MQTT_PORT", 1883, minimum=1, maximum=65535)
+INTERLOCK_MQTT_HOST_ID = env_str("INTERLOCK_MQTT_HOST_ID", "interlock")
+INTERLOCK_MQTT_GROUPS = env_list("INTERLOCK_MQTT_GROUPS", ["+"])
+CELERY_BEAT_SCHEDULE["connectors-scan-file-drop"] = {
+    "task": "connectors.scan_file_drop",
+    "schedule": 30.0,
+}
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 # JSON lines for the web server and the worker; readable lines in the demo (DEBUG=1).

@@ -23,6 +23,9 @@ _PLANT_CONFIG = [
     "plants.*_releasewindow",
     "plants.*_releasefreeze",
     "plants.*_workcenter",
+    # How the plant's files and Sparkplug metrics become events (connectors/inbound).
+    "connectors.*_csvlayout",
+    "connectors.*_sparkplugmetricmapping",
 ]
 
 ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
@@ -33,6 +36,7 @@ ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
             "plants.*_plant",
             "plants.*_connectedsystem",
             "plants.*_apikey",
+            "connectors.*_webhooksecret",  # credentials of systems, like API keys
             "plants.*_item",
             "plants.*_itemrevision",
             "plants.*_unitofmeasure",

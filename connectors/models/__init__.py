@@ -1,0 +1,14 @@
+"""Connector-side state: outbound circuit breakers and the configuration of the inbound
+transports (webhook secrets, CSV layouts, Sparkplug B metric mappings)."""
+
+from .circuit import CircuitBreaker, CircuitState
+from .inbound import CsvLayout, SparkplugMetricMapping, SparkplugTrigger, WebhookSecret
+
+__all__ = [
+    "CircuitBreaker",
+    "CircuitState",
+    "CsvLayout",
+    "SparkplugMetricMapping",
+    "SparkplugTrigger",
+    "WebhookSecret",
+]
