@@ -23,6 +23,14 @@ _PLANT_CONFIG = [
     "plants.*_releasewindow",
     "plants.*_releasefreeze",
     "plants.*_workcenter",
+    # A plant admin connects their plant's own systems and issues their keys (issue 13);
+    # the services check that every plant the system serves is one of theirs. Keys are
+    # revoked, never deleted, and systems deactivated, so neither delete is granted.
+    "plants.add_connectedsystem",
+    "plants.change_connectedsystem",
+    "plants.view_apikey",
+    "plants.add_apikey",
+    "plants.change_apikey",
 ]
 
 ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
@@ -52,7 +60,11 @@ ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
             "orchestrator.approve_cyclecount",
             "connectors.view_*",
         ],
-        "exclude": ["plants.*_membership", "plants.*_apikey"],
+        "exclude": [
+            "plants.*_membership",
+            "plants.delete_connectedsystem",
+            "plants.delete_apikey",
+        ],
     },
     Role.OPERATOR: {
         "include": [

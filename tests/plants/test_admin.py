@@ -212,12 +212,28 @@ def test_issue_action_on_systems_and_revoke_action(client, superuser, plant_p1):
     assert key.revoked_by == superuser
 
 
-def test_plant_admin_may_not_manage_api_keys_or_memberships(client, member, plant_p1):
+def test_plant_admin_issues_keys_of_own_plant_but_may_not_manage_memberships(
+    client, member, plant_p1, plant_p2
+):
     from plants.models import Membership
+    from tests.factories import ConnectedSystemFactory
 
+    own = ConnectedSystemFactory(code="MES-OWN")
+    own.plants.set([plant_p1])
+    other = ConnectedSystemFactory(code="MES-OTHER")
+    other.plants.set([plant_p2])
     client.force_login(member(Role.PLANT_ADMIN, plant_p1))
-    assert client.get(_url(ApiKey, "add")).status_code == 403
-    assert client.get(_url(ApiKey, "changelist")).status_code == 403
+    page = client.get(_url(ApiKey, "add"))
+    assert page.status_code == 200
+    options = page.content.decode()
+    assert "MES-OWN" in options
+    assert "MES-OTHER" not in options
+    issued = client.post(_url(ApiKey, "add"), {"system": own.pk, "name": "line PC"})
+    assert issued.status_code == 200
+    assert ApiKey.objects.filter(system=own, name="line PC").exists()
+    forged = client.post(_url(ApiKey, "add"), {"system": other.pk, "name": "forged"})
+    assert not ApiKey.objects.filter(system=other).exists()
+    assert forged.status_code == 200  # the form refuses a system outside the choices
     assert client.get(_url(Membership, "changelist")).status_code == 403
 
 
