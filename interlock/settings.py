@@ -192,8 +192,18 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "InboundResultStatusEnum": ["accepted", "duplicate", "conflict", "quarantined", "rejected"],
+        "InboundResultStatusEnum": [
+            "accepted",
+            "parked",
+            "duplicate",
+            "conflict",
+            "quarantined",
+            "rejected",
+        ],
         "LotStatusEnum": "plants.choices.LotStatus",
+        "MessageStatusEnum": "orchestrator.models.events.MessageStatus",
+        "EventStatusEnum": "orchestrator.models.events.EventStatus",
+        "OutboxStatusEnum": "orchestrator.models.outbox.OutboxStatus",
     },
 }
 

@@ -28,6 +28,7 @@ from interlock.api import error_body
 
 from .. import filtersets as f
 from .. import models as m
+from ..models.mappings import OPEN_VALID_FROM
 from ..services import mapping_io
 from ..services.apikeys import api_key_issue, api_key_revoke
 from ..services.config import config_create, config_delete, config_update
@@ -203,6 +204,12 @@ class _CsvParser(parsers.BaseParser):
 
 
 def _rows_as_csv(table: str, rows: list[dict]) -> str:
+    """JSON rows as the CSV the import service reads. A row without ``valid_from`` starts
+    at the open default, as a mapping created one by one does (the CSV format, written by
+    people in spreadsheets, keeps the date required)."""
+    rows = [
+        {**row, "valid_from": row.get("valid_from") or OPEN_VALID_FROM.isoformat()} for row in rows
+    ]
     columns = list(mapping_io.COLUMNS[table])
     extra = sorted({k for row in rows for k in row} - set(columns))
     header = [c for c in columns if any(c in row for row in rows)] + extra
