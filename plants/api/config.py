@@ -355,11 +355,6 @@ class ItemViewSet(ConfigViewSet):
     filterset_fields = ["item_type", "critical", "active"]
     search_fields = ["code", "description"]
 
-    def get_serializer(self, *args, **kwargs):
-        serializer = super().get_serializer(*args, **kwargs)
-        serializer.fields["revisions"].read_only = True
-        return serializer
-
 
 class ItemRevisionViewSet(ConfigViewSet):
     """Revisions of canonical items (``"item": "FG-1000", "revision": "B"``)."""
