@@ -22,3 +22,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
+
+# A refusal names what is missing instead of a bare "403 Forbidden" (plants.admin.denied).
+handler403 = "plants.admin.denied.permission_denied"

@@ -209,7 +209,7 @@ class OnboardSerializer(serializers.Serializer):
 
 class OnboardChangeSerializer(serializers.Serializer):
     table = serializers.CharField()
-    action = serializers.ChoiceField(["create", "exists", "conflict", "skip"])
+    action = serializers.ChoiceField(["create", "join", "exists", "conflict", "skip"])
     key = serializers.CharField()
     values = serializers.DictField()
     note = serializers.CharField(allow_blank=True)

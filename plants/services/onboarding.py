@@ -10,10 +10,12 @@ live already. :func:`plant_onboard_from_template` copies the template plant's
   mappings point at the copied work centers),
 - **parameter overrides** (the template's values, with the reason it was copied),
 - **connected systems** (transport settings; the code renamed like work centers; *never*
-  their API keys, and the credential variable's name renamed too, so no secret is shared),
+  their API keys, and the credential variable's name renamed too, so no secret is shared);
+  a company system that serves several plants (one ERP for all) is *joined* instead: the
+  target is added to its plants,
 - the **release calendar** (weekly windows; freezes are dated events and are not copied).
 
-The result is a diff, one :class:`Change` per row: ``create``, ``exists`` (the target has
+The result is a diff, one :class:`Change` per row: ``create``, ``join``, ``exists`` (the target has
 the same row already), ``conflict`` (the target has that key with other values: left
 alone) or ``skip`` (cannot be copied, with the reason). ``dry_run=True`` (the default of
 the API and the admin action) writes nothing; otherwise every ``create`` is written in one
@@ -41,7 +43,7 @@ from ..models import (
     WorkCenter,
 )
 from ..permissions import require_perm
-from .config import config_create
+from .config import config_create, config_update
 
 PARTS = ("work_centers", "mappings", "parameters", "systems", "calendar")
 
@@ -51,7 +53,7 @@ class Change:
     """One row of the onboarding diff."""
 
     table: str
-    action: str  # create | exists | conflict | skip
+    action: str  # create | join | exists | conflict | skip
     key: str
     values: dict[str, Any] = field(default_factory=dict)
     note: str = ""
@@ -104,6 +106,7 @@ class _Plan:
         self.template, self.target = template, target
         self.changes: list[Change] = []
         self.writes: list[tuple[type, dict[str, Any], dict[str, Any]]] = []
+        self.joins: list[ConnectedSystem] = []
 
     def add(self, table, key, model, values, *, existing=None, compare=(), m2m=None, note=""):
         shown = {k: _plain(v) for k, v in values.items() if k != "plant"}
@@ -247,7 +250,27 @@ def _plan_parameters(plan: _Plan) -> None:
 
 
 def _plan_systems(plan: _Plan) -> None:
-    for system in ConnectedSystem.objects.filter(plants=plan.template).order_by("code"):
+    systems = ConnectedSystem.objects.filter(plants=plan.template).prefetch_related("plants")
+    for system in systems.order_by("code"):
+        served = sorted(p.code for p in system.plants.all())
+        if len(served) > 1:
+            # A company system (one ERP for every plant) is joined, not duplicated.
+            if plan.target.code in served:
+                plan.changes.append(
+                    Change("system", "exists", system.code, {}, "serves it already")
+                )
+                continue
+            plan.changes.append(
+                Change(
+                    "system",
+                    "join",
+                    system.code,
+                    {"plants": [*served, plan.target.code]},
+                    f"company system serving {', '.join(served)}: {plan.target.code} is added",
+                )
+            )
+            plan.joins.append(system)
+            continue
         code = renamed(system.code, plan.template, plan.target)
         existing = ConnectedSystem.objects.filter(code=code).first()
         env = renamed(system.credential_env, plan.template, plan.target).replace("-", "_")
@@ -346,4 +369,12 @@ def plant_onboard_from_template(
             obj = config_create(model=model, values=values, actor=actor, m2m=m2m, reason=reason)
             if isinstance(obj, WorkCenter):
                 created[obj.code] = obj
+        for system in plan.joins:
+            config_update(
+                obj=system,
+                values={},
+                m2m={"plants": [*system.plants.all(), target]},
+                actor=actor,
+                reason=reason,
+            )
     return result

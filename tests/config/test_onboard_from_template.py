@@ -54,6 +54,8 @@ def template(plant_p1):
     )
     mes.plants.set([plant_p1])
     issue_api_key(mes)
+    erp = ConnectedSystemFactory(code="ERP", kind="erp")
+    erp.plants.set([plant_p1, PlantFactory(code="P2")])
     ReleaseWindow.objects.create(
         plant=plant_p1, name="Sunday", weekday=6, start_time=dt.time(6), end_time=dt.time(10)
     )
@@ -88,6 +90,7 @@ def test_dry_run_shows_the_diff_and_writes_nothing_then_the_copy_matches_it(temp
     system = changes[("system", "MES-P9")]
     assert system["values"]["credential_env"] == "MES_P9_TOKEN"
     assert "no API keys" in system["note"]
+    assert changes[("system", "ERP")]["action"] == "join"  # one company ERP, not a copy
     assert not WorkCenter.objects.filter(plant=target).exists()
 
     applied = client.post(
@@ -105,6 +108,8 @@ def test_dry_run_shows_the_diff_and_writes_nothing_then_the_copy_matches_it(temp
     assert list(copied.plants.all()) == [target]
     assert not ApiKey.objects.filter(system=copied).exists()  # secrets are never copied
     assert ReleaseWindow.objects.filter(plant=target, name="Sunday").exists()
+    erp = ConnectedSystem.objects.get(code="ERP")
+    assert sorted(erp.plants.values_list("code", flat=True)) == ["P1", "P2", "P9"]
 
     again = client.post(
         "/api/v1/plants/P9/onboard", {"template": "P1", "dry_run": False}, format="json"
