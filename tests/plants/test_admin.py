@@ -312,3 +312,38 @@ def test_parameter_page_shows_only_the_viewers_plant_overrides(client, member, p
     content = client.get(_url(SiteParameter, "change", parameter.pk)).content.decode()
     assert "tight at P1" in content
     assert "loose at P2" not in content
+
+
+def test_plant_admin_adds_a_system_for_own_plant_only_and_sees_a_shared_one_read_only(
+    client, member, plant_p1, plant_p2
+):
+    from plants.models import ConnectedSystem
+    from tests.factories import ConnectedSystemFactory
+
+    shared = ConnectedSystemFactory(code="ERP-ALL", kind="erp")
+    shared.plants.set([plant_p1, plant_p2])
+    client.force_login(member(Role.PLANT_ADMIN, plant_p1))
+    form = {
+        "code": "QMS-P1",
+        "name": "QMS",
+        "kind": "qms",
+        "plants": [plant_p1.pk],
+        "active": "on",
+        "transport": "rest",
+        "auth_type": "none",
+        "timeout_seconds": "10",
+        "rate_limit_per_second": "50",
+        "max_attempts": "8",
+        "api_keys-TOTAL_FORMS": "0",
+        "api_keys-INITIAL_FORMS": "0",
+    }
+    assert client.post(_url(ConnectedSystem, "add"), form).status_code == 302
+    assert list(ConnectedSystem.objects.get(code="QMS-P1").plants.all()) == [plant_p1]
+    tampered = client.post(
+        _url(ConnectedSystem, "add"), {**form, "code": "QMS-X", "plants": [plant_p2.pk]}
+    )
+    assert tampered.status_code == 200  # P2 is not a choice: the form refuses it
+    assert not ConnectedSystem.objects.filter(code="QMS-X").exists()
+    page = client.get(_url(ConnectedSystem, "change", shared.pk))
+    assert page.status_code == 200
+    assert b'name="code"' not in page.content  # read-only: it serves P2 as well
