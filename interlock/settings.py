@@ -214,8 +214,18 @@ SPECTACULAR_SETTINGS = {
         "interlock.openapi.postprocess",
     ],
     "ENUM_NAME_OVERRIDES": {
-        "InboundResultStatusEnum": ["accepted", "duplicate", "conflict", "quarantined", "rejected"],
+        "InboundResultStatusEnum": [
+            "accepted",
+            "parked",
+            "duplicate",
+            "conflict",
+            "quarantined",
+            "rejected",
+        ],
         "LotStatusEnum": "plants.choices.LotStatus",
+        "MessageStatusEnum": "orchestrator.models.events.MessageStatus",
+        "EventStatusEnum": "orchestrator.models.events.EventStatus",
+        "OutboxStatusEnum": "orchestrator.models.outbox.OutboxStatus",
     },
 }
 

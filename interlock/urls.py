@@ -31,3 +31,6 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
 ]
 handler404 = "interlock.api.api_not_found"
+
+# A refusal names what is missing instead of a bare "403 Forbidden" (plants.admin.denied).
+handler403 = "plants.admin.denied.permission_denied"

@@ -33,6 +33,7 @@ class AuthType(models.TextChoices):
     BEARER = "bearer", "Bearer token"
     BASIC = "basic", "HTTP basic"
     HMAC = "hmac", "HMAC signature"
+    OAUTH2 = "oauth2", "OAuth2 client credentials"
 
 
 class UomDimension(models.TextChoices):

@@ -26,6 +26,14 @@ _PLANT_CONFIG = [
     # How the plant's files and Sparkplug metrics become events (connectors/inbound).
     "connectors.*_csvlayout",
     "connectors.*_sparkplugmetricmapping",
+    # A plant admin connects their plant's own systems and issues their keys (issue 13);
+    # the services check that every plant the system serves is one of theirs. Keys are
+    # revoked, never deleted, and systems deactivated, so neither delete is granted.
+    "plants.add_connectedsystem",
+    "plants.change_connectedsystem",
+    "plants.view_apikey",
+    "plants.add_apikey",
+    "plants.change_apikey",
 ]
 
 ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
@@ -57,7 +65,11 @@ ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
             "connectors.view_*",
             "observability.view_*",
         ],
-        "exclude": ["plants.*_membership", "plants.*_apikey"],
+        "exclude": [
+            "plants.*_membership",
+            "plants.delete_connectedsystem",
+            "plants.delete_apikey",
+        ],
     },
     Role.OPERATOR: {
         "include": [

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from interlock.api import error_body
 from orchestrator.ingest import intake
+from orchestrator.ingest.contract import EVENTS_DESCRIPTION
 from orchestrator.ingest.intake import RawBody
 from orchestrator.ingest.pipeline import ingest_batch
 from plants.api.authentication import ApiKeyAuthentication
@@ -59,7 +60,10 @@ _Result = inline_serializer(
         "event_id": serializers.IntegerField(allow_null=True),
         "message_id": serializers.IntegerField(allow_null=True),
         "status": serializers.ChoiceField(
-            ["accepted", "duplicate", "conflict", "quarantined", "rejected"]
+            ["accepted", "parked", "duplicate", "conflict", "quarantined", "rejected"]
+        ),
+        "waiting_for": serializers.CharField(
+            required=False, help_text="Only when parked: the prerequisite it waits for."
         ),
         "correlation_id": serializers.CharField(),
         "idempotency_key": serializers.CharField(allow_null=True),
@@ -159,6 +163,7 @@ class EventView(_InboundView):
 
     @extend_schema(
         operation_id="events_create",
+        description=EVENTS_DESCRIPTION,
         request=_Envelope,
         responses={
             202: _Result,
@@ -204,6 +209,7 @@ class BulkEventView(_InboundView):
 
     @extend_schema(
         operation_id="events_bulk_create",
+        description=EVENTS_DESCRIPTION,
         request=inline_serializer("EventBulk", {"events": serializers.ListField(child=_Envelope)}),
         responses={
             200: inline_serializer(

@@ -44,6 +44,7 @@ from plants.models import ConnectedSystem
 
 from . import acks, circuit, conf, ratelimit
 from .base import Connector, ConnectorError, OutboundMessage, Receipt, connector_for
+from .mapping import to_plant_codes
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +219,11 @@ def dead_letter_due(system: ConnectedSystem, error: ConnectorError, result: RunR
 
 
 def _wire(row: OutboxMessage) -> OutboundMessage:
+    # The plant's own codes on the way out (outbound mapping, ``mapping.to_plant_codes``).
+    return to_plant_codes(_canonical_wire(row), plant=row.plant)
+
+
+def _canonical_wire(row: OutboxMessage) -> OutboundMessage:
     return OutboundMessage(
         id=row.pk,
         type=row.message_type,

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from interlock.env import env_str
 
+from . import oauth2
 from .base import Connector, ConnectorError, OutboundMessage, Receipt, register
 
 logger = logging.getLogger(__name__)
@@ -96,10 +97,15 @@ class RestConnector(Connector):
         self.client.close()
 
     # --- auth -------------------------------------------------------------------------------
-    def _headers(self, body: bytes) -> dict[str, str]:
+    def _headers(self, body: bytes, *, refresh: bool = False) -> dict[str, str]:
         auth = self.system.auth_type
         headers = {"Content-Type": "application/json"}
-        if auth == "bearer":
+        if auth == "oauth2":
+            token = oauth2.bearer_token(
+                self.system, credential(self.system), self.client, refresh=refresh
+            )
+            headers["Authorization"] = f"Bearer {token}"
+        elif auth == "bearer":
             headers["Authorization"] = f"Bearer {credential(self.system)}"
         elif auth == "basic":
             token = base64.b64encode(credential(self.system).encode()).decode()
@@ -112,13 +118,10 @@ class RestConnector(Connector):
     # --- transport --------------------------------------------------------------------------
     def _post(self, path: str, body: dict, extra_headers: dict[str, str]) -> httpx.Response:
         raw = json.dumps(body, separators=(",", ":"), default=str).encode()
-        headers = {**self._headers(raw), **extra_headers}
-        try:
-            response = self.client.post(path, content=raw, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(f"timeout: {exc!r}", code="timeout") from exc
-        except httpx.HTTPError as exc:  # connection refused, reset, DNS...
-            raise ConnectorError(f"connection error: {exc!r}", code="connection") from exc
+        response = self._request(path, raw, extra_headers)
+        if response.status_code == 401 and self.system.auth_type == "oauth2":
+            # The token was revoked or expired early: one retry with a fresh one.
+            response = self._request(path, raw, extra_headers, refresh=True)
         status = response.status_code
         if 200 <= status < 300:
             return response
@@ -144,6 +147,17 @@ class RestConnector(Connector):
         raise ConnectorError(
             f"HTTP {status}: {snippet}", permanent=True, status_code=status, code="http_permanent"
         )
+
+    def _request(
+        self, path: str, raw: bytes, extra_headers: dict[str, str], *, refresh: bool = False
+    ) -> httpx.Response:
+        headers = {**self._headers(raw, refresh=refresh), **extra_headers}
+        try:
+            return self.client.post(path, content=raw, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ConnectorError(f"timeout: {exc!r}", code="timeout") from exc
+        except httpx.HTTPError as exc:  # connection refused, reset, DNS...
+            raise ConnectorError(f"connection error: {exc!r}", code="connection") from exc
 
     def _bad_response(self, response: httpx.Response, why: str) -> ConnectorError:
         logger.warning(

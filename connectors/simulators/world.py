@@ -1,10 +1,12 @@
 """The simulators' view of the demo plants: their own codes, read from the fixtures.
 
 Django-free on purpose: a simulator stands in for a plant system, which knows its own codes
-(``fixtures/demo/simulation.yaml``) and nothing of Interlock's tables. The cross-reference
-of plant codes to canonical ones (``fixtures/demo/mappings.yaml``) is read too, because a
-simulator is handed canonical codes by Interlock's outbox and must answer in its own codes,
-as a real MES would after its interface translated them. Every lookup accepts either form.
+(``fixtures/demo/simulation.yaml``) and nothing of Interlock's tables. Interlock's outbound
+connector sends each plant its own codes (``connectors.outbound.mapping``), so a simulator
+uses what it receives as it is. The cross-reference to canonical codes
+(``fixtures/demo/mappings.yaml``) is still read: the ERP keeps its ledger by canonical item,
+and a message from before the outbound mapping (or a test posting canonical codes) still
+works, because every lookup accepts either form and a plant code is returned unchanged.
 """
 
 from __future__ import annotations
@@ -140,16 +142,21 @@ class PlantWorld:
         return (exact or candidates or [None])[0].native if candidates else code
 
     def to_native(
-        self, qty: Decimal | float | int, canonical_uom: str, native_uom: str, *, up: bool = False
+        self, qty: Decimal | float | int, from_uom: str, native_uom: str, *, up: bool = False
     ) -> Decimal:
-        """``qty`` of ``canonical_uom`` in the plant unit ``native_uom`` (rounded to its
-        places; ``up`` rounds up, for whole boxes)."""
-        ref = self.uom_ref(native_uom)
-        if ref is None or ref.canonical != self.canonical_uom(canonical_uom):
+        """``qty`` of ``from_uom`` (a plant unit, as Interlock now sends, or a canonical one)
+        in the plant unit ``native_uom`` (rounded to its places; ``up`` rounds up, for whole
+        boxes). Same unit in, same quantity out: nothing is translated back."""
+        if from_uom == native_uom:
             return Decimal(str(qty))
+        ref = self.uom_ref(native_uom)
+        if ref is None or ref.canonical != self.canonical_uom(from_uom):
+            return Decimal(str(qty))
+        source = self.uom_ref(from_uom)
+        canonical_qty = Decimal(str(qty)) * (source.factor if source is not None else 1)
         places = 0 if up else max(ref.decimal_places, 0)
         exponent = Decimal(1).scaleb(-places)
-        return (Decimal(str(qty)) / ref.factor).quantize(
+        return (canonical_qty / ref.factor).quantize(
             exponent, ROUND_CEILING if up else ROUND_HALF_UP
         )
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import approvals, checks, outbox, trace, views, workbench
+from . import approvals, checks, outbox, reads, trace, views, workbench
 
 router = SimpleRouter(trailing_slash=False)
 router.register("orders", views.OrderViewSet, basename="order")
@@ -11,6 +11,10 @@ router.register("lots", views.LotViewSet, basename="lot")
 router.register("inspections", views.InspectionViewSet, basename="inspection")
 router.register("nonconformances", views.NonconformanceViewSet, basename="nonconformance")
 router.register("audit-records", views.AuditRecordViewSet, basename="audit-record")
+router.register("goods-receipts", reads.GoodsReceiptViewSet, basename="goods-receipt")
+router.register("messages", reads.MessageViewSet, basename="message")
+router.register("exceptions", reads.ExceptionViewSet, basename="exception")
+router.register("outbox", reads.OutboxViewSet, basename="outbox")
 
 urlpatterns = [
     *router.urls,

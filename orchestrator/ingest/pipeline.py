@@ -99,9 +99,11 @@ class ItemResult:
     idempotency_key: str | None
     reasons: list[dict[str, Any]]
     forbidden: bool = False
+    #: What a ``parked`` event waits for (e.g. ``order-acknowledged:P1:WO-1001``).
+    waiting_for: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "event_id": self.event_id,
             "message_id": self.message_id,
             "status": self.status,
@@ -109,6 +111,9 @@ class ItemResult:
             "idempotency_key": self.idempotency_key,
             "reasons": self.reasons,
         }
+        if self.waiting_for:
+            data["waiting_for"] = self.waiting_for
+        return data
 
 
 @dataclass
@@ -137,11 +142,18 @@ class _Item:
 
     def result(self) -> ItemResult:
         reasons = [r.as_dict() for r in self.reasons]
+        status = self.status or MessageStatus.RECEIVED
+        waiting_for = None
         if self.event is not None and self.status == MessageStatus.ACCEPTED:
             reasons = reasons or list(self.event.reasons)
+            if self.event.status == EventStatus.PARKED:
+                # Stored and deduplicated, but not applied yet: the client is told so, and
+                # what it waits for (the stored message stays ``accepted``).
+                status, waiting_for = EventStatus.PARKED.value, self.event.waiting_for
         return ItemResult(
             position=self.position,
-            status=self.status or MessageStatus.RECEIVED,
+            status=status,
+            waiting_for=waiting_for,
             message_id=self.message_pk,
             event_id=self.event_id,
             correlation_id=self.correlation_id,

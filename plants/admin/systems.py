@@ -18,7 +18,8 @@ from django.utils.cache import add_never_cache_headers
 
 from interlock.errors import DomainError
 
-from ..models import ApiKey, ConnectedSystem
+from ..auth import plant_ids_for
+from ..models import ApiKey, ConnectedSystem, Plant
 from ..models.plant import API_KEY_PREFIX
 from ..selectors import scope_queryset
 from ..services.apikeys import api_key_issue, api_key_revoke
@@ -105,6 +106,34 @@ class ConnectedSystemAdmin(ScopedHistoryAdmin):
             },
         ),
     ]
+
+    def has_change_permission(self, request, obj=None):
+        # A system serving several plants is changed only by someone who may change it at
+        # every one of them (a plant admin sees the company ERP read-only).
+        if obj is None:
+            return super().has_change_permission(request, obj)
+        allowed = plant_ids_for(request.user, perm_name(ConnectedSystem, "change"))
+        plants = obj.scope_plant_ids()
+        return allowed is None or (bool(plants) and plants <= allowed)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        # A plant admin connects systems of their own plant(s) only (issue 13).
+        if db_field.name == "plants":
+            allowed = plant_ids_for(request.user, perm_name(ConnectedSystem, "add"))
+            if allowed is not None:
+                kwargs["queryset"] = Plant.objects.filter(pk__in=allowed)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        # The form may have been tampered with: every plant must be one of the person's.
+        action = "change" if change else "add"
+        allowed = plant_ids_for(request.user, perm_name(ConnectedSystem, action))
+        chosen = {p.pk for p in form.cleaned_data.get("plants", [])}
+        if allowed is not None and not chosen <= allowed:
+            raise PermissionDenied(
+                f"You lack plants.{action}_connectedsystem at every plant this system serves."
+            )
+        super().save_model(request, obj, form, change)
 
     def get_queryset(self, request):
         now = timezone.now()

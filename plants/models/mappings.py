@@ -23,8 +23,19 @@ from simple_history.models import HistoricalRecords
 from ..choices import CANONICAL_STATUSES, RoundingMode, StatusDomain
 
 
-def _today() -> dt.date:
+def _today() -> dt.date:  # the former default; kept for migration 0001
     return timezone.localdate()
+
+
+#: Default start of a new mapping. Plants send back-dated data (a confirmation reported a
+#: week late, a replay of last month), and a mapping that starts "today" quarantines all of
+#: it as unmapped. A new plant code is therefore valid from long ago unless a date is
+#: chosen; a code that *replaces* another gets its real changeover date from the person.
+OPEN_VALID_FROM = dt.date(2000, 1, 1)
+
+
+def default_valid_from() -> dt.date:
+    return OPEN_VALID_FROM
 
 
 class SiteMapping(models.Model):
@@ -34,7 +45,11 @@ class SiteMapping(models.Model):
     plant_code = models.CharField(
         max_length=60, help_text="The code as the plant's systems send it."
     )
-    valid_from = models.DateField(default=_today)
+    valid_from = models.DateField(
+        default=default_valid_from,
+        help_text="First day the mapping applies. The default (2000-01-01) covers back-dated "
+        "events; set the changeover date when this mapping replaces another.",
+    )
     valid_to = models.DateField(
         null=True,
         blank=True,

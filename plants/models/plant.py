@@ -69,7 +69,12 @@ class ConnectedSystem(models.Model):
     credential_env = models.CharField(
         max_length=100,
         blank=True,
-        help_text="Name of the environment variable holding the outbound credential.",
+        help_text="Name of the environment variable holding the outbound credential "
+        "(OAuth2: 'client_id:client_secret').",
+    )
+    token_url = models.URLField(
+        blank=True,
+        help_text="OAuth2 token endpoint (client credentials grant); only for auth type OAuth2.",
     )
     timeout_seconds = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
     rate_limit_per_second = models.FloatField(
@@ -101,6 +106,8 @@ class ConnectedSystem(models.Model):
             raise ValidationError(
                 {"credential_env": "Name the environment variable that holds the credential."}
             )
+        if self.auth_type == AuthType.OAUTH2 and not self.token_url:
+            raise ValidationError({"token_url": "OAuth2 needs the token endpoint's URL."})
 
 
 API_KEY_PREFIX = "ilk"

@@ -8,6 +8,11 @@ from django.utils import timezone
 from interlock.errors import DomainError
 
 from ..models import ApiKey, ConnectedSystem
+from ..permissions import require_perm
+
+
+def _system_plants(system: ConnectedSystem) -> set[int] | None:
+    return set(system.plants.values_list("pk", flat=True)) or None
 
 
 @transaction.atomic
@@ -15,7 +20,12 @@ def api_key_issue(
     *, system: ConnectedSystem, name: str, actor=None, expires_at=None
 ) -> tuple[ApiKey, str]:
     """Create a key for ``system``. Returns the row and the raw key, which is never stored
-    and cannot be shown again."""
+    and cannot be shown again.
+
+    A person needs ``plants.add_apikey`` at every plant the system serves (a plant admin
+    issues keys for their own plant's systems); ``actor=None`` is for trusted callers.
+    """
+    require_perm(actor, "plants.add_apikey", plants=_system_plants(system))
     if not system.active:
         raise DomainError(message=f"system {system.code} is inactive", code="system_inactive")
     raw, prefix, key_hash = ApiKey.generate()
@@ -34,7 +44,9 @@ def api_key_issue(
 
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
-    """Revoke ``key`` at once; revoking twice keeps the first revocation."""
+    """Revoke ``key`` at once; revoking twice keeps the first revocation. A person needs
+    ``plants.change_apikey`` at every plant of the key's system."""
+    require_perm(actor, "plants.change_apikey", plants=_system_plants(key.system))
     updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "pk", None) else None
     )

@@ -28,10 +28,34 @@ from ..models import ItemMapping, Plant, StatusMapping, UomMapping, WorkCenterMa
 class MappingMissing(DomainError):
     """No mapping of ``code`` in ``table`` is valid for ``plant`` on ``day``."""
 
-    def __init__(self, *, plant: str, table: str, code: str, day: dt.date, path: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        plant: str,
+        table: str,
+        code: str,
+        day: dt.date,
+        path: str = "",
+        windows: list[tuple[dt.date, dt.date | None]] | None = None,
+    ) -> None:
         self.plant, self.table, self.unmapped_code, self.day = plant, table, code, day
+        #: Validity of the mappings this code *does* have (none valid on ``day``).
+        self.windows = windows or []
+        message = (
+            f"plant {plant} has no {table} mapping for code {code!r} valid on {day.isoformat()}"
+        )
+        if self.windows:
+            # The usual cause of a "missing" mapping is back-dated data: say so.
+            spans = ", ".join(
+                f"{start.isoformat()} → {end.isoformat() if end else 'open'}"
+                for start, end in self.windows
+            )
+            message += (
+                f"; the code is mapped only for {spans}, and the event's date "
+                f"(occurred_at) lies outside"
+            )
         super().__init__(
-            message=f"plant {plant} has no {table} mapping for code {code!r} valid on {day.isoformat()}",
+            message=message,
             code="mapping_missing",
             details=[
                 ErrorDetail(
@@ -88,6 +112,9 @@ class _Table:
     """One plant's mapping table: entries per plant code, oldest validity first."""
 
     entries: dict[str, list[_Entry]]
+
+    def windows(self, code: str) -> list[tuple[dt.date, dt.date | None]]:
+        return [(e.valid_from, e.valid_to) for e in self.entries.get(code, ())]
 
     def find(self, code: str, day: dt.date) -> Any | None:
         for entry in self.entries.get(code, ()):
@@ -176,9 +203,17 @@ mapping_cache = MappingCache()
 
 def _lookup(plant: Plant, table: str, key: str, code: str, on: dt.date | None, path: str) -> Any:
     day = on or timezone.localdate()
-    value = mapping_cache.snapshot(plant.pk, table).find(key, day)
+    snapshot = mapping_cache.snapshot(plant.pk, table)
+    value = snapshot.find(key, day)
     if value is None:
-        raise MappingMissing(plant=plant.code, table=table, code=code, day=day, path=path)
+        raise MappingMissing(
+            plant=plant.code,
+            table=table,
+            code=code,
+            day=day,
+            path=path,
+            windows=snapshot.windows(key),
+        )
     return value
 
 

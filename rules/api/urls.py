@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import bundles, views
 
 app_name = "rules"
 
@@ -15,5 +15,7 @@ urlpatterns = [
     path("versions/<int:pk>/approve", views.ApproveView.as_view(), name="version-approve"),
     path("versions/<int:pk>/publish", views.PublishView.as_view(), name="version-publish"),
     path("versions/<int:pk>/simulate", views.SimulateView.as_view(), name="version-simulate"),
+    path("bundle", bundles.BundleExportView.as_view(), name="bundle-export"),
+    path("bundle/import", bundles.BundleImportView.as_view(), name="bundle-import"),
     path("rulesets/<str:key>/rollback", views.RollbackView.as_view(), name="ruleset-rollback"),
 ]

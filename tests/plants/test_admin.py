@@ -212,12 +212,28 @@ def test_issue_action_on_systems_and_revoke_action(client, superuser, plant_p1):
     assert key.revoked_by == superuser
 
 
-def test_plant_admin_may_not_manage_api_keys_or_memberships(client, member, plant_p1):
+def test_plant_admin_issues_keys_of_own_plant_but_may_not_manage_memberships(
+    client, member, plant_p1, plant_p2
+):
     from plants.models import Membership
+    from tests.factories import ConnectedSystemFactory
 
+    own = ConnectedSystemFactory(code="MES-OWN")
+    own.plants.set([plant_p1])
+    other = ConnectedSystemFactory(code="MES-OTHER")
+    other.plants.set([plant_p2])
     client.force_login(member(Role.PLANT_ADMIN, plant_p1))
-    assert client.get(_url(ApiKey, "add")).status_code == 403
-    assert client.get(_url(ApiKey, "changelist")).status_code == 403
+    page = client.get(_url(ApiKey, "add"))
+    assert page.status_code == 200
+    options = page.content.decode()
+    assert "MES-OWN" in options
+    assert "MES-OTHER" not in options
+    issued = client.post(_url(ApiKey, "add"), {"system": own.pk, "name": "line PC"})
+    assert issued.status_code == 200
+    assert ApiKey.objects.filter(system=own, name="line PC").exists()
+    forged = client.post(_url(ApiKey, "add"), {"system": other.pk, "name": "forged"})
+    assert not ApiKey.objects.filter(system=other).exists()
+    assert forged.status_code == 200  # the form refuses a system outside the choices
     assert client.get(_url(Membership, "changelist")).status_code == 403
 
 
@@ -296,3 +312,38 @@ def test_parameter_page_shows_only_the_viewers_plant_overrides(client, member, p
     content = client.get(_url(SiteParameter, "change", parameter.pk)).content.decode()
     assert "tight at P1" in content
     assert "loose at P2" not in content
+
+
+def test_plant_admin_adds_a_system_for_own_plant_only_and_sees_a_shared_one_read_only(
+    client, member, plant_p1, plant_p2
+):
+    from plants.models import ConnectedSystem
+    from tests.factories import ConnectedSystemFactory
+
+    shared = ConnectedSystemFactory(code="ERP-ALL", kind="erp")
+    shared.plants.set([plant_p1, plant_p2])
+    client.force_login(member(Role.PLANT_ADMIN, plant_p1))
+    form = {
+        "code": "QMS-P1",
+        "name": "QMS",
+        "kind": "qms",
+        "plants": [plant_p1.pk],
+        "active": "on",
+        "transport": "rest",
+        "auth_type": "none",
+        "timeout_seconds": "10",
+        "rate_limit_per_second": "50",
+        "max_attempts": "8",
+        "api_keys-TOTAL_FORMS": "0",
+        "api_keys-INITIAL_FORMS": "0",
+    }
+    assert client.post(_url(ConnectedSystem, "add"), form).status_code == 302
+    assert list(ConnectedSystem.objects.get(code="QMS-P1").plants.all()) == [plant_p1]
+    tampered = client.post(
+        _url(ConnectedSystem, "add"), {**form, "code": "QMS-X", "plants": [plant_p2.pk]}
+    )
+    assert tampered.status_code == 200  # P2 is not a choice: the form refuses it
+    assert not ConnectedSystem.objects.filter(code="QMS-X").exists()
+    page = client.get(_url(ConnectedSystem, "change", shared.pk))
+    assert page.status_code == 200
+    assert b'name="code"' not in page.content  # read-only: it serves P2 as well
