@@ -11,7 +11,8 @@ class OrchestratorConfig(AppConfig):
         # events look like and where its stored events are (for simulation).
         from rules.simulation import register_event_source
 
-        from .ingest.rules_bridge import register_schemas, stored_events
+        from .ingest.rules_bridge import register_schemas
+        from .simulation import stored_events
 
         register_schemas()
         register_event_source(stored_events)

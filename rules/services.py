@@ -7,6 +7,7 @@ simple-history keeps every field change besides).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import threading
@@ -488,9 +489,7 @@ def ruleset_version_simulate(
             if "plant" not in event.context:
                 if parameters is None:
                     parameters = plant_parameters(plant=plant)
-                event = SimEvent(
-                    event.event_id, event.event_type, {**event.context, "plant": parameters}
-                )
+                event = dataclasses.replace(event, context={**event.context, "plant": parameters})
             yield event
 
     baseline = live_versions(plant=plant).get(version.ruleset.key)
