@@ -16,7 +16,14 @@ from plants.models import Plant
 
 from .. import services
 from ..models import Activation, RuleSet, ScheduledPublish, SimulationReport
-from .common import EDITOR_CSS, HistoryWithoutRevert, ReadOnlyAdmin, event_link, simulation_html
+from .common import (
+    EDITOR_CSS,
+    HistoryWithoutRevert,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    event_link,
+    simulation_html,
+)
 
 
 def version_link(version) -> str:
@@ -26,19 +33,11 @@ def version_link(version) -> str:
     return format_html('<a href="{}">{}</a>', url, version)
 
 
-class ActivationInline(admin.TabularInline):
+class ActivationInline(ReadOnlyInline):
     model = Activation
-    extra = 0
     fields = ["plant_label", "live", "before", "activated_at", "activated_by"]
     readonly_fields = fields
-    can_delete = False
     verbose_name_plural = "Live where"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Plant")
     def plant_label(self, obj):

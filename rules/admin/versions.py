@@ -43,6 +43,7 @@ from .common import (
     EDITOR_JS,
     PARAMETER_RE,
     HistoryWithoutRevert,
+    ReadOnlyInline,
     simulation_html,
 )
 
@@ -115,19 +116,11 @@ class VersionForm(forms.ModelForm):
         return source
 
 
-class DecisionInline(admin.TabularInline):
+class DecisionInline(ReadOnlyInline):
     model = VersionDecision
-    extra = 0
     fields = ["created_at", "kind", "actor", "plant", "text"]
     readonly_fields = fields
-    can_delete = False
     verbose_name_plural = "Decisions and comments"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 #: Governance operations: button name → (states it applies to, permission to show it).
