@@ -101,7 +101,7 @@ def _groups_table(title: str, groups: list[dict], urls: dict[str, str]) -> str:
     )
 
 
-def simulation_html(report: SimulationReport) -> str:
+def simulation_html(report: SimulationReport, *, link: bool = True) -> str:
     """A report as HTML: the headline count, how faithful the rebuilt context was, then
     the changes grouped by rule, by action difference and by event type."""
     summary = report.summary or {}
@@ -109,13 +109,12 @@ def simulation_html(report: SimulationReport) -> str:
     url = reverse("admin:rules_simulationreport_change", args=[report.pk])
     head = format_html(
         '<p class="rules-sim-head"><strong>{} of {} events</strong> would get different '
-        'actions at {} (against {}). <a href="{}">Full report #{}</a></p>',
+        "actions at {} (against {}). {}</p>",
         report.events_changed,
         report.events_evaluated,
         report.plant.code,
         summary.get("baseline") or "nothing live",
-        url,
-        report.pk,
+        format_html('<a href="{}">Full report #{}</a>', url, report.pk) if link else "",
     )
     fidelity = summary.get("fidelity") or {}
     if fidelity.get("checked"):

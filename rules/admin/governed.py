@@ -206,7 +206,7 @@ class SimulationReportAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Report")
     def report(self, obj):
-        return simulation_html(obj)
+        return simulation_html(obj, link=False)
 
     @admin.display(description="Changed events")
     def changed_events(self, obj):

@@ -132,6 +132,8 @@ def alerts(event: Event) -> bool:
 
 
 def set_editor(page, text: str) -> None:
+    # django-ace builds the editor on window "load": wait for it, then type as a paste.
+    page.wait_for_function("() => document.querySelector('.django-ace-widget')?.editor")
     page.evaluate(
         "text => document.querySelector('.django-ace-widget').editor.setValue(text, -1)", text
     )
@@ -222,3 +224,16 @@ def test_board_authors_simulates_and_canaries_a_threshold_change(
     # --- the same run now: no alert at P1, an alert at P2 ---------------------------------
     assert not alerts(plants.scrap_run("P1", "1000000902"))
     assert alerts(plants.scrap_run("P2", "WO-2-0902"))
+
+    # --- the full report links the changed event; the rule set page rolls the canary back --
+    page.goto(f"{live_server.url}/admin/rules/rulesetversion/{draft.pk}/change/")
+    page.get_by_role("link", name=re.compile(r"Full report #\d+")).click()
+    page.get_by_role("link", name=str(before.pk)).first.wait_for()
+    shot(page, "board-4-simulation-report")
+    page.goto(f"{live_server.url}/admin/rules/ruleset/")
+    page.get_by_role("link", name="scrap-spike").click()
+    page.get_by_label("Rollback reason for P1").fill("canary seen enough")
+    page.get_by_role("button", name="Roll back P1").click()
+    assert "at P1 is back on scrap-spike@1" in messages(page)
+    shot(page, "board-5-rolled-back")
+    assert not Activation.objects.filter(ruleset__key="scrap-spike", plant__code="P1").exists()
