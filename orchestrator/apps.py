@@ -12,7 +12,8 @@ class OrchestratorConfig(AppConfig):
         from rules.simulation import register_event_source
 
         from . import system_checks  # noqa: F401 - registers the deploy checks
-        from .ingest.rules_bridge import register_schemas, stored_events
+        from .ingest.rules_bridge import register_schemas
+        from .simulation import stored_events
 
         register_schemas()
         register_event_source(stored_events)

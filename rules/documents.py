@@ -73,7 +73,9 @@ class Document:
         if not node_line:
             return (0, 0)
         style = self.scalar_style.get(ptr)
-        if style in ("|", ">"):
+        if style == ">":
+            return self._folded_position(node_line, node_column, line, column)
+        if style == "|":
             # Block scalar: the text starts on the next line, at the block's indentation.
             # The block's indentation is that of its first content line (YAML spec 8.1.1.1).
             lines = self.text.splitlines()
@@ -86,6 +88,32 @@ class Document:
         if line == 1:
             return (node_line, node_column + (1 if style in ("'", '"') else 0) + column - 1)
         return (node_line + line - 1, column)
+
+    def _folded_position(
+        self, node_line: int, node_column: int, line: int, column: int
+    ) -> tuple[int, int]:
+        """Position in a folded block (``>``/``>-``): its lines are joined by one space
+        (a blank line makes a newline), so an expression column runs across document
+        lines; walk them until the column falls inside one."""
+        lines = self.text.splitlines()
+        if node_line >= len(lines):
+            return (node_line, node_column)
+        first = lines[node_line]
+        indent = len(first) - len(first.lstrip(" "))
+        expr_line, remaining = 1, column
+        for index in range(node_line, len(lines)):
+            text = lines[index]
+            if not text.strip():
+                expr_line += 1  # a blank line folds into a newline
+                continue
+            if len(text) - len(text.lstrip(" ")) < indent:
+                break  # the block ended
+            content = text[indent:]
+            if expr_line == line:
+                if remaining <= len(content) + 1:
+                    return (index + 1, indent + max(remaining, 1))
+                remaining -= len(content) + 1  # the line and the space it folds into
+        return (node_line + 1, indent + 1)
 
     def problem(self, ptr: str, code: str, message: str, *, key: bool = False, **kw) -> Problem:
         line, column = self.position(ptr, key=key)

@@ -7,6 +7,7 @@ simple-history keeps every field change besides).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import threading
@@ -142,6 +143,31 @@ def ruleset_version_comment(*, version: RuleSetVersion, actor, text: str) -> Ver
     return _decide(version, DecisionKind.COMMENT, actor, text)
 
 
+def ruleset_version_run_tests(*, version: RuleSetVersion, actor) -> list[dict[str, Any]]:
+    """Run a version's embedded tests now (the "Run tests" button) and return the results.
+
+    A draft keeps them (they show on its page until the text changes); a submitted
+    version's stored results are those it was submitted with and are left alone.
+    """
+    if actor.pk != version.author_id:
+        _require_for_version(
+            actor, "rules.change_rulesetversion", version, "rules.author_plantoverride"
+        )
+    results = [r.__dict__ for r in compiled_version(version).run_tests()]
+    if version.state == VersionState.DRAFT:
+        RuleSetVersion.objects.filter(pk=version.pk, state=VersionState.DRAFT).update(
+            test_results=results
+        )
+        version.test_results = results
+    return results
+
+
+@transaction.atomic
+def ruleset_version_new_draft(*, version: RuleSetVersion, author) -> RuleSetVersion:
+    """A new draft of the same rule set (and plant) starting from ``version``'s text."""
+    return ruleset_version_create(source=version.source, author=author, plant=version.plant)
+
+
 # --- governance -------------------------------------------------------------------------
 
 
@@ -275,6 +301,22 @@ def ruleset_rollback(*, ruleset: RuleSet, plant: Plant | None, actor, reason: st
             actor, "rules.publish_rulesetversion", plant, alternative="rules.publish_plantoverride"
         )
     activation = Activation.objects.select_for_update().filter(ruleset=ruleset, plant=plant).first()
+    if activation is not None and activation.previous_id is None and plant is not None:
+        # A canary (a plant row that never pointed elsewhere): rolling it back means the
+        # plant follows the global default again. History keeps the removed row.
+        default = Activation.objects.filter(ruleset=ruleset, plant__isnull=True).first()
+        if default is not None:
+            rolled_back = activation.version
+            activation._history_user = actor
+            activation.delete()
+            _decide(
+                rolled_back,
+                DecisionKind.ROLLBACK,
+                actor,
+                f"{reason} (back to the global default {default.version.label})",
+                plant=plant,
+            )
+            return default
     if activation is None or activation.previous_id is None:
         raise Conflict("nothing to roll back to", code="no_previous_version")
     rolled_back = activation.version
@@ -488,9 +530,7 @@ def ruleset_version_simulate(
             if "plant" not in event.context:
                 if parameters is None:
                     parameters = plant_parameters(plant=plant)
-                event = SimEvent(
-                    event.event_id, event.event_type, {**event.context, "plant": parameters}
-                )
+                event = dataclasses.replace(event, context={**event.context, "plant": parameters})
             yield event
 
     baseline = live_versions(plant=plant).get(version.ruleset.key)

@@ -46,11 +46,17 @@ class SimEvent:
 
     ``context`` is what :meth:`rules.compiler.CompiledRuleSet.evaluate` takes (``event``,
     optional ``order``/``lot``/``inspection``, ``plant`` parameters, ``now``).
+    ``recorded`` (optional) is what the pipeline decided then, per rule set key:
+    ``{"version": "scrap-spike@3", "actions": ["threshold_alert", ...]}``; when the
+    baseline is that same version, the comparison checks that the rebuilt context
+    reproduces it (the report's *fidelity*). ``url`` links the event in the admin.
     """
 
     event_id: str
     event_type: str
     context: Mapping[str, Any]
+    recorded: Mapping[str, Mapping[str, Any]] | None = None
+    url: str = ""
 
 
 class EventSource(Protocol):
@@ -148,6 +154,12 @@ class SimulationResult:
     by_event_type: dict[str, _Group] = field(default_factory=dict)
     changes: list[dict[str, Any]] = field(default_factory=list)
     truncated: bool = False
+    #: Events whose recorded outcome came from the baseline version itself, and how many
+    #: of them the baseline reproduces on the rebuilt context (see :class:`SimEvent`).
+    checked: int = 0
+    reproduced: int = 0
+    not_reproduced: _Group = field(default_factory=_Group)
+    urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def unchanged(self) -> int:
@@ -168,6 +180,12 @@ class SimulationResult:
             "by_action": table(self.by_action),
             "by_event_type": table(self.by_event_type),
             "truncated": self.truncated,
+            "fidelity": {
+                "checked": self.checked,
+                "reproduced": self.reproduced,
+                "examples": self.not_reproduced.examples,
+            },
+            "urls": self.urls,
         }
 
 
@@ -193,6 +211,30 @@ def _multiset_diff(
     return added, removed
 
 
+def _check_fidelity(
+    result: SimulationResult, baseline: CompiledRuleSet | None, event: SimEvent, old: Outcome
+) -> None:
+    """Count whether the baseline, on the rebuilt context, does what was recorded then.
+
+    Only events judged by the baseline version itself are checked: an older version's
+    record says nothing about the context. A mismatch means the context was not rebuilt
+    faithfully for that event (or the event was judged with a failing rule): the reviewer
+    sees how far to trust the report.
+    """
+    if baseline is None or not event.recorded:
+        return
+    recorded = event.recorded.get(baseline.definition.ruleset)
+    if recorded is None or recorded.get("version") != baseline.version:
+        return
+    result.checked += 1
+    if old.error is None and [a.action for a in old.actions] == list(recorded["actions"]):
+        result.reproduced += 1
+    else:
+        result.not_reproduced.add(event.event_id)
+        if event.url:
+            result.urls[event.event_id] = event.url
+
+
 def compare(
     *,
     candidate: CompiledRuleSet,
@@ -214,6 +256,7 @@ def compare(
         new, old = Outcome.of(candidate, event), Outcome.of(baseline, event)
         if on_event is not None:
             on_event(event, new, old)
+        _check_fidelity(result, baseline, event, old)
         added, removed = _multiset_diff(new.actions, old.actions)
         reordered = (
             not added
@@ -242,6 +285,8 @@ def compare(
             if old.error_rule:
                 rules.add(old.error_rule)
                 differences.add(f"-error {old.error_rule}")
+        if event.url and len(result.urls) < MAX_STORED_CHANGES:
+            result.urls[event.event_id] = event.url
         for rule in rules:
             result.by_rule.setdefault(rule, _Group()).add(event.event_id)
         for difference in differences:
@@ -252,6 +297,7 @@ def compare(
                 {
                     "event_id": event.event_id,
                     "event_type": event.event_type,
+                    "url": event.url,
                     "added": [a.as_dict() for a in added],
                     "removed": [a.as_dict() for a in removed],
                     "reordered": reordered,

@@ -218,22 +218,3 @@ def register_schemas() -> None:
         default = event_schemas.object_schema(name)
         merged = {**default.get("properties", {}), **props}
         event_schemas.register_object_schema(name, {"type": "object", "properties": merged})
-
-
-def stored_events(*, plant, last_n, since, until):
-    """Event source for rules simulation: the plant's applied events, newest first, with
-    the payload as the event context (objects are not reconstructed as of then)."""
-    qs = Event.objects.filter(plant=plant).select_related("plant", "system")
-    if since is not None:
-        qs = qs.filter(occurred_at__gte=since)
-    if until is not None:
-        qs = qs.filter(occurred_at__lte=until)
-    qs = qs.order_by("-occurred_at", "-pk")
-    if last_n is not None:
-        qs = qs[:last_n]
-    for event in qs.iterator(chunk_size=500):
-        yield (
-            str(event.pk),
-            event.event_type,
-            {"event": event_facts(event, {}), "now": event.occurred_at},
-        )
