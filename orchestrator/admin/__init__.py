@@ -18,6 +18,11 @@ from simple_history.admin import SimpleHistoryAdmin
 from plants.admin_scoping import PlantScopedAdminMixin
 
 from .. import models as om
+from .auditor import (
+    LotAuditorMixin,
+    OrderAuditorMixin,
+    inspection_related_groups,
+)
 from .lifecycle import LifecycleAdminMixin
 from .quality import DispositionAdmin, NonconformanceAdmin, QualityInspectionMixin
 
@@ -98,7 +103,11 @@ class GateInline(ServiceWritten, admin.TabularInline):
 
 @admin.register(om.ProductionOrder)
 class ProductionOrderAdmin(
-    ServiceWritten, LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHistoryAdmin
+    ServiceWritten,
+    OrderAuditorMixin,
+    LifecycleAdminMixin,
+    PlantScopedAdminMixin,
+    SimpleHistoryAdmin,
 ):
     list_display = [
         "number",
@@ -138,7 +147,9 @@ class LotGenealogyInline(ServiceWritten, admin.TabularInline):
 
 
 @admin.register(om.Lot)
-class LotAdmin(ServiceWritten, LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHistoryAdmin):
+class LotAdmin(
+    ServiceWritten, LotAuditorMixin, LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHistoryAdmin
+):
     list_display = ["number", "plant", "item", "qty", "uom", "expires_on", "supplier", "status"]
     list_filter = ["plant", "status", "expires_on"]
     list_select_related = ["plant", "item", "uom", "supplier"]
@@ -229,6 +240,9 @@ class InspectionAdmin(ServiceWritten, QualityInspectionMixin, LifecycleAdminMixi
     list_select_related = ["plant", "lot", "order"]
     search_fields = ["number", "qms_reference", "lot__number", "order__number"]
     inlines = [InspectionResultInline]
+
+    def related_groups(self, request, obj):
+        return inspection_related_groups(obj)
 
 
 admin.site.register(om.Disposition, DispositionAdmin)

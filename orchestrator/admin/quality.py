@@ -215,6 +215,11 @@ class NonconformanceAdmin(LifecycleAdminMixin, PlantScopedAdminMixin, admin.Mode
     #: ``decide`` and ``close`` are steps of the disposition service, not buttons of their own.
     hidden_transitions = {"decide", "close"}
 
+    def related_groups(self, request, obj) -> list[dict]:
+        from .auditor import nonconformance_related_groups
+
+        return nonconformance_related_groups(obj)
+
     def object_buttons(self, request, obj) -> list[dict]:
         buttons = super().object_buttons(request, obj)
         inspection = obj.inspection
