@@ -54,6 +54,7 @@ GOVERNED = {
     "orchestrator.orderrevision",
     "orchestrator.ordercomponent",
     "orchestrator.asnline",
+    "orchestrator.payloadedit",
     "rules.rulesetversion",
     "rules.versiondecision",
     "rules.activation",
