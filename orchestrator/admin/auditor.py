@@ -59,6 +59,7 @@ def order_related_groups(order) -> list[dict]:
     return [
         {
             "title": "Timeline",
+            "no_count": True,
             "items": [
                 (
                     "the order's whole life, step by step",
@@ -106,6 +107,7 @@ def lot_related_groups(lot) -> list[dict]:
     return [
         {
             "title": "Genealogy",
+            "no_count": True,
             "items": [
                 (
                     "what went into it, where it went (picture)",
