@@ -30,6 +30,11 @@ class GenealogyLink:
     qty: object
     order_number: str
 
+    @property
+    def qty_text(self) -> str:
+        """``10``, ``2.5`` (a normalised Decimal would print ``1E+1``)."""
+        return format(self.qty.normalize(), "f") if self.qty is not None else ""
+
 
 @dataclass
 class Genealogy:

@@ -197,9 +197,7 @@ def genealogy_svg(lot) -> str:
     for link in [*up.links, *down.links]:
         lot_node(link.parent)
         lot_node(link.child)
-        label = f"{link.qty.normalize()}" + (
-            f" via {link.order_number}" if link.order_number else ""
-        )
+        label = link.qty_text + (f" via {link.order_number}" if link.order_number else "")
         dot.edge(f"lot{link.parent.pk}", f"lot{link.child.pk}", label=label)
     for link in lot_orders(lot=lot):
         order = link.order

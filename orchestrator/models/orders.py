@@ -46,7 +46,7 @@ def _approved_disposition(*decisions: str):
         ).exists()
 
     guard.__name__ = f"approved_{'_or_'.join(decisions)}_disposition"
-    guard.__doc__ = f"quality approved a {' or '.join(decisions)} disposition"
+    guard.__doc__ = f"quality approved a {' or '.join(decisions).replace('_', ' ')} disposition"
     return guard
 
 
