@@ -1,17 +1,30 @@
-"""State pictures drawn from the transitions themselves, never by hand.
+"""State pictures drawn from the transitions themselves, laid out by Graphviz.
 
 ``render_svg(Model)`` reads the django-fsm field's declared transitions
-(``field.get_all_transitions(model)``) and lays the states out in columns by their
-distance from the initial state (a layered layout, like Graphviz's ``dot`` left to right,
-in pure Python: a fresh machine has no Graphviz binary). Arrows carry the transition
-names; with ``instance=`` the current state is highlighted and the transitions that may
-proceed from it are drawn in a stronger colour. Any app can use it for any FSM field:
-orders and lots here, rule versions in ``rules``.
+(``field.get_all_transitions(model)``) and hands the graph to Graphviz's ``dot`` (through
+the ``graphviz`` Python binding; Debian's ``graphviz`` package, installed by ``make
+sysdeps`` and CI, provides the binary). Layout is Graphviz's job, not ours: it places
+edge labels as nodes of their own, so labels never overlap, and keeps crossings low.
+
+What we decide is what to draw:
+
+- states by their labels and transitions by human names (``pass inspection``, not
+  ``pass_inspection``); the code names stay in ``data-transitions`` for tools and tests;
+- side exits (a state entered from three or more states, like *on hold* or *cancelled*)
+  get one arrow "from N states" instead of N arrows, and a computed return (``resume``:
+  back where it was held) one dashed arrow, so the main path stays a readable line;
+- the current state (``instance=`` or ``current=``) is filled, and the transitions that
+  may proceed from it are drawn bold and blue;
+- the SVG scales down to its container (``max-width: 100%``), so it fits a laptop screen.
+
+Any app can use it for any FSM field: orders and lots here, rule versions in ``rules``.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
+import re
+import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 from html import escape
@@ -21,7 +34,7 @@ from django.db import models
 from django_fsm import GET_STATE, RETURN_VALUE, FSMFieldMixin
 
 ANY_STATES = ("*", "+")
-_ids = itertools.count(1)
+SVG_NS = "http://www.w3.org/2000/svg"
 
 
 @dataclass
@@ -96,19 +109,18 @@ def _targets(target: Any) -> list[Any]:
     return [] if target is None else [target]
 
 
-# --- layout ---------------------------------------------------------------------------
-NODE_H = 34
-ROW_GAP = 26
-COL_GAP = 120
-MARGIN = 24
-CHAR_W = 7.2  # average width of a 12px sans-serif character
-LABEL_CHAR_W = 6.0
-
-
+# --- what to draw ------------------------------------------------------------------------
 #: A state entered from at least this many states by the same kind of move (``hold``,
-#: ``cancel``) is a *side exit*: drawn in a row of its own, its incoming arrows collapsed
-#: into one labelled arrow, so that the main path stays readable.
+#: ``cancel``) is a *side exit*: its incoming arrows are collapsed into one.
 SIDE_FAN_IN = 3
+FONT = "Helvetica,Arial,sans-serif"
+LIVE = "#1d4ed8"
+MUTED = "#555555"
+
+
+def human(name: str) -> str:
+    """``pass_inspection`` → ``pass inspection``."""
+    return name.replace("_", " ")
 
 
 def _side_states(graph: FsmGraph) -> set[str]:
@@ -122,69 +134,193 @@ def _side_states(graph: FsmGraph) -> set[str]:
     return side if len(side) * 3 <= len(graph.states) else set()
 
 
-def _layers(graph: FsmGraph, side: set[str]) -> dict[str, int]:
-    """Column of each main-path state: its *longest* distance from the initial state over
-    the transitions left after breaking cycles (DFS back edges), so the happy path reads
-    left to right as a line. Unreachable states get a column after the last."""
-    succ: dict[str, list[str]] = defaultdict(list)
-    order = list(graph.states)
-    for edge in graph.edges:
-        main = edge.source not in side and edge.target not in side
-        if (
-            main
-            and edge.target != edge.source
-            and not edge.computed
-            and edge.target not in succ[edge.source]
-        ):
-            succ[edge.source].append(edge.target)
-    for targets in succ.values():
-        targets.sort(key=order.index)
-    forward: dict[str, list[str]] = defaultdict(list)
-    on_stack: set[str] = set()
-    seen: set[str] = set()
-
-    def visit(state: str) -> None:
-        seen.add(state)
-        on_stack.add(state)
-        for nxt in succ[state]:
-            if nxt in on_stack:
-                continue  # a back edge: drawn, but not used for layering
-            forward[state].append(nxt)
-            if nxt not in seen:
-                visit(nxt)
-        on_stack.discard(state)
-
-    layer: dict[str, int] = {}
-    if graph.initial in graph.states:
-        visit(graph.initial)
-        layer[graph.initial] = 0
-        # Longest path in the DAG: relax in topological order (reverse DFS finish order).
-        topo: list[str] = []
-        done: set[str] = set()
-
-        def finish(state: str) -> None:
-            done.add(state)
-            for nxt in forward[state]:
-                if nxt not in done:
-                    finish(nxt)
-            topo.append(state)
-
-        finish(graph.initial)
-        for state in reversed(topo):
-            for nxt in forward[state]:
-                if state in layer:
-                    layer[nxt] = max(layer.get(nxt, 0), layer[state] + 1)
-    last = max(layer.values(), default=-1) + 1
-    for state in graph.states:
-        if state not in side:
-            layer.setdefault(state, last)
-    return layer
+def _dot_id(state: str) -> str:
+    return "s_" + re.sub(r"[^A-Za-z0-9_]", "_", state)
 
 
-def _curve(*points: float) -> str:
-    """An SVG cubic Bézier path through start, two control points and end."""
-    x0, y0, c1x, c1y, c2x, c2y, x1, y1 = points
-    return f"M{x0:.1f},{y0:.1f} C{c1x:.1f},{c1y:.1f} {c2x:.1f},{c2y:.1f} {x1:.1f},{y1:.1f}"
+def _dot_source(
+    graph: FsmGraph, *, current: str | None, available: set[str], title: str
+) -> tuple[str, dict[str, tuple[str, str, list[str]]]]:
+    """The graph in DOT, and for each edge id what it stands for (source, target, names)."""
+    import graphviz
+
+    side = _side_states(graph)
+    dot = graphviz.Digraph(
+        graph_attr={
+            "rankdir": "LR" if len(graph.states) <= 6 else "TB",
+            "label": title,
+            "labelloc": "t",
+            "labeljust": "l",
+            "fontname": FONT,
+            "fontsize": "14",
+            "nodesep": "0.35",
+            "ranksep": "0.45",
+            "bgcolor": "transparent",
+            "pad": "0.1",
+        },
+        node_attr={
+            "shape": "box",
+            "style": "rounded,filled",
+            "fillcolor": "#f8fafc",
+            "color": "#64748b",
+            "fontname": FONT,
+            "fontsize": "11",
+            "height": "0.3",
+            "margin": "0.12,0.04",
+        },
+        edge_attr={
+            "fontname": FONT,
+            "fontsize": "9",
+            "color": MUTED,
+            "fontcolor": MUTED,
+            "arrowsize": "0.6",
+        },
+    )
+    for state, label in graph.states.items():
+        attrs = {"id": _dot_id(state), "class": "fsm-state"}
+        if state == current:
+            attrs.update(fillcolor="#dbeafe", color=LIVE, penwidth="2", fontcolor="#0b2a6b")
+            attrs["class"] += " current"
+        if state == graph.initial:
+            attrs["peripheries"] = "2"
+        dot.node(_dot_id(state), label, **attrs)
+
+    meaning: dict[str, tuple[str, str, list[str]]] = {}
+
+    def edge(source_id: str, target_id: str, src: str, tgt: str, names, label, **attrs):
+        edge_id = f"e{len(meaning)}"
+        live = src == current and any(n in available for n in names)
+        style = {"color": LIVE, "fontcolor": LIVE, "penwidth": "2"} if live else {}
+        dot.edge(
+            source_id,
+            target_id,
+            label=label,
+            id=edge_id,
+            tooltip=", ".join(names),
+            **{"class": "fsm-edge" + (" live" if live else "")},
+            **style,
+            **attrs,
+        )
+        meaning[edge_id] = (src, tgt, list(names))
+
+    fan_in: dict[str, list[Edge]] = defaultdict(list)
+    fan_out: dict[str, list[Edge]] = defaultdict(list)
+    for e in graph.edges:
+        if e.target in side and e.source not in side and e.source != e.target:
+            fan_in[e.target].append(e)
+        elif e.source in side and e.computed and e.target not in side:
+            fan_out[e.source].append(e)
+        else:
+            edge(
+                _dot_id(e.source),
+                _dot_id(e.target),
+                e.source,
+                e.target,
+                e.names,
+                " / ".join(human(n) for n in e.names),
+                **({"style": "dashed"} if e.computed else {}),
+            )
+    for state, edges in fan_in.items():
+        names = sorted({n for e in edges for n in e.names})
+        anchor = f"from_{_dot_id(state)}"
+        dot.node(
+            anchor,
+            f"from {len(edges)} states",
+            shape="plaintext",
+            style="",
+            fontsize="9",
+            fontcolor=MUTED,
+            tooltip=", ".join(sorted(graph.states[e.source] for e in edges)),
+        )
+        edge(anchor, _dot_id(state), "*", state, names, " / ".join(map(human, names)))
+        # A live side exit (hold the current order) is emphasised like any other edge.
+        if current in {e.source for e in edges} and any(n in available for n in names):
+            meaning[f"e{len(meaning) - 1}"] = (current, state, names)
+    for state, edges in fan_out.items():
+        names = sorted({n for e in edges for n in e.names})
+        anchor = f"back_{_dot_id(state)}"
+        dot.node(
+            anchor,
+            "back where it was",
+            shape="plaintext",
+            style="",
+            fontsize="9",
+            fontcolor=MUTED,
+            tooltip=", ".join(sorted(graph.states[e.target] for e in edges)),
+        )
+        edge(
+            _dot_id(state),
+            anchor,
+            state,
+            "*",
+            names,
+            " / ".join(map(human, names)),
+            style="dashed",
+        )
+    return dot.source, meaning
+
+
+def _annotate(svg: str, graph: FsmGraph, meaning: dict) -> str:
+    """Graphviz's SVG, with our data attributes (``data-state`` on each state's group,
+    ``data-transitions`` on each arrow), no fixed size, and no XML prolog."""
+    ET.register_namespace("", SVG_NS)
+    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+    root = ET.fromstring(svg)  # noqa: S314 - Graphviz's output for our own graph
+    by_id = {_dot_id(s): s for s in graph.states}
+    for g in root.iter(f"{{{SVG_NS}}}g"):
+        gid = g.get("id", "")
+        if gid in by_id:
+            g.set("data-state", by_id[gid])
+        elif gid in meaning:
+            source, target, names = meaning[gid]
+            for p in g.iter(f"{{{SVG_NS}}}path"):
+                p.set("data-source", source)
+                p.set("data-target", target)
+                p.set("data-transitions", ", ".join(names))
+    width, height = root.get("width", ""), root.get("height", "")
+    root.set("class", "fsm-graph")
+    root.set("role", "img")
+    root.set("data-width", width)
+    root.set("data-height", height)
+    # Natural size as the maximum, scaled down to fit the page.
+    root.set("style", f"max-width:min(100%, {width});height:auto")
+    root.attrib.pop("width", None)
+    root.attrib.pop("height", None)
+    return ET.tostring(root, encoding="unicode")
+
+
+@functools.lru_cache(maxsize=512)
+def _render_cached(
+    model: type[models.Model],
+    field_name: str | None,
+    current: str | None,
+    available: frozenset[str],
+    title: str,
+) -> str:
+    import graphviz
+
+    graph = build_graph(model, field_name)
+    source, meaning = _dot_source(graph, current=current, available=set(available), title=title)
+    try:
+        svg = graphviz.Source(source).pipe(format="svg", encoding="utf-8")
+    except graphviz.ExecutableNotFound:
+        return _without_graphviz(graph, title)
+    return _annotate(svg, graph, meaning)
+
+
+def _without_graphviz(graph: FsmGraph, title: str) -> str:
+    """Say plainly what is missing rather than draw a bad picture."""
+    rows = "".join(
+        f'<g data-state="{escape(s)}"><text x="8" y="{40 + 16 * i}">{escape(label)}</text></g>'
+        for i, (s, label) in enumerate(graph.states.items())
+    )
+    return (
+        f'<svg xmlns="{SVG_NS}" class="fsm-graph" role="img" width="420" '
+        f'height="{60 + 16 * len(graph.states)}" font-family="sans-serif" font-size="12">'
+        f"<title>{escape(title)}</title>"
+        '<text x="8" y="18" fill="#b91c1c">Graphviz (dot) is not installed: run make sysdeps.'
+        f"</text>{rows}</svg>"
+    )
 
 
 def render_svg(
@@ -198,8 +334,8 @@ def render_svg(
 ) -> str:
     """An SVG picture of the lifecycle. ``instance`` (or ``current``) highlights a state;
     ``available`` names the transitions to emphasise (default with an instance: those
-    whose source and guard allow them now)."""
-    graph = build_graph(model, field_name)
+    whose source and guard allow them now). Text is escaped by Graphviz and ElementTree,
+    so the result may be marked safe."""
     fsm = fsm_field(model, field_name)
     if instance is not None:
         current = str(getattr(instance, fsm.name))
@@ -207,219 +343,5 @@ def render_svg(
             available = {
                 t.name for t in getattr(instance, f"get_available_{fsm.name}_transitions")()
             }
-    available = available or set()
     title = title or f"{model._meta.verbose_name.capitalize()} lifecycle"
-
-    side = _side_states(graph)
-    layer = _layers(graph, side)
-    columns: dict[int, list[str]] = defaultdict(list)
-    for state in graph.states:  # keeps the choices' order inside a column
-        if state not in side:
-            columns[layer[state]].append(state)
-    node_w = max(90, int(max(len(label) for label in graph.states.values()) * CHAR_W) + 24)
-    rows = max(len(col) for col in columns.values())
-    top = MARGIN + 30 + 70  # title, then room for arcs of backward transitions above
-    pos: dict[str, tuple[float, float]] = {}
-    for col, states in columns.items():
-        # Centre short columns vertically so the main path reads as a line.
-        offset = (rows - len(states)) * (NODE_H + ROW_GAP) / 2
-        for row, state in enumerate(states):
-            pos[state] = (
-                MARGIN + col * (node_w + COL_GAP),
-                top + offset + row * (NODE_H + ROW_GAP),
-            )
-    n_cols = max(columns) + 1
-    main_bottom = top + rows * (NODE_H + ROW_GAP)
-    side_y = main_bottom + 110
-    if side:
-        # Side exits sit below the main path, spread evenly under it.
-        side_order = [s for s in graph.states if s in side]
-        span = n_cols * node_w + (n_cols - 1) * COL_GAP
-        step = span / len(side_order)
-        for i, state in enumerate(side_order):
-            pos[state] = (MARGIN + step * i + (step - node_w) / 2, side_y)
-    width = MARGIN * 2 + max(
-        n_cols * node_w + (n_cols - 1) * COL_GAP, max(x for x, _ in pos.values()) + node_w - MARGIN
-    )
-    height = (side_y + NODE_H + 40) if side else main_bottom + 60
-
-    uid = f"fsm{next(_ids)}"
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="fsm-graph" role="img" '
-        f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
-        f'font-family="system-ui, sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
-        "<defs>",
-        *(
-            f'<marker id="{uid}-{kind}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-            f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-            f'fill="{color}"/></marker>'
-            for kind, color in (("arrow", "#666"), ("live", "#1d4ed8"))
-        ),
-        "</defs>",
-        f'<text x="{MARGIN}" y="{MARGIN + 4}" font-size="14" font-weight="600">'
-        f"{escape(title)}</text>",
-    ]
-    labels: list[str] = []
-
-    def draw(edge_source, edge_target, names_text, path, lx, ly, *, live, computed, tooltip=""):
-        color, marker = ("#1d4ed8", "live") if live else ("#666", "arrow")
-        dash = ' stroke-dasharray="5,3"' if computed else ""
-        out.append(
-            f'<path class="fsm-edge{" live" if live else ""}" data-source="{escape(edge_source)}" '
-            f'data-target="{escape(edge_target)}" data-transitions="{escape(names_text)}" d="{path}" '
-            f'fill="none" stroke="{color}" stroke-width="{2.2 if live else 1.2}"{dash} '
-            f'marker-end="url(#{uid}-{marker})">'
-            + (f"<title>{escape(tooltip)}</title>" if tooltip else "")
-            + "</path>"
-        )
-        label_w = len(names_text) * LABEL_CHAR_W + 6
-        labels.append(
-            f'<g class="fsm-label"><rect x="{lx - label_w / 2:.1f}" y="{ly - 11:.1f}" '
-            f'width="{label_w:.1f}" height="14" rx="3" fill="#fff" fill-opacity="0.85"/>'
-            f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="middle" font-size="10" '
-            f'fill="{color}">{escape(names_text)}</text></g>'
-        )
-
-    def is_live(edge: Edge) -> bool:
-        return edge.source == current and any(name in available for name in edge.names)
-
-    # Collapse the many arrows into each side exit (and a side exit's computed fan-out,
-    # like "resume → where it was held") into one labelled arrow each.
-    fan_in: dict[str, list[Edge]] = defaultdict(list)
-    fan_out: dict[str, list[Edge]] = defaultdict(list)
-    single: list[Edge] = []
-    for edge in graph.edges:
-        if edge.target in side and edge.source not in side and edge.source != edge.target:
-            fan_in[edge.target].append(edge)
-        elif edge.source in side and edge.computed and edge.target not in side:
-            fan_out[edge.source].append(edge)
-        else:
-            single.append(edge)
-    for state, edges in fan_in.items():
-        x, y = pos[state]
-        names = sorted({n for e in edges for n in e.names})
-        sources = [graph.states[e.source] for e in edges]
-        cx = x + node_w / 2 - 14
-        text = f"{', '.join(names)} ← {len(sources)} states"
-        draw(
-            "*",
-            state,
-            text,
-            f"M{cx:.1f},{y - 52:.1f} L{cx:.1f},{y:.1f}",
-            cx - 4,
-            y - 56,
-            live=any(is_live(e) for e in edges),
-            computed=False,
-            tooltip=f"{', '.join(names)} from: {', '.join(sources)}",
-        )
-    for state, edges in fan_out.items():
-        x, y = pos[state]
-        names = sorted({n for e in edges for n in e.names})
-        cx = x + node_w / 2 + 14
-        text = f"{', '.join(names)} → back ({len(edges)} possible)"
-        draw(
-            state,
-            "*",
-            text,
-            f"M{cx:.1f},{y:.1f} L{cx:.1f},{y - 46:.1f}",
-            cx + 4,
-            y + NODE_H + 16,
-            live=any(is_live(e) for e in edges),
-            computed=True,
-            tooltip=f"{', '.join(names)} to one of: {', '.join(graph.states[e.target] for e in edges)}",
-        )
-
-    backward = skipping = 0
-    for edge in single:
-        sx, sy = pos[edge.source]
-        tx, ty = pos[edge.target]
-        names = ", ".join(edge.names)
-        in_side = edge.source in side or edge.target in side
-        if edge.source == edge.target:
-            x0, y0 = sx + node_w * 0.35, sy
-            x1 = sx + node_w * 0.65
-            path = _curve(x0, y0, x0, y0 - 34, x1, y0 - 34, x1, y0)
-            lx, ly = sx + node_w / 2, sy - 30
-        elif in_side and sy != ty:
-            # Between the main path and the side row: a vertical curve.
-            up = ty < sy
-            x0, y0 = sx + node_w / 2, (sy if up else sy + NODE_H)
-            x1, y1 = tx + node_w / 2, (ty + NODE_H if up else ty)
-            mid = (y0 + y1) / 2
-            path = _curve(x0, y0, x0, mid, x1, mid, x1, y1)
-            lx, ly = (x0 + x1) / 2, mid - 2
-        elif in_side or (layer.get(edge.target, 0) == layer.get(edge.source, 0) and sy == ty):
-            left_to_right = tx > sx
-            x0 = sx + node_w if left_to_right else sx
-            x1 = tx if left_to_right else tx + node_w
-            y0, y1 = sy + NODE_H / 2, ty + NODE_H / 2
-            bend = (x1 - x0) / 2
-            path = _curve(x0, y0, x0 + bend, y0, x1 - bend, y1, x1, y1)
-            lx, ly = (x0 + x1) / 2, (y0 + y1) / 2 - 4
-        elif layer[edge.target] - layer[edge.source] >= 2:
-            # Skips a column: an arc under the nodes instead of a line through them.
-            skipping += 1
-            x0, y0 = sx + node_w / 2, sy + NODE_H
-            x1, y1 = tx + node_w / 2, ty + NODE_H
-            depth = main_bottom - max(y0, y1) + 8 + (skipping % 3) * 12
-            path = _curve(x0, y0, x0, y0 + depth, x1, y1 + depth, x1, y1)
-            lx, ly = (x0 + x1) / 2, max(y0, y1) + depth * 0.75 + 4
-        elif layer[edge.target] > layer[edge.source]:
-            x0, y0 = sx + node_w, sy + NODE_H / 2
-            x1, y1 = tx, ty + NODE_H / 2
-            bend = COL_GAP * 0.5
-            path = _curve(x0, y0, x0 + bend, y0, x1 - bend, y1, x1, y1)
-            lx, ly = (x0 + x1) / 2, (y0 + y1) / 2 - 4
-        elif layer[edge.target] == layer[edge.source]:
-            x0, y0 = sx + node_w, sy + NODE_H / 2
-            x1, y1 = tx + node_w, ty + NODE_H / 2
-            out_x = x0 + 40
-            path = (
-                f"M{x0:.1f},{y0:.1f} C{out_x:.1f},{y0:.1f} {out_x:.1f},{y1:.1f} {x1:.1f},{y1:.1f}"
-            )
-            lx, ly = out_x - 6, (y0 + y1) / 2
-        else:
-            # Backward: an arc over the nodes, higher for longer jumps, staggered so that
-            # several arcs stay apart.
-            backward += 1
-            x0, y0 = sx + node_w / 2, sy
-            x1, y1 = tx + node_w / 2, ty
-            depth = min(y0, y1) - top + 24 + (backward % 3) * 14
-            path = _curve(x0, y0, x0, y0 - depth, x1, y1 - depth, x1, y1)
-            lx, ly = (x0 + x1) / 2, min(y0, y1) - depth * 0.75
-        draw(
-            edge.source,
-            edge.target,
-            names,
-            path,
-            lx,
-            ly,
-            live=is_live(edge),
-            computed=edge.computed,
-        )
-    if graph.initial in pos:  # the usual start marker: a dot pointing at the initial state
-        x, y = pos[graph.initial]
-        out.append(f'<circle cx="{x - 12:.1f}" cy="{y + NODE_H / 2:.1f}" r="5" fill="#475569"/>')
-    for state, label in graph.states.items():
-        x, y = pos[state]
-        is_current = state == current
-        classes = (
-            "fsm-state"
-            + (" current" if is_current else "")
-            + (" initial" if state == graph.initial else "")
-        )
-        fill, stroke, weight = (
-            ("#fde68a", "#b45309", "700") if is_current else ("#f8fafc", "#475569", "400")
-        )
-        out.append(
-            f'<g class="{classes}" data-state="{escape(state)}">'
-            f"<title>{escape(state)}</title>"
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{node_w}" height="{NODE_H}" rx="10" '
-            f'fill="{fill}" stroke="{stroke}" stroke-width="{2.5 if is_current else 1.2}"/>'
-            f'<text x="{x + node_w / 2:.1f}" y="{y + NODE_H / 2 + 4:.1f}" text-anchor="middle" '
-            f'font-weight="{weight}">{escape(label)}</text></g>'
-        )
-    out.extend(labels)  # last, so labels sit on top of arrows and boxes
-    out.append("</svg>")
-    return "\n".join(out)
+    return _render_cached(model, field_name, current, frozenset(available or ()), title)

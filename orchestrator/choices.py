@@ -40,6 +40,8 @@ class OrderState(models.TextChoices):
     FINANCIALLY_POSTED = "financially_posted", "Financially posted"
     ON_HOLD = "on_hold", "On hold"
     CANCELLED = "cancelled", "Cancelled"
+    # A quality disposition (scrap, return to supplier) ended the order without a receipt.
+    CLOSED = "closed", "Closed without receipt"
 
 
 #: States an order can be put on hold from (and so the states ``resume`` may return to).

@@ -120,6 +120,13 @@ class Role(models.TextChoices):
     OPERATOR = "operator", "Operator / integration support"
     QUALITY_LEAD = "quality_lead", "Quality lead"
     AUDITOR = "auditor", "Auditor"
+    # The roles the shipped rule packs route approvals and alerts to (``rules.actions``):
+    # each decides the approvals addressed to it at its plants and sees the plant's data.
+    PLANNING = "planning", "Production planning"
+    MAINTENANCE = "maintenance", "Maintenance"
+    SUPERVISOR = "supervisor", "Shift supervisor"
+    PROCUREMENT = "procurement", "Procurement"
+    CUSTOMER_SERVICE = "customer_service", "Customer service"
 
 
 Weekday = models.IntegerChoices(

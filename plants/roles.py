@@ -36,6 +36,14 @@ _PLANT_CONFIG = [
     "plants.change_apikey",
 ]
 
+#: What the people rules address (approvals, alerts) need to see to decide: the plant's
+#: business objects and their approvals; deciding itself is checked against the request's
+#: role by ``orchestrator.services.approvals``.
+_DECIDER = {
+    "include": ["plants.view_*", "orchestrator.view_*"],
+    "exclude": ["plants.*_membership", "plants.*_apikey"],
+}
+
 ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
     Role.GOVERNANCE_BOARD: {
         "include": [
@@ -102,6 +110,15 @@ ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
         # Read-only access to everything, including history tables.
         "include": ["*.view_*"],
         "exclude": [],
+    },
+    Role.PLANNING: _DECIDER,
+    Role.MAINTENANCE: _DECIDER,
+    Role.PROCUREMENT: _DECIDER,
+    Role.CUSTOMER_SERVICE: _DECIDER,
+    # Cycle-count variances over tolerance wait for a supervisor (scenario 5).
+    Role.SUPERVISOR: {
+        **_DECIDER,
+        "include": [*_DECIDER["include"], "orchestrator.approve_cyclecount"],
     },
 }
 

@@ -2,9 +2,14 @@
 
 Every plant-bound admin is scoped by :class:`plants.admin_scoping.PlantScopedAdminMixin`;
 lifecycle models add :class:`.lifecycle.LifecycleAdminMixin` (state picture, transition
-buttons that call ``transition_apply``, audit trail). State fields are read-only
-everywhere: states change only through transitions. Foreign keys use raw-id widgets so
+buttons that call ``transition_apply``, audit trail). Foreign keys use raw-id widgets so
 the pages stay fast with millions of lots and orders.
+
+The business objects, facts reported by systems and governance records are written only by
+services (ingest, transitions, dispositions, approvals, replay): here they are
+:class:`ServiceWritten` (no add, change or delete form), and what a person may do with
+them is a button or an action that calls the service with ``actor=request.user``.
+``tests/test_admin_walk.py`` holds every registered admin to that.
 """
 
 from django.contrib import admin
@@ -13,14 +18,43 @@ from simple_history.admin import SimpleHistoryAdmin
 from plants.admin_scoping import PlantScopedAdminMixin
 
 from .. import models as om
+from .auditor import (
+    LotAuditorMixin,
+    OrderAuditorMixin,
+    inspection_related_groups,
+)
 from .lifecycle import LifecycleAdminMixin
+from .quality import DispositionAdmin, NonconformanceAdmin, QualityInspectionMixin
+
+
+class ServiceWritten:
+    """Mix into an admin or inline of a model only services write: shown, never added,
+    edited or deleted through a form (the walk test checks every admin for this)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        # Everything shown is read-only, non-editable fields (auto timestamps) included:
+        # a view-only form must not try to build a form field for them.
+        declared = [f for f in (self.fields or []) if isinstance(f, str)]
+        model_fields = [f.name for f in self.model._meta.fields if not f.auto_created]
+        return list(
+            dict.fromkeys([*super().get_readonly_fields(request, obj), *declared, *model_fields])
+        )
 
 
 class ScopedAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["plant"]
 
 
-class OperationInline(admin.TabularInline):
+class OperationInline(ServiceWritten, admin.TabularInline):
     model = om.Operation
     extra = 0
     fields = [
@@ -32,16 +66,13 @@ class OperationInline(admin.TabularInline):
         "scrapped_qty",
         "state",
     ]
-    readonly_fields = ["state"]
-    raw_id_fields = ["work_center"]
     show_change_link = True
 
 
-class OrderRevisionInline(admin.TabularInline):
+class OrderRevisionInline(ServiceWritten, admin.TabularInline):
     model = om.OrderRevision
     extra = 0
-    can_delete = False
-    readonly_fields = [
+    fields = [
         "kind",
         "previous_value",
         "new_value",
@@ -49,38 +80,35 @@ class OrderRevisionInline(admin.TabularInline):
         "actor_label",
         "reason",
         "correlation_id",
-    ]
-
-    def has_add_permission(self, request, obj=None):
-        return False  # revisions come from order_revise()
+    ]  # revisions come from order_revise()
 
 
-class OrderComponentInline(admin.TabularInline):
+class OrderComponentInline(ServiceWritten, admin.TabularInline):
     """Components ERP reserved for the order (what material issues are matched against)."""
 
     model = om.OrderComponent
     extra = 0
     fields = ["item", "qty", "uom", "issued_qty"]
-    readonly_fields = ["issued_qty"]
-    raw_id_fields = ["item", "uom"]
 
 
-class GateInline(admin.TabularInline):
+class GateInline(ServiceWritten, admin.TabularInline):
     """The order's gates: what waits for what, since when (changed only by transitions)."""
 
     model = om.Gate
     fk_name = "order"
     extra = 0
-    can_delete = False
     fields = ["kind", "state", "waits_for", "inspection", "reason", "rule", "state_changed_at"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
+    show_change_link = True
 
 
 @admin.register(om.ProductionOrder)
-class ProductionOrderAdmin(LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHistoryAdmin):
+class ProductionOrderAdmin(
+    ServiceWritten,
+    OrderAuditorMixin,
+    LifecycleAdminMixin,
+    PlantScopedAdminMixin,
+    SimpleHistoryAdmin,
+):
     list_display = [
         "number",
         "plant",
@@ -101,7 +129,7 @@ class ProductionOrderAdmin(LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHis
 
 
 @admin.register(om.Operation)
-class OperationAdmin(LifecycleAdminMixin, PlantScopedAdminMixin, admin.ModelAdmin):
+class OperationAdmin(ServiceWritten, LifecycleAdminMixin, PlantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "work_center", "planned_qty", "confirmed_qty", "state"]
     list_filter = ["order__plant", "state"]
     list_select_related = ["order", "work_center"]
@@ -109,17 +137,19 @@ class OperationAdmin(LifecycleAdminMixin, PlantScopedAdminMixin, admin.ModelAdmi
     raw_id_fields = ["order", "work_center"]
 
 
-class LotGenealogyInline(admin.TabularInline):
+class LotGenealogyInline(ServiceWritten, admin.TabularInline):
     model = om.LotGenealogy
     fk_name = "child"
     extra = 0
-    raw_id_fields = ["parent", "order"]
+    fields = ["parent", "qty", "order", "recorded_at"]
     verbose_name = "component lot"
     verbose_name_plural = "component lots (genealogy)"
 
 
 @admin.register(om.Lot)
-class LotAdmin(LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHistoryAdmin):
+class LotAdmin(
+    ServiceWritten, LotAuditorMixin, LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHistoryAdmin
+):
     list_display = ["number", "plant", "item", "qty", "uom", "expires_on", "supplier", "status"]
     list_filter = ["plant", "status", "expires_on"]
     list_select_related = ["plant", "item", "uom", "supplier"]
@@ -129,7 +159,7 @@ class LotAdmin(LifecycleAdminMixin, PlantScopedAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(om.LotGenealogy)
-class LotGenealogyAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
+class LotGenealogyAdmin(ServiceWritten, PlantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["parent", "child", "qty", "order", "recorded_at"]
     list_filter = ["child__plant"]
     list_select_related = ["parent", "child", "order"]
@@ -138,7 +168,7 @@ class LotGenealogyAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(om.LotOrderLink)
-class LotOrderLinkAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
+class LotOrderLinkAdmin(ServiceWritten, PlantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["lot", "order", "relation", "qty"]
     list_filter = ["order__plant", "relation"]
     list_select_related = ["lot", "order"]
@@ -147,7 +177,7 @@ class LotOrderLinkAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(om.MaterialIssue)
-class MaterialIssueAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
+class MaterialIssueAdmin(ServiceWritten, PlantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["order", "operation", "lot", "item", "qty", "uom", "issued_at"]
     list_filter = ["order__plant", "issued_at"]
     list_select_related = ["order", "operation", "lot", "item", "uom"]
@@ -156,7 +186,7 @@ class MaterialIssueAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(om.OperationConfirmation)
-class OperationConfirmationAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
+class OperationConfirmationAdmin(ServiceWritten, PlantScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "operation",
         "confirmation_number",
@@ -172,7 +202,7 @@ class OperationConfirmationAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(om.ScrapDeclaration)
-class ScrapDeclarationAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
+class ScrapDeclarationAdmin(ServiceWritten, PlantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["order", "operation", "qty", "uom", "reason_code", "declared_at"]
     list_filter = ["order__plant", "reason_code"]
     list_select_related = ["order", "operation", "uom"]
@@ -189,7 +219,7 @@ class InspectionPlanAdmin(PlantScopedAdminMixin, SimpleHistoryAdmin):
     raw_id_fields = ["plant", "item"]
 
 
-class InspectionResultInline(admin.TabularInline):
+class InspectionResultInline(ServiceWritten, admin.TabularInline):
     model = om.InspectionResult
     extra = 0
     fields = [
@@ -203,59 +233,24 @@ class InspectionResultInline(admin.TabularInline):
     ]
 
 
-class DispositionInline(admin.TabularInline):
-    model = om.Disposition
-    extra = 0
-    can_delete = False
-    readonly_fields = [
-        "decision",
-        "reason",
-        "decided_by",
-        "decided_at",
-        "approved_by",
-        "approved_at",
-    ]
-
-    def has_add_permission(self, request, obj=None):
-        return False  # dispositions come from disposition_decide()
-
-
 @admin.register(om.Inspection)
-class InspectionAdmin(LifecycleAdminMixin, ScopedAdmin):
+class InspectionAdmin(ServiceWritten, QualityInspectionMixin, LifecycleAdminMixin, ScopedAdmin):
     list_display = ["number", "plant", "kind", "lot", "order", "requested_at", "state"]
     list_filter = ["plant", "state", "kind"]
     list_select_related = ["plant", "lot", "order"]
     search_fields = ["number", "qms_reference", "lot__number", "order__number"]
-    raw_id_fields = ["plant", "plan", "lot", "order"]
-    inlines = [InspectionResultInline, DispositionInline]
+    inlines = [InspectionResultInline]
+
+    def related_groups(self, request, obj):
+        return inspection_related_groups(obj)
 
 
-@admin.register(om.Disposition)
-class DispositionAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "inspection",
-        "decision",
-        "decided_by",
-        "decided_at",
-        "approved_by",
-        "approved_at",
-    ]
-    list_filter = ["inspection__plant", "decision"]
-    list_select_related = ["inspection__plant", "decided_by", "approved_by"]
-    search_fields = ["inspection__number", "reason"]
-    raw_id_fields = ["inspection", "decided_by", "approved_by"]
-
-
-@admin.register(om.Nonconformance)
-class NonconformanceAdmin(LifecycleAdminMixin, ScopedAdmin):
-    list_display = ["number", "plant", "title", "disposition", "capa_reference", "state"]
-    list_filter = ["plant", "state", "disposition"]
-    search_fields = ["number", "title", "capa_reference", "lot__number", "order__number"]
-    raw_id_fields = ["plant", "lot", "order", "inspection", "supplier"]
+admin.site.register(om.Disposition, DispositionAdmin)
+admin.site.register(om.Nonconformance, NonconformanceAdmin)
 
 
 @admin.register(om.GoodsReceipt)
-class GoodsReceiptAdmin(LifecycleAdminMixin, ScopedAdmin):
+class GoodsReceiptAdmin(ServiceWritten, LifecycleAdminMixin, ScopedAdmin):
     list_display = ["number", "plant", "order", "item", "qty", "uom", "received_at", "state"]
     list_filter = ["plant", "state"]
     list_select_related = ["plant", "order", "item", "uom"]
@@ -264,7 +259,7 @@ class GoodsReceiptAdmin(LifecycleAdminMixin, ScopedAdmin):
 
 
 @admin.register(om.CycleCount)
-class CycleCountAdmin(LifecycleAdminMixin, ScopedAdmin):
+class CycleCountAdmin(ServiceWritten, LifecycleAdminMixin, ScopedAdmin):
     list_display = ["number", "plant", "item", "location", "book_qty", "counted_qty", "state"]
     list_filter = ["plant", "state"]
     list_select_related = ["plant", "item"]
@@ -272,14 +267,13 @@ class CycleCountAdmin(LifecycleAdminMixin, ScopedAdmin):
     raw_id_fields = ["plant", "item", "lot", "uom"]
 
 
-class AsnLineInline(admin.TabularInline):
+class AsnLineInline(ServiceWritten, admin.TabularInline):
     model = om.AsnLine
     extra = 0
-    raw_id_fields = ["item", "uom"]
 
 
 @admin.register(om.AdvanceShippingNotice)
-class AdvanceShippingNoticeAdmin(LifecycleAdminMixin, ScopedAdmin):
+class AdvanceShippingNoticeAdmin(ServiceWritten, LifecycleAdminMixin, ScopedAdmin):
     list_display = ["number", "plant", "supplier", "expected_at", "revised_expected_at", "state"]
     list_filter = ["plant", "state"]
     list_select_related = ["plant", "supplier"]
@@ -322,7 +316,7 @@ class AuditRecordAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(om.Gate)
-class GateAdmin(LifecycleAdminMixin, ScopedAdmin):
+class GateAdmin(ServiceWritten, LifecycleAdminMixin, ScopedAdmin):
     """Where is a transaction stalled and why: every gate, closed ones first."""
 
     list_display = [
@@ -338,30 +332,28 @@ class GateAdmin(LifecycleAdminMixin, ScopedAdmin):
     list_filter = ["plant", "state", "kind"]
     list_select_related = ["plant", "order", "lot"]
     search_fields = ["kind", "waits_for", "order__number", "lot__number", "reason"]
-    raw_id_fields = ["plant", "order", "lot", "inspection"]
-    readonly_fields = ["rule"]
+
+    def apply_transition(self, request, obj, name: str, reason: str):
+        # An override lets the waiting work proceed (parked events, the gated posting):
+        # that is the gate service's job, not the bare transition's.
+        if name == "override":
+            from ..services.gates import gate_override
+
+            return gate_override(gate=obj, actor=request.user, reason=reason)
+        return super().apply_transition(request, obj, name, reason)
 
 
 @admin.register(om.CheckRecord)
-class CheckRecordAdmin(ScopedAdmin):
+class CheckRecordAdmin(ServiceWritten, ScopedAdmin):
     """Synchronous checks that were asked, and their answers (read-only)."""
 
     list_display = ["asked_at", "check_name", "plant", "system", "allowed", "duration_ms"]
     list_filter = ["check_name", "allowed", "plant"]
     search_fields = ["correlation_id"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(om.Notification)
-class NotificationAdmin(ScopedAdmin):
+class NotificationAdmin(ServiceWritten, ScopedAdmin):
     """What rules told which role, because of which event."""
 
     list_display = ["created_at", "plant", "kind", "role", "message", "rule"]
@@ -371,14 +363,12 @@ class NotificationAdmin(ScopedAdmin):
 
 
 @admin.register(om.ApprovalRequest)
-class ApprovalRequestAdmin(ScopedAdmin):
+class ApprovalRequestAdmin(ServiceWritten, ScopedAdmin):
     """Human decisions rules asked for, with their due time."""
 
     list_display = ["created_at", "plant", "role", "reason", "state", "due_at", "order", "gate"]
     list_filter = ["plant", "state", "role"]
     search_fields = ["reason", "correlation_id", "order__number"]
-    raw_id_fields = ["plant", "event", "order", "gate", "decided_by"]
-    readonly_fields = ["state", "decided_by", "decided_at", "decision_reason", "escalated_at"]
     actions = ["approve_selected", "reject_selected"]
 
     def _decide(self, request, queryset, *, approve: bool) -> None:
@@ -413,7 +403,7 @@ class ApprovalRequestAdmin(ScopedAdmin):
 
 
 @admin.register(om.MachineDowntime)
-class MachineDowntimeAdmin(ScopedAdmin):
+class MachineDowntimeAdmin(ServiceWritten, ScopedAdmin):
     """Stoppages MES reported per work center."""
 
     list_display = ["work_center", "equipment", "started_at", "ended_at", "reason", "plant"]

@@ -21,11 +21,14 @@ from django.utils.safestring import mark_safe
 
 from interlock.errors import DomainError
 from interlock.fsm_graph import render_svg
+from plants.auth import plant_ids_for
+from plants.roles import ROLE_GRANTS, role_allows
 
 from ..selectors import audit_trail
 from ..services.lifecycle import (
     available_transitions,
     fsm_field,
+    model_transitions,
     transition_apply,
     transition_method,
     transition_permission,
@@ -42,11 +45,75 @@ class TransitionForm(forms.Form):
     )
 
 
+def transition_label(name: str) -> str:
+    """``pass_inspection`` → ``pass inspection``: what a person reads on a button or an edge."""
+    return name.replace("_", " ")
+
+
+def _guard_text(condition) -> str:
+    doc = (getattr(condition, "__doc__", None) or "").strip()
+    if doc:
+        return doc.splitlines()[0].rstrip(".")
+    return getattr(condition, "__name__", "a condition").lstrip("_").replace("_", " ")
+
+
+def _roles_granting(perm: str) -> list[str]:
+    from plants.choices import Role
+
+    return [Role(role).label for role in ROLE_GRANTS if role_allows(role, perm)]
+
+
+def blocked_transitions(obj, *, user, hidden: set[str] = frozenset()) -> list[dict]:
+    """The transitions declared from ``obj``'s state that this user cannot trigger now,
+    each with why: a guard that is not met, a role the user lacks, or a plant their role
+    does not cover."""
+    model = type(obj)
+    field = fsm_field(model)
+    state = getattr(obj, field.name)
+    out: dict[str, dict] = {}
+    for t in model_transitions(model, field):
+        if t.name in hidden or t.name in out or t.source not in (state, "*", "+"):
+            continue
+        perm = transition_permission(model, t.name)
+        failing = [c for c in t.conditions if not c(obj)]
+        if failing:
+            why = "guard: needs " + "; ".join(_guard_text(c) for c in failing)
+        elif user.has_perm(perm, obj):
+            continue  # it applies: it is a button, not a reason
+        elif plant_ids_for(user, perm):
+            why = "plant: your role allows it at other plants, not at this object's plant"
+        else:
+            roles = _roles_granting(perm)
+            why = "role: only " + (", ".join(roles) if roles else "the system") + " may do it"
+        out[t.name] = {"name": t.name, "label": transition_label(t.name), "why": why}
+    return list(out.values())
+
+
 class LifecycleAdminMixin:
     """Mix into the ModelAdmin of a model with one protected FSM field."""
 
     change_form_template = "admin/orchestrator/lifecycle_change_form.html"
     change_list_template = "admin/orchestrator/lifecycle_change_list.html"
+    #: Transitions that are steps of a service (shown on the picture, never as a button).
+    hidden_transitions: set[str] = set()
+
+    def object_buttons(self, request, obj) -> list[dict]:
+        """Buttons above the object (``{"label", "url", "cls"}``); admins add their own."""
+        trail = audit_trail(obj=obj)[:1]
+        correlation = trail[0].correlation_id if trail else ""
+        if not correlation:
+            return []
+        url = reverse("admin:orchestrator_inboundmessage_trace", args=[correlation])
+        return [{"label": "Trace", "url": url, "cls": "trace"}]
+
+    def related_groups(self, request, obj) -> list[dict]:
+        """Links to the objects around this one (``{"title", "items": [(label, url)]}``)."""
+        return []
+
+    def apply_transition(self, request, obj, name: str, reason: str):
+        """Run transition ``name`` as ``request.user``; admins whose transitions have a
+        service of their own (the gate override) call it instead."""
+        return transition_apply(obj=obj, transition=name, actor=request.user, reason=reason)
 
     def _state_field(self) -> str:
         return fsm_field(self.model).name
@@ -92,16 +159,24 @@ class LifecycleAdminMixin:
         transitions = [
             {
                 "name": name,
+                "label": transition_label(name),
                 "doc": (transition_method(self.model, name).__doc__ or "").strip(),
                 "url": reverse(f"admin:{self._url_name('transition')}", args=[obj.pk, name]),
             }
             for name in available_transitions(obj, user=request.user)
+            if name not in self.hidden_transitions
         ]
+        state_field = self._state_field()
         return {
             "lifecycle_svg": mark_safe(render_svg(self.model, instance=obj)),  # noqa: S308 - text escaped by fsm_graph
-            "lifecycle_state": getattr(obj, self._state_field()),
+            "lifecycle_state": getattr(obj, f"get_{state_field}_display")(),
             "lifecycle_transitions": transitions,
+            "lifecycle_blocked": blocked_transitions(
+                obj, user=request.user, hidden=self.hidden_transitions
+            ),
             "lifecycle_audit": audit_trail(obj=obj)[:AUDIT_ROWS_SHOWN],
+            "object_buttons": self.object_buttons(request, obj),
+            "related_groups": self.related_groups(request, obj),
         }
 
     def lifecycle_view(self, request):
@@ -123,7 +198,7 @@ class LifecycleAdminMixin:
             permission = transition_permission(self.model, name)
         except DomainError as exc:
             raise Http404(exc.message) from exc
-        if not request.user.has_perm(permission, obj):
+        if not request.user.has_perm(permission, obj) or name in self.hidden_transitions:
             raise PermissionDenied(f"You may not {name} {obj}.")
         change_url = reverse(
             f"admin:{self._url_name('change')}", args=[obj.pk], current_app=self.admin_site.name
@@ -131,12 +206,7 @@ class LifecycleAdminMixin:
         form = TransitionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                transition_apply(
-                    obj=obj,
-                    transition=name,
-                    actor=request.user,
-                    reason=form.cleaned_data["reason"],
-                )
+                self.apply_transition(request, obj, name, form.cleaned_data["reason"])
             except DomainError as exc:
                 messages.error(request, exc.message)
             else:
@@ -148,8 +218,8 @@ class LifecycleAdminMixin:
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": obj,
-            "title": f"{name} {obj}",
-            "transition": name,
+            "title": f"{transition_label(name).capitalize()}: {obj}",
+            "transition": transition_label(name),
             "doc": (transition_method(self.model, name).__doc__ or "").strip(),
             "form": form,
             "change_url": change_url,

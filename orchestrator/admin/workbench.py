@@ -31,6 +31,7 @@ from plants.admin_scoping import PlantScopedAdminMixin
 from ..models import Event, EventStatus, InboundMessage, MessageStatus
 from ..selectors_trace import trace_get
 from ..services import replay as services
+from .operator import OperatorWorkbenchMixin
 
 REASON_COLUMNS = ("code", "path", "message", "expected", "found")
 
@@ -177,6 +178,10 @@ class WorkbenchAdminMixin:
     def _name(self, suffix: str) -> str:
         return f"orchestrator_{self.model._meta.model_name}_{suffix}"
 
+    def extra_buttons(self, request, obj) -> list[dict]:
+        """More buttons on an object's page (edit and replay, for messages)."""
+        return []
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
@@ -310,6 +315,7 @@ class WorkbenchAdminMixin:
                     and user.has_perm(self.discard_perm, obj)
                     else []
                 ),
+                *self.extra_buttons(request, obj),
             ]
         return super().change_view(request, object_id, form_url, extra)
 
@@ -334,7 +340,9 @@ class WorkbenchAdminMixin:
 
 # --- messages --------------------------------------------------------------------------------
 @admin.register(InboundMessage)
-class InboundMessageAdmin(WorkbenchAdminMixin, PlantScopedAdminMixin, admin.ModelAdmin):
+class InboundMessageAdmin(
+    OperatorWorkbenchMixin, WorkbenchAdminMixin, PlantScopedAdminMixin, admin.ModelAdmin
+):
     """Messages as received; the default list is what an operator must look at."""
 
     replay_perm = "orchestrator.replay_inboundmessage"

@@ -10,6 +10,7 @@ from .orders import Operation, OrderComponent, OrderRevision, ProductionOrder
 from .outbox import OutboxMessage, OutboxStatus
 from .production import MachineDowntime, MaterialIssue, OperationConfirmation, ScrapDeclaration
 from .quality import Disposition, Inspection, InspectionPlan, InspectionResult, Nonconformance
+from .workbench import PayloadEdit, PayloadEditState
 
 #: Every model with a lifecycle, by API/admin name (the state picture and tests iterate it).
 LIFECYCLE_MODELS = {
@@ -61,6 +62,8 @@ __all__ = [
     "OrderRevision",
     "OutboxMessage",
     "OutboxStatus",
+    "PayloadEdit",
+    "PayloadEditState",
     "ProductionOrder",
     "ScrapDeclaration",
 ]

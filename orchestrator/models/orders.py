@@ -13,7 +13,14 @@ from simple_history.models import HistoricalRecords
 from plants.models.base import code_validator
 
 from ..choices import ORDER_HOLDABLE_STATES, OperationState, OrderRevisionKind, OrderState
-from .base import PERM_HANDLE_EXCEPTIONS, LifecycleModel, OrderBound, PlantBound, qty_field
+from .base import (
+    PERM_DECIDE_DISPOSITION,
+    PERM_HANDLE_EXCEPTIONS,
+    LifecycleModel,
+    OrderBound,
+    PlantBound,
+    qty_field,
+)
 
 S = OrderState
 
@@ -25,6 +32,22 @@ def _has_revisions_and_quantity(order: ProductionOrder) -> bool:
 
 def _held_from(order: ProductionOrder) -> str:
     return order.held_from
+
+
+def _approved_disposition(*decisions: str):
+    """Guard: quality approved one of ``decisions`` for the order's inspected output. The
+    order leaves quality pending only through a person's disposition (DOMAIN.md)."""
+
+    def guard(order: ProductionOrder) -> bool:
+        from .quality import Disposition
+
+        return Disposition.objects.filter(
+            inspection__order=order, decision__in=decisions, approved_at__isnull=False
+        ).exists()
+
+    guard.__name__ = f"approved_{'_or_'.join(decisions)}_disposition"
+    guard.__doc__ = f"quality approved a {' or '.join(decisions).replace('_', ' ')} disposition"
+    return guard
 
 
 class ProductionOrder(PlantBound, LifecycleModel):
@@ -170,6 +193,26 @@ class ProductionOrder(PlantBound, LifecycleModel):
     )
     def cancel(self) -> None:
         """Withdraw the order before production ran (or while it is on hold)."""
+
+    @transition(
+        field=state,
+        source=S.QUALITY_PENDING,
+        target=S.IN_PROCESS,
+        conditions=[_approved_disposition("rework")],
+        permission=PERM_DECIDE_DISPOSITION,
+    )
+    def rework(self) -> None:
+        """Back to production for a rework operation (quality's rework disposition)."""
+
+    @transition(
+        field=state,
+        source=S.QUALITY_PENDING,
+        target=S.CLOSED,
+        conditions=[_approved_disposition("scrap", "return_to_supplier")],
+        permission=PERM_DECIDE_DISPOSITION,
+    )
+    def close(self) -> None:
+        """No goods receipt: quality scrapped the output or returned it to the supplier."""
 
 
 class OrderRevision(OrderBound, models.Model):

@@ -19,7 +19,7 @@ from ..choices import (
     NonconformanceDisposition,
     NonconformanceState,
 )
-from .base import LifecycleModel, PlantBound
+from .base import PERM_DECIDE_DISPOSITION, LifecycleModel, PlantBound
 
 I = InspectionState  # noqa: E741
 N = NonconformanceState
@@ -68,6 +68,13 @@ def _results_complete(inspection: Inspection) -> bool:
     # "Result completeness" (DOMAIN.md): no outcome before every line has a verdict.
     verdicts = [r.conforming for r in inspection.results.all()]
     return bool(verdicts) and None not in verdicts
+
+
+def _use_as_is_approved(inspection: Inspection) -> bool:
+    """quality approved a use-as-is disposition"""
+    return inspection.dispositions.filter(
+        decision=DispositionDecision.CONDITIONAL_RELEASE, approved_at__isnull=False
+    ).exists()
 
 
 def _results_all_conform(inspection: Inspection) -> bool:
@@ -158,6 +165,16 @@ class Inspection(PlantBound, LifecycleModel):
     def release_conditionally(self) -> None:
         """Usable under conditions (deviation), pending a quality disposition."""
 
+    @transition(
+        field=state,
+        source=I.FAILED,
+        target=I.CONDITIONALLY_RELEASED,
+        conditions=[_use_as_is_approved],
+        permission=PERM_DECIDE_DISPOSITION,
+    )
+    def use_as_is(self) -> None:
+        """Failed, but quality decided to use the material as is (a conditional release)."""
+
 
 class InspectionResult(models.Model):
     """One checked characteristic of an inspection: the measured or observed value and
@@ -193,10 +210,22 @@ class InspectionResult(models.Model):
 class Disposition(models.Model):
     """Quality's decision about inspected material (release, rework, scrap, ...), made and
     approved by people holding ``orchestrator.decide_disposition`` at the plant: release,
-    scrap and financial decisions stay with people (DOMAIN.md)."""
+    scrap and financial decisions stay with people (DOMAIN.md).
+
+    Where the plant asks for four eyes (``quality.disposition_four_eyes``) a second
+    quality lead approves; the decision is carried out (``carried_out_at``, ``outcome``)
+    when it is approved. ``nonconformance`` is the case it decides (genealogy:
+    disposition ↔ nonconformance)."""
 
     inspection = models.ForeignKey(
         Inspection, on_delete=models.PROTECT, related_name="dispositions"
+    )
+    nonconformance = models.ForeignKey(
+        "orchestrator.Nonconformance",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="dispositions",
     )
     decision = models.CharField(max_length=30, choices=DispositionDecision.choices)
     reason = models.TextField()
@@ -208,6 +237,10 @@ class Disposition(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    carried_out_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.JSONField(
+        default=dict, blank=True, help_text="What carrying the decision out did, step by step."
+    )
 
     plant_lookup = "inspection__plant"
 

@@ -289,3 +289,214 @@ def event_discard(*, event: Event, actor: Any, reason: str) -> Event:
         )
     event.refresh_from_db()
     return locked
+
+
+# --- edit-then-replay ----------------------------------------------------------------------
+EDIT_FOUR_EYES_PARAMETER = "workbench.edit_replay_four_eyes"
+
+
+def payload_diff(before: Any, after: Any, path: str = "") -> list[dict]:
+    """Field-by-field differences between two JSON documents (``[{path, before, after}]``,
+    paths like ``payload.lot`` or ``payload.operations[1].qty``)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[dict] = []
+        for key in sorted(set(before) | set(after), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in before:
+                out.append({"path": sub, "before": None, "after": after[key]})
+            elif key not in after:
+                out.append({"path": sub, "before": before[key], "after": None})
+            else:
+                out += payload_diff(before[key], after[key], sub)
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        out = []
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            out += payload_diff(b, a, f"{path}[{i}]")
+        return out
+    return [] if before == after else [{"path": path, "before": before, "after": after}]
+
+
+def _edit_needs_four_eyes(message: InboundMessage) -> bool:
+    from plants.selectors import site_parameter
+
+    return message.plant is not None and bool(
+        site_parameter(key=EDIT_FOUR_EYES_PARAMETER, plant=message.plant)
+    )
+
+
+def message_edit(*, message: InboundMessage, body: dict, actor: Any, reason: str):
+    """Fix a stored message's body and replay the fixed copy.
+
+    The original is kept as received; the edit (:class:`PayloadEdit`) records the new
+    body, the diff and the reason. Where the plant asks for four eyes, it waits for a
+    second operator (:func:`message_edit_approve`); otherwise it is replayed at once.
+    Returns the edit (``edit.replay`` is the new message once replayed).
+    """
+    from ..models import PayloadEdit
+
+    _require(actor, "orchestrator.replay_inboundmessage", message)
+    reason = _clean_reason(reason)
+    message = InboundMessage.objects.select_related("plant").get(pk=message.pk)
+    if message.status not in MESSAGE_OPEN:
+        raise NotReplayable(
+            f"{message} is {message.status}; only quarantined, rejected or conflicting "
+            "messages are fixed and replayed.",
+            found=message.status,
+        )
+    if not isinstance(body, dict):
+        raise DomainError(
+            message="The corrected message must be a JSON object (the whole envelope).",
+            code="invalid_body",
+            details=[ErrorDetail(path="body", code="type", message="not an object")],
+        )
+    diff = payload_diff(message.body if isinstance(message.body, dict) else {}, body)
+    if not diff:
+        raise DomainError(
+            message="Nothing was changed: replay the message as it is instead.",
+            code="no_change",
+            details=[ErrorDetail(path="body", code="unchanged", message="same as received")],
+        )
+    user, _ = actor_identity(actor)
+    edit = PayloadEdit.objects.create(
+        message=message,
+        plant=message.plant,
+        body=body,
+        diff=diff,
+        reason=reason,
+        edited_by=user,
+        edited_at=timezone.now(),
+    )
+    _audit(
+        obj=message,
+        actor=actor,
+        transition="edit",
+        source=message.status,
+        target=message.status,
+        reason=f"{reason} · changed {', '.join(d['path'] for d in diff)}"[:2000],
+        correlation_id=message.correlation_id,
+        plant_id=message.plant_id,
+    )
+    if _edit_needs_four_eyes(message):
+        return edit
+    return message_edit_approve(edit=edit, actor=actor)
+
+
+def message_edit_approve(*, edit, actor: Any):
+    """Approve an edited body and replay it (a second operator where the plant asks for
+    four eyes: the person who edited cannot approve their own change)."""
+    from ..models import PayloadEdit, PayloadEditState
+
+    message = edit.message
+    _require(actor, "orchestrator.replay_inboundmessage", message)
+    with transaction.atomic():
+        locked = PayloadEdit.objects.select_for_update().get(pk=edit.pk)
+        if locked.state != PayloadEditState.PENDING:
+            raise Conflict(f"This edit is already {locked.state}.", code="edit_decided")
+        user, _ = actor_identity(actor)
+        if _edit_needs_four_eyes(message) and locked.edited_by_id == getattr(user, "pk", None):
+            raise NotAllowed(
+                f"Plant {message.plant.code} asks for four eyes: a second operator approves "
+                "this edit, not the person who made it."
+            )
+        locked.approved_by, locked.approved_at = user, timezone.now()
+        locked.save(update_fields=["approved_by", "approved_at"])
+    body = locked.body
+    if "correlation_id" not in body:
+        body = {**body, "correlation_id": message.correlation_id}
+    result = ingest_batch(
+        principal=principal_for(message.system),
+        envelopes=[body],
+        replay_of=message,
+        handled_by=actor,
+    )[0]
+    replay = InboundMessage.objects.get(pk=result.message_id)
+    with transaction.atomic():
+        locked.state, locked.replay = PayloadEditState.REPLAYED, replay
+        locked.save(update_fields=["state", "replay"])
+        original = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        original.handled_by = user
+        original.handled_reason = f"fixed and replayed as message {replay.pk}: {replay.status}"[
+            :REASON_MAX
+        ]
+        original.save(update_fields=["handled_by", "handled_reason"])
+        _audit(
+            obj=original,
+            actor=actor,
+            transition="replay_edited",
+            source=original.status,
+            target=replay.status,
+            reason=original.handled_reason,
+            correlation_id=original.correlation_id,
+            plant_id=original.plant_id,
+        )
+    return locked
+
+
+# --- a group at once -------------------------------------------------------------------------
+#: Bulk actions: at most this many items per action, and this many actions per person and
+#: minute; a mistaken click must not replay ten thousand messages into a recovering ERP.
+BULK_MAX_ITEMS = 200
+BULK_ACTIONS_PER_MINUTE = 5
+
+
+def bulk_rate_check(*, actor: Any) -> None:
+    """Count one bulk action for ``actor``; refuse past the per-minute budget."""
+    from django.core.cache import cache
+
+    key = f"workbench-bulk:{getattr(actor, 'pk', actor)}:{int(timezone.now().timestamp() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=120)
+        count = 1
+    if count > BULK_ACTIONS_PER_MINUTE:
+        raise DomainError(
+            message=f"At most {BULK_ACTIONS_PER_MINUTE} bulk actions a minute: wait a moment.",
+            code="rate_limited",
+            http_status=429,
+        )
+
+
+def group_act(*, items: list, action: str, actor: Any, reason: str) -> tuple[list, list[str]]:
+    """Replay or discard every item of a workbench group (messages, events, dead-lettered
+    outbox rows), each through its own service; returns ``(done, refused)``. The reason is
+    required for both, and kept with each discard and on the bulk audit of replays."""
+    from .outbox import outbox_replay
+
+    reason = _clean_reason(reason)
+    if action not in ("replay", "discard"):
+        raise DomainError(message=f"Unknown action {action!r}.", code="unknown_action")
+    if len(items) > BULK_MAX_ITEMS:
+        raise DomainError(
+            message=f"{len(items)} items: at most {BULK_MAX_ITEMS} at once; narrow the group.",
+            code="too_many",
+        )
+    bulk_rate_check(actor=actor)
+    done, refused = [], []
+    for item in items:
+        try:
+            if isinstance(item, InboundMessage):
+                result = (
+                    message_replay(message=item, actor=actor)
+                    if action == "replay"
+                    else message_discard(message=item, actor=actor, reason=reason)
+                )
+            elif isinstance(item, Event):
+                result = (
+                    event_replay(event=item, actor=actor)
+                    if action == "replay"
+                    else event_discard(event=item, actor=actor, reason=reason)
+                )
+            elif action == "replay":
+                result = outbox_replay(message=item, actor=actor)
+            else:
+                raise NotReplayable(
+                    f"{item}: dead-lettered deliveries are replayed, not discarded."
+                )
+        except DomainError as exc:
+            refused.append(f"{item}: {exc.message}")
+        else:
+            done.append(result)
+    return done, refused

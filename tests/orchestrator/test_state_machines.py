@@ -89,7 +89,12 @@ ORDER = Spec(
         "hold": dict.fromkeys(HOLDABLE, "on_hold"),
         "resume": {"on_hold": HELD},
         "cancel": dict.fromkeys(["created", "released", "acknowledged", "on_hold"], "cancelled"),
+        "rework": {"quality_pending": "in_process"},
+        "close": {"quality_pending": "closed"},
     },
+    # Only an approved quality disposition lets the order leave quality pending this way
+    # (tests/ingest/test_dispositions.py); the factory's order has none.
+    guards={"rework": lambda v: False, "close": lambda v: False},
 )
 
 OPERATION = Spec(
@@ -149,8 +154,12 @@ INSPECTION = Spec(
         "pass_inspection": {"in_progress": "passed"},
         "fail": {"in_progress": "failed"},
         "release_conditionally": {"in_progress": "conditionally_released"},
+        "use_as_is": {"failed": "conditionally_released"},
     },
-    guards={"pass_inspection": lambda nonconforming: not nonconforming},
+    guards={
+        "pass_inspection": lambda nonconforming: not nonconforming,
+        "use_as_is": lambda v: False,  # needs an approved use-as-is disposition
+    },
 )
 
 NONCONFORMANCE = Spec(

@@ -18,6 +18,7 @@ from ...choices import LotOrderRelation, OperationState, OrderState
 from ...models import (
     Event,
     Lot,
+    LotGenealogy,
     LotOrderLink,
     MachineDowntime,
     MaterialIssue,
@@ -445,6 +446,12 @@ def production_completed(ctx: BatchContext, event: Event) -> Step | None:
                     lot=lot, order=order, relation=LotOrderRelation.PRODUCED, qty=dec(p["qty"])
                 )
             )
+            # Genealogy: every component lot the order consumed went into the lot it
+            # produced (what went into lot Y; where did lot X go). Written once, with the
+            # new lot, from the consumed links already in the batch's order bundle.
+            for (lot_id, relation), link in bundle.links.items():
+                if relation == LotOrderRelation.CONSUMED and lot_id != lot.pk:
+                    ctx.add(LotGenealogy(parent_id=lot_id, child=lot, qty=link.qty, order=order))
         step.lot = lot
         _start_order(ctx, event, bundle)
         ctx.transition(order, "complete", event=event, reason="MES reported completion")

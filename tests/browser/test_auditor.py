@@ -1,0 +1,52 @@
+"""The auditor follows an order to its lots and inspections and opens the genealogy
+picture, in the browser (issue 8, items 7 and 9)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from orchestrator.models import ProductionOrder
+from tests.browser.demo_flow import run_order
+
+
+@pytest.mark.timeout(120)
+def test_auditor_follows_an_order_to_its_lots_inspections_and_genealogy(login, shot):
+    run_order("WO-A1")
+    order = ProductionOrder.objects.get(number="WO-A1")
+    page = login("auditor")
+    page.get_by_role("link", name="Production orders").first.click()
+    page.get_by_role("link", name="WO-A1").click()
+    related = page.locator(".related-objects")
+    expect(related.get_by_role("link", name="FG-WO-A1")).to_be_visible()
+    expect(related.get_by_role("link", name="L-4711-01")).to_be_visible()
+    shot(page, "auditor-order")
+
+    # The order's inspection, and back.
+    related.get_by_role("link", name="INS-WO-A1 (passed)").click()
+    assert "INS-WO-A1" in page.locator("h2, h1").first.inner_text() or page.url.endswith("/change/")
+    page.go_back()
+
+    # The timeline: the order's whole life, payloads folded.
+    page.locator("a.object-button-timeline").click()
+    expect(page.locator("tr.timeline-row").first).to_be_visible()
+    assert page.locator("tr.timeline-row").count() > 10
+    assert page.locator("details").count() > 0
+    shot(page, "auditor-timeline")
+    page.go_back()
+
+    # The produced lot, then its genealogy: the component lot went into it.
+    related.get_by_role("link", name="FG-WO-A1").click()
+    page.locator("a.object-button-genealogy").click()
+    svg = page.locator("svg.genealogy-graph")
+    expect(svg).to_be_visible()
+    expect(svg).to_contain_text("L-4711-01")
+    assert page.locator("tr.ingredient").count() == 1
+    shot(page, "auditor-genealogy")
+    # Where did the component lot go? Click its box in the picture.
+    page.locator("svg.genealogy-graph a", has_text="L-4711-01").first.click()
+    expect(page.locator("#content h2").first).to_contain_text("L-4711-01")
+    page.locator("a.object-button-genealogy").click()
+    expect(page.locator("tr.where-used", has_text="FG-WO-A1")).to_have_count(1)
+    shot(page, "auditor-where-used")
+    assert order.state in ("quality_pending", "financially_posted")
