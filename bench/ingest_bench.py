@@ -115,7 +115,11 @@ class Server:
             self.process.wait(timeout=5)
 
 
-def start_server(*, url: str, workers: int, threads: int, pipeline_only: bool = False) -> Server:
+def start_server(
+    *, url: str, workers: int, threads: int, pipeline_only: bool = False, kind: str = "gunicorn"
+) -> Server:
+    """gunicorn gthread on ``interlock.wsgi`` (``kind="gunicorn"``) or uvicorn on
+    ``interlock.asgi`` (``kind="uvicorn"``: the lean single-event path in front of Django)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -156,13 +160,35 @@ def start_server(*, url: str, workers: int, threads: int, pipeline_only: bool = 
         "--chdir",
         str(ROOT),
     ]
+    if kind == "uvicorn":
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "interlock.asgi:application",
+            "--workers",
+            str(workers),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backlog",
+            "2048",
+            "--timeout-keep-alive",
+            "60",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--app-dir",
+            str(ROOT),
+        ]
     # Own session: the whole process group is stopped with it, whatever happens here.
     process = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
     server = Server(process, port)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}")
+            raise SystemExit(f"{kind} exited with {process.returncode}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", NAIVE_SINGLE)
@@ -174,7 +200,7 @@ def start_server(*, url: str, workers: int, threads: int, pipeline_only: bool = 
             pass
         time.sleep(0.2)
     server.stop()
-    raise SystemExit("gunicorn did not answer within 60 s")
+    raise SystemExit(f"{kind} did not answer within 60 s")
 
 
 def post_json(port: int, path: str, body: object, key: str | None) -> tuple[int, object]:

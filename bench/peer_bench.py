@@ -235,6 +235,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--connections", type=int, default=8, help="per client process (×2)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--server",
+        default="uvicorn",
+        help="Interlock's server(s), comma-separated, each measured: uvicorn (interlock.asgi, "
+        "the lean single-event path) and/or gunicorn (interlock.wsgi, gthread)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration = 2, 6.0
@@ -263,25 +269,38 @@ def main(argv: list[str]) -> int:
     best: dict[str, Row] = {}
     rounds: list[dict] = []
     try:
-        ours = start_server(url=url, workers=args.workers, threads=args.threads)
-        servers.append(ours)
+        kinds = args.server.split(",")
+        ours = {}
+        for kind in kinds:
+            ours[kind] = start_server(
+                url=url, workers=args.workers, threads=args.threads, kind=kind
+            )
+            servers.append(ours[kind])
         peer = start_node_red(red_js, url, key)
         servers.append(peer)
-        status, _ = post_json(ours.port, "/api/v1/events/bulk", {"events": order_events()}, key)
+        first = ours[kinds[0]]
+        status, _ = post_json(first.port, "/api/v1/events/bulk", {"events": order_events()}, key)
         print(f"  setup: orders released + acknowledged → HTTP {status}", flush=True)
         node_version = subprocess.run(["node", "--version"], capture_output=True, text=True)
         sides = {
             "Node-RED": (
                 peer,
                 PEER_PATH,
-                f"Node-RED {NODE_RED_VERSION} ({node_version.stdout.strip()}) flow: key + dedupe + insert",
-            ),
-            "Interlock": (
-                ours,
-                PRODUCT_SINGLE,
-                f"Interlock W2 single (gunicorn gthread {args.workers}×{args.threads})",
+                f"Node-RED {NODE_RED_VERSION} ({node_version.stdout.strip()}) flow: "
+                "key + dedupe + insert",
             ),
         }
+        for kind in kinds:
+            shape = (
+                f"uvicorn ×{args.workers}, interlock.asgi"
+                if kind == "uvicorn"
+                else f"gunicorn gthread {args.workers}×{args.threads}"
+            )
+            sides[f"Interlock {kind}"] = (
+                ours[kind],
+                PRODUCT_SINGLE,
+                f"Interlock W2 single ({shape})",
+            )
         for server, _, _ in sides.values():
             runners.append(Runner(server, CpuMeter(server, db), key))
         for r in range(args.rounds):
@@ -292,7 +311,7 @@ def main(argv: list[str]) -> int:
                     runner.specs(
                         path=path,
                         key=key,
-                        stream=60 + 10 * r + (5 if name == "Interlock" else 0),
+                        stream=60 + 10 * r + list(sides).index(name),
                         clients=2,
                         connections=args.connections,
                         duration=args.duration,
@@ -321,7 +340,7 @@ def main(argv: list[str]) -> int:
         db.close()
         signal.signal(signal.SIGTERM, previous)
 
-    product, baseline = best["Interlock"], best["Node-RED"]
+    product, baseline = best[f"Interlock {kinds[0]}"], best["Node-RED"]
     ratio = product.events_per_s / baseline.events_per_s if baseline.events_per_s else 0.0
     cpu_ratio = baseline.cpu_per_1k / product.cpu_per_1k if product.cpu_per_1k else 0.0
     print()
@@ -329,7 +348,7 @@ def main(argv: list[str]) -> int:
         "| implementation | events/s (best round) | p50 ms | p99 ms | CPU-ms / event (PostgreSQL share) | statuses |"
     )
     print("|---|---:|---:|---:|---:|---|")
-    for row in (baseline, product):
+    for row in best.values():
         print(
             f"| {row.implementation} | {row.events_per_s:,.0f} | {row.p50_ms:.1f} | "
             f"{row.p99_ms:.1f} | {row.cpu_per_1k:.2f} ({row.db_share:.0%}) | {row.statuses} |"
@@ -360,6 +379,7 @@ def main(argv: list[str]) -> int:
                 fig(baseline),
                 command="python -m bench peer " + " ".join(argv),
                 cpu_ratio=round(cpu_ratio, 3),
+                others=[fig(row) for name, row in best.items() if row not in (product, baseline)],
                 rounds=rounds,
             )
         )

@@ -110,6 +110,21 @@ def _load_principal(raw: str, digest: str) -> SystemPrincipal:
     )
 
 
+def remembered_principal(raw: str) -> SystemPrincipal | None:
+    """The principal of ``raw`` if this process remembers it and using it needs no query
+    (fresh, active, ``last_used_at`` recent); else None: authenticate the full way. For
+    the lean ASGI ingest path, which must not touch the database on its event loop."""
+    cached = _principals.get(hash_api_key(raw))
+    if cached is None or time.monotonic() - cached[0] >= _cache_seconds():
+        return None
+    key = cached[1].api_key
+    if not key.is_active or key.last_used_at is None:
+        return None
+    if timezone.now() - key.last_used_at > LAST_USED_RESOLUTION:
+        return None
+    return cached[1]
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Api-Key"
 
