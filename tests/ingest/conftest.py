@@ -123,7 +123,7 @@ def post(api_client):
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _close_group_commit_connection():
+def _close_group_commit_connection(django_db_setup):
     """The group commit decides on a thread of its own, with its own connection: close it
     before pytest-django drops the test database."""
     yield
