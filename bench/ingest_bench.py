@@ -433,6 +433,12 @@ def main(argv: list[str]) -> int:
         help="connections per client process tried for the W2 peak (2 processes each)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument(
+        "--server",
+        choices=("gunicorn", "uvicorn"),
+        default="gunicorn",
+        help="gunicorn gthread on interlock.wsgi, or uvicorn on interlock.asgi (lean single path)",
+    )
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     scale = 0.3 if args.quick else 1.0
@@ -468,7 +474,11 @@ def main(argv: list[str]) -> int:
     ).stdout.strip()
 
     server = start_server(
-        url=url, workers=args.workers, threads=args.threads, pipeline_only=args.pipeline_only
+        url=url,
+        workers=args.workers,
+        threads=args.threads,
+        pipeline_only=args.pipeline_only,
+        kind=args.server,
     )
     if args.pipeline_only:
         handlers = ["none (--pipeline-only)"]
@@ -479,7 +489,7 @@ def main(argv: list[str]) -> int:
     interrupted = False
     try:
         print(
-            f"gunicorn gthread {args.workers}×{args.threads} on :{server.port} "
+            f"{args.server} {args.workers}×{args.threads} on :{server.port} "
             f"(DEBUG off, synchronous_commit={sync_commit}); handlers: {', '.join(handlers) or 'none'}",
             flush=True,
         )
@@ -602,7 +612,9 @@ def main(argv: list[str]) -> int:
         f"`python -m bench ingest{' ' + ' '.join(argv) if argv else ''}` on {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), shared with clients and PostgreSQL "
         f"{pg_version} (synchronous_commit={sync_commit}, fsync={fsync}); "
-        f"gunicorn gthread {args.workers} workers × {args.threads} threads, DEBUG off; "
+        f"{args.server} {args.workers} workers"
+        + (f" × {args.threads} threads" if args.server == "gunicorn" else "")
+        + ", DEBUG off; "
         f"handlers loaded: {', '.join(handlers) or 'none'}. "
         f"Bulk: {args.clients} clients × {args.batch} events/request; single: 2 processes × N "
         f"connections (peak: the best of 2×{{{args.w2_levels}}} closed-loop connections), then 2 × 8 "

@@ -5,30 +5,28 @@ confirmation as it happens. Through Django's request cycle, middleware and DRF i
 more CPU than deciding the event once several share a batch. Here, under uvicorn, the
 *ordinary* single-event request is answered by a few lines of ASGI in front of Django:
 
-- the API key is one this process remembers (``remembered_principal``: fresh, active,
-  checked within the minute), the host is allowed, the body is within the limit and
-  parses as JSON;
+- the API key is valid (``remembered_principal`` on the event loop when this process
+  remembers it, else ``principal_for_key`` on the batch thread), the host is allowed, the
+  body is within the limit and parses as JSON;
 - the envelope joins the process's asyncio group commit (``AsyncGroupCommit``: one batch
   at a time on one thread and one database connection, the next batch growing meanwhile);
 - the answer is built by ``rest.single_answer``, the same function the DRF view uses.
 
-Everything else (an unknown, new or refused key, a body that is not JSON or too large, a
+Everything else (no key or a refused one, a body that is not JSON or too large, a
 foreign host, every other URL) is handed to Django unchanged, with the body already read
 replayed to it: DRF authenticates, stores the unparseable message and answers with the
-usual error shapes, and the OpenAPI contract stays the DRF view's. The first request of a
-key takes that path and leaves the key remembered for the next ones.
+usual error shapes, and the OpenAPI contract stays the DRF view's.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from rest_framework.exceptions import AuthenticationFailed
 
 from orchestrator.ingest.coalesce import async_group_commit
-from plants.api.authentication import remembered_principal
+from plants.api.authentication import principal_for_key, remembered_principal
 
 from .rest import single_answer
 
@@ -70,9 +68,18 @@ class IngestASGI:
         body, more = await self._read(receive, settings.INTERLOCK_MAX_REQUEST_BYTES)
         headers = scope["headers"]
         raw_key = _api_key(headers)
-        principal = remembered_principal(raw_key) if raw_key and not more else None
-        envelope: Any = None
-        if principal is not None and _host_allowed(headers):
+        group = async_group_commit()
+        principal = envelope = None
+        if raw_key and not more and _host_allowed(headers):
+            principal = remembered_principal(raw_key)
+            if principal is None:
+                # On the batch thread: a burst of new connections after a restart costs
+                # one database connection per process, not one per request.
+                try:
+                    principal = await group.run_sync(principal_for_key, raw_key)
+                except AuthenticationFailed:
+                    principal = None  # Django answers with the usual 401 shape
+        if principal is not None:
             try:
                 envelope = orjson.loads(body)
             except orjson.JSONDecodeError:
@@ -80,7 +87,7 @@ class IngestASGI:
         if principal is None:
             await self.django(scope, _replay(body, more, receive), send)
             return
-        result = await async_group_commit().submit(principal, envelope)
+        result = await group.submit(principal, envelope)
         status, data = single_answer(result)
         await send(
             {
