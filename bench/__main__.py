@@ -1,7 +1,11 @@
 """Dispatcher: ``python -m bench rules`` runs ``bench/rules_bench.py``, ``python -m bench
-ingest`` runs ``bench/ingest_bench.py``, ``python -m bench w3`` runs ``bench/w3_bench.py``;
-``python -m bench`` (``make bench``) runs them all, each in its own process (they need
-different settings)."""
+ingest`` runs ``bench/ingest_bench.py``, ``python -m bench w3`` runs ``bench/w3_bench.py``,
+``python -m bench peer`` runs ``bench/peer_bench.py`` (Node-RED beside Interlock's single
+events); ``python -m bench`` (``make bench``) runs them all, each in its own process (they
+need different settings).
+
+Every benchmark accepts ``--quick`` (a run under three minutes) and ``--json`` (one JSON
+object on stdout, progress on stderr: ``bench/report.py``)."""
 
 from __future__ import annotations
 
@@ -21,6 +25,18 @@ BENCHMARKS: dict[str, tuple[str, dict[str, str]]] = {
             "DJANGO_SETTINGS_MODULE": "bench.settings",
             "DATABASE_URL": os.environ.get(
                 "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/interlock_bench"
+            ),
+            "REDIS_URL": "",
+        },
+    ),
+    # Node-RED (key + dedupe + insert) against Interlock's W2 single events, same run.
+    "peer": (
+        "bench.peer_bench",
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": os.environ.get(
+                "BENCH_PEER_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/interlock_bench_peer",
             ),
             "REDIS_URL": "",
         },
@@ -64,6 +80,10 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m bench [{'|'.join(BENCHMARKS)}] [args]")
         return 2
     module_name, env = BENCHMARKS[argv[1]]
+    if "--json" in argv[2:]:
+        from bench.report import capture_stdout
+
+        capture_stdout()
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "interlock.settings")
     os.environ.setdefault("DEBUG", "1")

@@ -115,7 +115,11 @@ class Server:
             self.process.wait(timeout=5)
 
 
-def start_server(*, url: str, workers: int, threads: int, pipeline_only: bool = False) -> Server:
+def start_server(
+    *, url: str, workers: int, threads: int, pipeline_only: bool = False, kind: str = "gunicorn"
+) -> Server:
+    """gunicorn gthread on ``interlock.wsgi`` (``kind="gunicorn"``) or uvicorn on
+    ``interlock.asgi`` (``kind="uvicorn"``: the lean single-event path in front of Django)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -156,13 +160,35 @@ def start_server(*, url: str, workers: int, threads: int, pipeline_only: bool = 
         "--chdir",
         str(ROOT),
     ]
+    if kind == "uvicorn":
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "interlock.asgi:application",
+            "--workers",
+            str(workers),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backlog",
+            "2048",
+            "--timeout-keep-alive",
+            "60",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--app-dir",
+            str(ROOT),
+        ]
     # Own session: the whole process group is stopped with it, whatever happens here.
     process = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
     server = Server(process, port)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}")
+            raise SystemExit(f"{kind} exited with {process.returncode}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", NAIVE_SINGLE)
@@ -174,7 +200,7 @@ def start_server(*, url: str, workers: int, threads: int, pipeline_only: bool = 
             pass
         time.sleep(0.2)
     server.stop()
-    raise SystemExit("gunicorn did not answer within 60 s")
+    raise SystemExit(f"{kind} did not answer within 60 s")
 
 
 def post_json(port: int, path: str, body: object, key: str | None) -> tuple[int, object]:
@@ -401,6 +427,18 @@ def main(argv: list[str]) -> int:
         help="run the server without the event handlers (the pipeline's own cost)",
     )
     parser.add_argument("--hold", action="store_true", help="keep the server up until Ctrl-C")
+    parser.add_argument(
+        "--w2-levels",
+        default="2,4,8",
+        help="connections per client process tried for the W2 peak (2 processes each)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument(
+        "--server",
+        choices=("gunicorn", "uvicorn"),
+        default="gunicorn",
+        help="gunicorn gthread on interlock.wsgi, or uvicorn on interlock.asgi (lean single path)",
+    )
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     scale = 0.3 if args.quick else 1.0
@@ -436,7 +474,11 @@ def main(argv: list[str]) -> int:
     ).stdout.strip()
 
     server = start_server(
-        url=url, workers=args.workers, threads=args.threads, pipeline_only=args.pipeline_only
+        url=url,
+        workers=args.workers,
+        threads=args.threads,
+        pipeline_only=args.pipeline_only,
+        kind=args.server,
     )
     if args.pipeline_only:
         handlers = ["none (--pipeline-only)"]
@@ -447,7 +489,7 @@ def main(argv: list[str]) -> int:
     interrupted = False
     try:
         print(
-            f"gunicorn gthread {args.workers}×{args.threads} on :{server.port} "
+            f"{args.server} {args.workers}×{args.threads} on :{server.port} "
             f"(DEBUG off, synchronous_commit={sync_commit}); handlers: {', '.join(handlers) or 'none'}",
             flush=True,
         )
@@ -503,7 +545,7 @@ def main(argv: list[str]) -> int:
         if "W2" in only:
             # The peak: closed loop at a few concurrencies, the best one kept (each
             # implementation gets its own best).
-            levels = (2, 4, 8)
+            levels = tuple(int(x) for x in args.w2_levels.split(","))
 
             def peak_of(label: str, path: str, key_: str | None, stream: int) -> Row:
                 best = None
@@ -570,10 +612,12 @@ def main(argv: list[str]) -> int:
         f"`python -m bench ingest{' ' + ' '.join(argv) if argv else ''}` on {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), shared with clients and PostgreSQL "
         f"{pg_version} (synchronous_commit={sync_commit}, fsync={fsync}); "
-        f"gunicorn gthread {args.workers} workers × {args.threads} threads, DEBUG off; "
+        f"{args.server} {args.workers} workers"
+        + (f" × {args.threads} threads" if args.server == "gunicorn" else "")
+        + ", DEBUG off; "
         f"handlers loaded: {', '.join(handlers) or 'none'}. "
         f"Bulk: {args.clients} clients × {args.batch} events/request; single: 2 processes × N "
-        "connections (peak: the best of 2×2, 2×4, 2×8 closed-loop connections), then 2 × 8 "
+        f"connections (peak: the best of 2×{{{args.w2_levels}}} closed-loop connections), then 2 × 8 "
         "connections paced at 70% of the peak "
         "(open loop, latency from the intended send time). CPU = gunicorn + PostgreSQL backends "
         "of the bench database.",
@@ -585,4 +629,46 @@ def main(argv: list[str]) -> int:
     print()
     print(text)
     print(f"written to {target} (bench/RESULTS.md is the committed copy, updated by hand)")
+    if args.json:
+        emit_json(rows, argv)
     return 0
+
+
+def _figures(row: Row) -> dict:
+    from bench.report import figures
+
+    # CPU-s per 1,000 events is CPU-ms per event.
+    return figures(
+        f"{row.workload} {row.implementation}",
+        events_per_s=row.events_per_s,
+        p50_ms=row.p50_ms,
+        p99_ms=row.p99_ms,
+        cpu_ms_per_event=row.cpu_per_1k,
+        postgres_share=row.db_share,
+        statuses=row.statuses,
+    )
+
+
+def emit_json(rows: list[Row], argv: list[str]) -> None:
+    """The headline pair: W1 bulk against the naive bulk endpoint when W1 ran, else the W2
+    peak against the naive single endpoint; every row is listed under ``rows``."""
+    from bench.report import emit, result
+
+    def find(workload: str, naive: bool) -> Row | None:
+        for row in rows:
+            naive_row = "naive" in row.implementation
+            if row.workload == workload and naive_row == naive and "70%" not in row.implementation:
+                return row
+        return None
+
+    workload = "W1" if find("W1", False) else "W2"
+    product, baseline = find(workload, False), find(workload, True)
+    emit(
+        result(
+            f"ingest {workload}",
+            _figures(product) if product else {},
+            _figures(baseline) if baseline else None,
+            command="python -m bench ingest " + " ".join(argv),
+            rows=[_figures(r) for r in rows],
+        )
+    )

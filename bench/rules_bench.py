@@ -116,6 +116,15 @@ def _events() -> list[dict]:
 
 
 def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench rules")
+    parser.add_argument("--quick", action="store_true", help="0.3 s per figure instead of 1 s")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    args = parser.parse_args(argv)
+    global SECONDS
+    if args.quick:
+        SECONDS = 0.3
     try:
         import zen
     except ImportError:  # pragma: no cover - bench extra not installed
@@ -173,4 +182,40 @@ def main(argv: list[str]) -> int:
         ratio = f"{ours_rate / zen_rate:>7.2f}x" if zen_rate else f"{'-':>8}"
         print(f"{name:<48}{ours_rate:>14,.0f}{zen_text}{ratio}")
     print("targets: condition ≥150,000/s, 20-row table ≥50,000/s (one core)")
+    if args.json:
+        from bench.report import emit, figures, result
+
+        def pair(name: str, rate: float, zen_rate: float | None) -> tuple[dict, dict | None]:
+            # One core, in process: CPU-ms per evaluation is the inverse of the rate.
+            nan = float("nan")
+            ours_f = figures(
+                f"Interlock CEL: {name}",
+                events_per_s=rate,
+                p50_ms=nan,
+                p99_ms=nan,
+                cpu_ms_per_event=1000 / rate,
+            )
+            zen_f = (
+                figures(
+                    f"zen-engine: {name}",
+                    events_per_s=zen_rate,
+                    p50_ms=nan,
+                    p99_ms=nan,
+                    cpu_ms_per_event=1000 / zen_rate,
+                )
+                if zen_rate
+                else None
+            )
+            return ours_f, zen_f
+
+        head = pair(*rows[0])
+        emit(
+            result(
+                "rules",
+                head[0],
+                head[1],
+                command="python -m bench rules " + " ".join(argv),
+                rows=[dict(zip(("product", "baseline"), pair(*r), strict=True)) for r in rows],
+            )
+        )
     return 0

@@ -801,9 +801,11 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="run the ERP simulator as shipped (Nagle on: ~43 ms per request on loopback)",
     )
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = min(args.duration, 6.0)
+        args.drain_timeout = min(args.drain_timeout, 60.0)
     only = [p for p in ("naive", "product") if p in args.only.split(",")]
 
     url = os.environ.get("DATABASE_URL", DEFAULT_DB)  # bench/__main__.py: BENCH_W3_DATABASE_URL
@@ -987,4 +989,34 @@ def main(argv: list[str]) -> int:
     print()
     print(target.read_text())
     print(f"written to {target}" + ("" if args.no_write else " and bench/RESULTS.md (W3 section)"))
+    if args.json:
+        emit_json(phases, argv)
     return 0 if all(p.ledger_ok for p in phases) else 1
+
+
+def emit_json(phases: list[Phase], argv: list[str]) -> None:
+    """Events/s = ERP effects applied per second (steady); p50/p99 = ingest → applied lag."""
+    from bench.report import emit, figures, result
+
+    def fig(p: Phase) -> dict:
+        return figures(
+            p.label,
+            events_per_s=p.steady_eps,
+            p50_ms=p.p50_lag * 1000,
+            p99_ms=p.p99_lag * 1000,
+            cpu_ms_per_event=p.cpu_per_1k,
+            duplicate_effects=p.duplicate_effects,
+            missing=p.missing,
+            ledger_ok=p.ledger_ok,
+        )
+
+    product = next((p for p in phases if p.name == "product"), None)
+    naive = next((p for p in phases if p.name == "naive"), None)
+    emit(
+        result(
+            "w3",
+            fig(product) if product else {},
+            fig(naive) if naive else None,
+            command="python -m bench w3 " + " ".join(argv),
+        )
+    )

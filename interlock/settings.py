@@ -304,6 +304,15 @@ INTERLOCK_MAPPING_CACHE_SECONDS = env_float("INTERLOCK_MAPPING_CACHE_SECONDS", 2
 INTERLOCK_BULK_MAX_ITEMS = env_int("INTERLOCK_BULK_MAX_ITEMS", 1000, minimum=1, maximum=100_000)
 INTERLOCK_MAX_REQUEST_BYTES = env_int("INTERLOCK_MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INTERLOCK_MAX_REQUEST_BYTES
+# Group commit of single events (orchestrator/ingest/coalesce.py): how long the first of
+# several concurrent single-event requests of a process waits for others to share its batch
+# and commit (0 = off), and how many requests close the window early.
+INTERLOCK_INGEST_COALESCE_SECONDS = env_float(
+    "INTERLOCK_INGEST_COALESCE_SECONDS", 0.0015, minimum=0
+)
+INTERLOCK_INGEST_COALESCE_MAX = env_int(
+    "INTERLOCK_INGEST_COALESCE_MAX", 64, minimum=1, maximum=1000
+)
 INTERLOCK_DEMO_PASSWORD = env_str("INTERLOCK_DEMO_PASSWORD", "interlock-demo")
 # Seconds a process remembers a successful API-key check (revocation reaches other
 # processes within this time; 0 checks the database on every request).

@@ -20,9 +20,10 @@ from rest_framework.views import APIView
 
 from interlock.api import error_body
 from orchestrator.ingest import intake
+from orchestrator.ingest.coalesce import ingest_single
 from orchestrator.ingest.contract import EVENTS_DESCRIPTION
 from orchestrator.ingest.intake import RawBody
-from orchestrator.ingest.pipeline import ingest_batch
+from orchestrator.ingest.pipeline import ItemResult, ingest_batch
 from plants.api.authentication import ApiKeyAuthentication
 
 
@@ -179,29 +180,28 @@ class EventView(_InboundView):
         if error is not None:
             return error
         envelope = intake.single_envelope(parsed=body)
-        result = ingest_batch(
-            principal=request.user, envelopes=[envelope], request_id=uuid.uuid4()
-        )[0]
-        data = result.as_dict()
-        if result.forbidden:
-            return Response(
-                error_body("permission_denied", result.reasons[0]["message"], result.reasons),
-                status=403,
-            )
-        if result.status == "rejected":
-            noun = "problem" if len(result.reasons) == 1 else "problems"
-            return Response(
-                {
-                    **error_body(
-                        "validation_error",
-                        f"{len(result.reasons)} {noun} in the envelope",
-                        result.reasons,
-                    ),
-                    "message_id": result.message_id,
-                },
-                status=400,
-            )
-        return _json(data, status=409 if result.status == "conflict" else 202)
+        # Shares a batch and a commit with concurrent single events of this process.
+        result = ingest_single(principal=request.user, envelope=envelope)
+        code, data = single_answer(result)
+        if code in (400, 403):
+            return Response(data, status=code)
+        return _json(data, status=code)
+
+
+def single_answer(result: ItemResult) -> tuple[int, dict]:
+    """HTTP status and body answering one event (shared with the lean ASGI path,
+    ``connectors/inbound/asgi.py``, so both answer alike)."""
+    if result.forbidden:
+        return 403, error_body("permission_denied", result.reasons[0]["message"], result.reasons)
+    if result.status == "rejected":
+        noun = "problem" if len(result.reasons) == 1 else "problems"
+        return 400, {
+            **error_body(
+                "validation_error", f"{len(result.reasons)} {noun} in the envelope", result.reasons
+            ),
+            "message_id": result.message_id,
+        }
+    return (409 if result.status == "conflict" else 202), result.as_dict()
 
 
 class BulkEventView(_InboundView):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from rules.compiler import PlannedAction
 
 from ..ingest.context import BatchContext
-from ..ingest.handlers.base import Step
+from ..ingest.world import Step
 from ..models import Event
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..ingest import sequencing
-from ..ingest.handlers.base import get_order, key_gate_open
+from ..ingest.world import get_order, key_gate_open
 from ..models import Gate, GateState
 from . import ActionContext, implements
 

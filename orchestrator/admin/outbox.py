@@ -11,7 +11,8 @@ from interlock.errors import DomainError
 from plants.admin_scoping import PlantScopedAdminMixin
 
 from ..models.outbox import DeliveryAttempt, OutboxMessage
-from ..services.outbox import PERM_REPLAY, outbox_replay
+from ..services.outbox import PERM_REPLAY
+from ..services.replay import outbox_replay
 
 
 class DeliveryAttemptInline(admin.TabularInline):

@@ -1,7 +1,7 @@
 """Replay of a dead-lettered outbox message over REST (``POST /api/v1/outbox/{id}/replay``).
 
 Loads the row within the caller's plants (invisible → 404) and calls
-``orchestrator.services.outbox.outbox_replay``, which checks
+``orchestrator.services.replay.outbox_replay``, which checks
 ``orchestrator.replay_outboxmessage`` at the row's plant (403) and audits the replay.
 """
 
@@ -17,7 +17,7 @@ from interlock.api import PEOPLE_ONLY
 from plants.selectors import scope_queryset
 
 from ..models.outbox import OutboxMessage
-from ..services.outbox import outbox_replay
+from ..services.replay import outbox_replay
 from .serializers import code
 from .workbench import ERRORS
 

@@ -11,7 +11,7 @@ new rows (confirmations, issues, outbox messages...) are buffered, and :meth:`fl
 writes them with one ``UPDATE … FROM json_to_recordset`` per model and field set and one
 ``INSERT … SELECT`` per model (``bulksql``; the ORM's ``bulk_update`` / ``bulk_create`` on
 SQLite). Rare events may still call services that save at once; they must then not leave a
-stale copy of the same object in the batch cache (see ``handlers.base``).
+stale copy of the same object in the batch cache (see ``ingest.world``).
 """
 
 from __future__ import annotations

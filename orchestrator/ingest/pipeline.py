@@ -139,6 +139,10 @@ class _Item:
     normalized: bool = False
     #: Its stored message still says ``received``: the decision transaction must write it.
     undecided_in_db: bool = False
+    #: The HTTP request it came in, when a coalesced batch holds several (else the batch's).
+    request_id: uuid.UUID | None = None
+    #: Its index within that request, when it differs from ``position`` (coalesced singles).
+    stored_position: int | None = None
 
     def result(self) -> ItemResult:
         reasons = [r.as_dict() for r in self.reasons]
@@ -285,7 +289,8 @@ def _store_raw(
      event) = columns  # fmt: skip
     for item in items:
         env = item.envelope if isinstance(item.envelope, dict) else {}
-        position.append(item.position)
+        position.append(item.position if item.stored_position is None else item.stored_position)
+        request.append(item.request_id or request_id)
         plant.append(item.plant.pk if item.plant is not None else None)
         source.append(str(env.get("source", ""))[:100])
         plant_code.append(str(env.get("plant", ""))[:100])
@@ -299,16 +304,17 @@ def _store_raw(
         processed.append(None if item.undecided_in_db else now)
         event.append(None if item.undecided_in_db else item.event_id)
     received.extend([now] * n)
-    request.extend([request_id] * n)
     system.extend([principal.system.pk] * n)
     replay.extend([replay_of_id] * n)
     handled.extend([handled_by_id] * n)
     handled_reason.extend([""] * n)
     # One statement in autocommit: atomic on its own, and committed before the decision.
-    returned = _pg_insert(InboundMessage, _MESSAGE_COLUMNS, columns, 'RETURNING "id", "position"')
-    by_position = {pos: pk for pk, pos in returned}
-    for item in items:
-        item.message_pk = by_position[item.position]
+    returned = _pg_insert(
+        InboundMessage, _MESSAGE_COLUMNS, columns, 'RETURNING "id", "request_id", "position"'
+    )
+    by_place = {(req, pos): pk for pk, req, pos in returned}
+    for item, req, pos in zip(items, request, position, strict=True):
+        item.message_pk = by_place[(req, pos)]
 
 
 def _stored_body(envelope: Any) -> Any:
@@ -337,8 +343,8 @@ def _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_i
         messages.append(
             InboundMessage(
                 received_at=now,
-                request_id=request_id,
-                position=item.position,
+                request_id=item.request_id or request_id,
+                position=item.position if item.stored_position is None else item.stored_position,
                 system=principal.system,
                 plant=item.plant,
                 source=str(env.get("source", ""))[:100],
@@ -695,8 +701,25 @@ def ingest_batch(
     ``replay_of`` (with ``handled_by``, the person replaying) links a replayed message to
     the one it replays.
     """
-    now = timezone.now()
     request_id = request_id or uuid.uuid4()
+    items = _prepare_all(principal, envelopes)
+    return _ingest(items, principal, request_id, replay_of=replay_of, handled_by=handled_by)
+
+
+def ingest_requests(
+    *, principal, envelopes: list[Any], request_ids: list[uuid.UUID]
+) -> list[ItemResult]:
+    """Like :func:`ingest_batch`, for envelopes that came in *separate* single-event requests
+    of one connected system (``request_ids[i]`` brought ``envelopes[i]``): one raw store,
+    one decision transaction and one commit for all of them, each message stored as its own
+    request's item 0. The group commit of ``coalesce.py`` calls it."""
+    items = _prepare_all(principal, envelopes)
+    for item, request_id in zip(items, request_ids, strict=True):
+        item.request_id, item.stored_position = request_id, 0
+    return _ingest(items, principal, request_ids[0])
+
+
+def _prepare_all(principal, envelopes: list[Any]) -> list[_Item]:
     # The principal brings its system's plants (read with its key); only those may post.
     plants = getattr(principal, "plants", None)
     if not plants:
@@ -706,7 +729,13 @@ def ingest_batch(
             if isinstance(e, dict) and isinstance(e.get("plant"), str)
         }
         plants = {p.code: p for p in Plant.objects.filter(code__in=codes)}
-    items = [_prepare(i, envelope, principal, plants) for i, envelope in enumerate(envelopes)]
+    return [_prepare(i, envelope, principal, plants) for i, envelope in enumerate(envelopes)]
+
+
+def _ingest(
+    items: list[_Item], principal, request_id: uuid.UUID, *, replay_of=None, handled_by=None
+) -> list[ItemResult]:
+    now = timezone.now()
     for item in items:
         if item.status is None:
             _normalize_early(item)

@@ -35,7 +35,7 @@ from rules.services import compiled_version, rule_pack_paths
 from ..models import Event
 from . import caches
 from .context import BatchContext
-from .handlers.base import Step, inspection_facts, lot_facts, order_facts
+from .world import Step, inspection_facts, lot_facts, order_facts
 
 DEFAULT_RULE_SET_NAME = "DEFAULT_RULE_SET"
 

@@ -2,7 +2,7 @@
 
 A handler that finds a prerequisite missing (a confirmation before the order's
 acknowledgment, a completion before its operations are confirmed) parks the event with a
-key naming what it waits for (``order-acknowledged:P1:WO-1001``, see ``handlers.base``).
+key naming what it waits for (``order-acknowledged:P1:WO-1001``, see ``ingest.world``).
 A handler that makes such a key true calls :func:`fulfil`; after each event the registry
 calls :func:`drain`, which finds the events waiting for each fulfilled key, in this batch
 and in the database (locked), and applies them in ``occurred_at`` order, in the same

@@ -26,7 +26,7 @@ from plants.models import Membership
 from ..ingest import sequencing
 from ..ingest.context import BatchContext
 from ..ingest.handlers import apply_one
-from ..ingest.handlers.base import key_gate_open
+from ..ingest.world import key_gate_open
 from ..models import ApprovalRequest, AuditRecord, Event, GateState, Notification
 from ..models.notifications import ApprovalState, NotificationKind
 from .lifecycle import actor_identity, transition_apply

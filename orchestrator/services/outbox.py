@@ -11,13 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from celery import current_app
 from django.db import transaction
-from django.utils import timezone
 
-from interlock.errors import NotAllowed
 from plants.models import ConnectedSystem
 
 from ..models.outbox import OutboxMessage, OutboxStatus
@@ -93,53 +90,3 @@ def outbox_wake_on_commit(system_ids: set[int]) -> None:
     """Wake delivery for ``system_ids`` once the current transaction commits (the set is
     read at commit time, so a batch adds to it and still sends one task per system)."""
     transaction.on_commit(lambda: outbox_wake(system_ids))
-
-
-def outbox_replay(*, message: OutboxMessage, actor: Any) -> OutboxMessage:
-    """Put a dead-lettered message back in the queue, with a fresh attempt budget, after a
-    fix (receiver repaired, credential set, payload problem solved at the source).
-
-    Its earlier attempts stay on record; the receiver deduplicates by the unchanged
-    idempotency key, so a replay of something that did arrive has no second effect.
-    Raises :class:`NotAllowed` without ``orchestrator.replay_outboxmessage`` at the
-    message's plant and :class:`NotReplayable` unless it is dead-lettered.
-    """
-    # Imported here: replay.py imports the ingest pipeline, which imports the actions
-    # that import this module.
-    from .replay import NotReplayable, _audit
-
-    if actor is None or not actor.has_perm(PERM_REPLAY, message):
-        raise NotAllowed(f"You may not replay {message} ({PERM_REPLAY} at its plant).")
-    with transaction.atomic():
-        message = OutboxMessage.objects.select_for_update().get(pk=message.pk)
-        if message.status != OutboxStatus.DEAD:
-            raise NotReplayable(
-                f"outbox message {message.pk} is {message.status}; only dead-lettered "
-                "messages are replayed.",
-                found=message.status,
-            )
-        if message.system_id is None:
-            message.system_id = outbox_system_for(
-                plant_id=message.plant_id, kind=message.target_system
-            )
-        previous_error = message.last_error
-        message.status = OutboxStatus.PENDING
-        message.attempts = 0
-        message.next_attempt_at = timezone.now()
-        message.locked_until = None
-        message.save(
-            update_fields=["status", "attempts", "next_attempt_at", "locked_until", "system"]
-        )
-        _audit(
-            obj=message,
-            actor=actor,
-            transition="replay",
-            source=OutboxStatus.DEAD,
-            target=OutboxStatus.PENDING,
-            reason=f"replayed after: {previous_error}"[:2000],
-            correlation_id=message.correlation_id,
-            plant_id=message.plant_id,
-        )
-        if message.system_id is not None:
-            outbox_wake_on_commit({message.system_id})
-    return message

@@ -35,7 +35,9 @@ from ..ingest.context import BatchContext
 from ..ingest.handlers import apply_events
 from ..ingest.pipeline import ingest_batch, principal_for
 from ..models import AuditRecord, Event, EventStatus, InboundMessage, MessageStatus
+from ..models.outbox import OutboxMessage, OutboxStatus
 from .lifecycle import actor_identity
+from .outbox import PERM_REPLAY, outbox_system_for, outbox_wake_on_commit
 
 #: Message statuses an operator may act on (``received`` belongs to the recovery sweeper,
 #: ``accepted``/``duplicate`` need nothing, ``discarded`` is final).
@@ -463,8 +465,6 @@ def group_act(*, items: list, action: str, actor: Any, reason: str) -> tuple[lis
     """Replay or discard every item of a workbench group (messages, events, dead-lettered
     outbox rows), each through its own service; returns ``(done, refused)``. The reason is
     required for both, and kept with each discard and on the bulk audit of replays."""
-    from .outbox import outbox_replay
-
     reason = _clean_reason(reason)
     if action not in ("replay", "discard"):
         raise DomainError(message=f"Unknown action {action!r}.", code="unknown_action")
@@ -500,3 +500,50 @@ def group_act(*, items: list, action: str, actor: Any, reason: str) -> tuple[lis
         else:
             done.append(result)
     return done, refused
+
+
+# --- outbox messages ----------------------------------------------------------------------
+def outbox_replay(*, message: OutboxMessage, actor: Any) -> OutboxMessage:
+    """Put a dead-lettered message back in the queue, with a fresh attempt budget, after a
+    fix (receiver repaired, credential set, payload problem solved at the source).
+
+    Its earlier attempts stay on record; the receiver deduplicates by the unchanged
+    idempotency key, so a replay of something that did arrive has no second effect.
+    Raises :class:`NotAllowed` without ``orchestrator.replay_outboxmessage`` at the
+    message's plant and :class:`NotReplayable` unless it is dead-lettered.
+    """
+    if actor is None or not actor.has_perm(PERM_REPLAY, message):
+        raise NotAllowed(f"You may not replay {message} ({PERM_REPLAY} at its plant).")
+    with transaction.atomic():
+        message = OutboxMessage.objects.select_for_update().get(pk=message.pk)
+        if message.status != OutboxStatus.DEAD:
+            raise NotReplayable(
+                f"outbox message {message.pk} is {message.status}; only dead-lettered "
+                "messages are replayed.",
+                found=message.status,
+            )
+        if message.system_id is None:
+            message.system_id = outbox_system_for(
+                plant_id=message.plant_id, kind=message.target_system
+            )
+        previous_error = message.last_error
+        message.status = OutboxStatus.PENDING
+        message.attempts = 0
+        message.next_attempt_at = timezone.now()
+        message.locked_until = None
+        message.save(
+            update_fields=["status", "attempts", "next_attempt_at", "locked_until", "system"]
+        )
+        _audit(
+            obj=message,
+            actor=actor,
+            transition="replay",
+            source=OutboxStatus.DEAD,
+            target=OutboxStatus.PENDING,
+            reason=f"replayed after: {previous_error}"[:2000],
+            correlation_id=message.correlation_id,
+            plant_id=message.plant_id,
+        )
+        if message.system_id is not None:
+            outbox_wake_on_commit({message.system_id})
+    return message

@@ -112,6 +112,45 @@ def _load_principal(raw: str, digest: str) -> SystemPrincipal:
     )
 
 
+def principal_for_key(raw: str) -> SystemPrincipal:
+    """The principal of API key ``raw`` (remembered per process, see the module docstring);
+    raises ``AuthenticationFailed`` for an unknown, revoked or expired key."""
+    digest = hash_api_key(raw)
+    clock = time.monotonic()
+    cached = _principals.get(digest)
+    if cached is not None and clock - cached[0] < _cache_seconds():
+        principal = cached[1]
+    else:
+        principal = _load_principal(raw, digest)
+        _principals[digest] = (clock, principal)
+    key = principal.api_key
+    if not key.is_active:  # expiry by the clock, also for a remembered key
+        _principals.pop(digest, None)
+        raise exceptions.AuthenticationFailed(
+            "API key is revoked, expired or its system is inactive.", code="inactive_api_key"
+        )
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return principal
+
+
+def remembered_principal(raw: str) -> SystemPrincipal | None:
+    """The principal of ``raw`` if this process remembers it and using it needs no query
+    (fresh, active, ``last_used_at`` recent); else None: authenticate the full way. For
+    the lean ASGI ingest path, which must not touch the database on its event loop."""
+    cached = _principals.get(hash_api_key(raw))
+    if cached is None or time.monotonic() - cached[0] >= _cache_seconds():
+        return None
+    key = cached[1].api_key
+    if not key.is_active or key.last_used_at is None:
+        return None
+    if timezone.now() - key.last_used_at > LAST_USED_RESOLUTION:
+        return None
+    return cached[1]
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Api-Key"
 
@@ -128,29 +167,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = self._raw_key(request)
         if raw is None:
             return None
-        digest = hash_api_key(raw)
-        clock = time.monotonic()
-        cached = _principals.get(digest)
-        if cached is not None and clock - cached[0] < _cache_seconds():
-            principal = cached[1]
-        else:
-            principal = _load_principal(raw, digest)
-            _principals[digest] = (clock, principal)
-        key = principal.api_key
-        if not key.is_active:  # expiry by the clock, also for a remembered key
-            _principals.pop(digest, None)
-            raise exceptions.AuthenticationFailed(
-                "API key is revoked, expired or its system is inactive.", code="inactive_api_key"
-            )
-        now = timezone.now()
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-            key.last_used_at = now
+        principal = principal_for_key(raw)
         # Every line logged for the rest of the request names the system (and its plant
         # when it serves only one); the request middleware drops them afterwards.
         codes = principal.plant_codes
         log_bind(system=principal.system.code, plant=next(iter(codes)) if len(codes) == 1 else None)
-        return principal, key
+        return principal, principal.api_key
 
     def authenticate_header(self, request) -> str:
         return self.keyword

@@ -15,7 +15,7 @@ from connectors.models import CircuitBreaker
 from connectors.outbound.delivery import deliver_system
 from orchestrator.models import AuditRecord
 from orchestrator.models.outbox import DeliveryAttempt, OutboxMessage, OutboxStatus
-from orchestrator.services.outbox import outbox_replay
+from orchestrator.services.replay import outbox_replay
 from plants.choices import Role
 from tests.factories import PlantFactory, make_member
 

@@ -120,3 +120,13 @@ def post(api_client):
         return api_client.post(url, body, format="json")
 
     return send
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _close_group_commit_connection(django_db_setup):
+    """The group commit decides on a thread of its own, with its own connection: close it
+    before pytest-django drops the test database."""
+    yield
+    from orchestrator.ingest.coalesce import close_connections
+
+    close_connections()

@@ -10,7 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from interlock.errors import Conflict, NotAllowed
-from orchestrator.ingest.handlers.base import key_gate_open
+from orchestrator.ingest.world import key_gate_open
 from orchestrator.models import ApprovalRequest, AuditRecord, Event, Gate, Notification
 from orchestrator.services.approvals import approval_decide
 from orchestrator.tasks import escalate_overdue_approvals

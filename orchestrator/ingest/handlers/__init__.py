@@ -22,7 +22,7 @@ from ...models import Event
 from .. import sequencing
 from ..context import BatchContext, TransitionRefused
 from ..normalize import Reason
-from .base import Step, preload
+from ..world import Step, preload
 
 Handler = Callable[[BatchContext, Event], Step | None]
 HANDLERS: dict[str, Handler] = {}

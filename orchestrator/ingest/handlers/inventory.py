@@ -13,8 +13,7 @@ from ...models import AdvanceShippingNotice, AsnLine, CycleCount, Event, GateSta
 from ...models.gates import APPROVAL_GATE
 from ..context import BatchContext
 from ..normalize import Reason
-from . import handles
-from .base import (
+from ..world import (
     Step,
     dec,
     get_item,
@@ -24,6 +23,7 @@ from .base import (
     key_gate_open,
     world,
 )
+from . import handles
 from .production import known_order
 
 GOODS_RECEIPT_GATE = "goods_receipt"

@@ -10,8 +10,7 @@ from .. import sequencing
 from ..context import BatchContext
 from ..masterdata import revision_reasons
 from ..normalize import Reason
-from . import handles
-from .base import (
+from ..world import (
     OrderBundle,
     Step,
     dec,
@@ -26,6 +25,7 @@ from .base import (
     register_order,
     save_new,
 )
+from . import handles
 
 
 def _missing(kind: str, path: str, code: str) -> Reason:
@@ -197,7 +197,7 @@ def acknowledged(ctx: BatchContext, event: Event) -> Step | None:
 
 
 def rank_of(state: str) -> int:
-    from .base import ORDER_RANK
+    from ..world import ORDER_RANK
 
     return ORDER_RANK[state]
 

@@ -29,8 +29,7 @@ from .. import sequencing
 from ..context import BatchContext
 from ..masterdata import RUNNABLE_ORDER_STATES, material_issue_reasons
 from ..normalize import Reason
-from . import handles
-from .base import (
+from ..world import (
     ORDER_RANK,
     OrderBundle,
     Step,
@@ -49,6 +48,7 @@ from .base import (
     save_new,
     world,
 )
+from . import handles
 
 ACKNOWLEDGED = ORDER_RANK[OrderState.ACKNOWLEDGED]
 COMPLETED = ORDER_RANK[OrderState.COMPLETED]

@@ -18,8 +18,7 @@ from ...services.lifecycle import transition_for_target
 from .. import sequencing
 from ..context import BatchContext
 from ..normalize import Reason
-from . import handles
-from .base import (
+from ..world import (
     Step,
     get_inspection,
     get_lot,
@@ -32,6 +31,7 @@ from .base import (
     register_inspection,
     register_nonconformance,
 )
+from . import handles
 
 OUTCOME_TRANSITIONS = {
     InspectionOutcome.PASSED: "pass_inspection",

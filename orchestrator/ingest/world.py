@@ -1,4 +1,7 @@
-"""What handlers share: the batch preload, cached lookups, prerequisite keys and ``Step``.
+"""The batch's world, shared by handlers and actions: preload, lookups, keys, ``Step``.
+
+(It sits below both in the layers that import-linter enforces, see ``pyproject.toml``:
+``ingest.handlers`` → ``actions`` → ``ingest.world``.)
 
 **Preload.** Before the first handler runs, the batch's orders, lots and inspections (by
 the numbers its payloads name) are read once, with their operations, reserved components,
@@ -26,8 +29,8 @@ from typing import Any
 
 from plants.models import Item, Plant, UnitOfMeasure, WorkCenter
 
-from ...choices import OrderState
-from ...models import (
+from ..choices import OrderState
+from ..models import (
     Event,
     Gate,
     Inspection,
@@ -38,7 +41,7 @@ from ...models import (
     OrderComponent,
     ProductionOrder,
 )
-from ..context import BatchContext
+from .context import BatchContext
 
 #: Progress of an order along its main line: a handler never moves it backwards.
 ORDER_RANK = {
