@@ -131,15 +131,18 @@ class _InboundView(APIView):
         limit = settings.INTERLOCK_MAX_REQUEST_BYTES
         body = read_body(request._request, limit)
         if body.size > limit:
-            return None, _refusal(intake.too_large(principal=request.user, body=body, limit=limit))
+            return None, refusal_response(
+                intake.too_large(principal=request.user, body=body, limit=limit)
+            )
         self.raw_body = body
         parsed, refusal = intake.parse(principal=request.user, body=body)
         if refusal is not None:
-            return None, _refusal(refusal)
+            return None, refusal_response(refusal)
         return parsed, None
 
 
-def _refusal(refusal: intake.BodyRefusal) -> Response:
+def refusal_response(refusal: intake.BodyRefusal) -> Response:
+    """The answer to a stored refusal of a whole body (shared with the other inbound views)."""
     return Response(
         {
             **error_body(refusal.code, refusal.message, refusal.details),
@@ -231,6 +234,6 @@ class BulkEventView(_InboundView):
             max_items=settings.INTERLOCK_BULK_MAX_ITEMS,
         )
         if refusal is not None:
-            return _refusal(refusal)
+            return refusal_response(refusal)
         results = ingest_batch(principal=request.user, envelopes=envelopes, request_id=uuid.uuid4())
         return _json({"results": [r.as_dict() for r in results]}, status=200)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 
@@ -41,12 +40,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interlock.api import error_body
-from orchestrator.ingest.normalize import Reason
-from orchestrator.ingest.pipeline import store_unparseable
+from orchestrator.ingest import intake
+from orchestrator.ingest.intake import RawBody
 from plants.models import ConnectedSystem
 
 from ..models import WebhookSecret
 from .base import deliver, principal_for
+from .rest import refusal_response
 
 logger = logging.getLogger(__name__)
 
@@ -218,46 +218,24 @@ class WebhookView(APIView):
         if secret.last_used_at is None or (now - secret.last_used_at).total_seconds() > 60:
             WebhookSecret.objects.filter(pk=secret.pk).update(last_used_at=now)
         principal = principal_for(system)
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            try:
-                parsed = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
-                where = f"line {line} column {col}" if line else "body"
-                reason = Reason(
-                    code="invalid_json",
-                    path="",
-                    message=f"not valid JSON at {where}: {getattr(exc, 'msg', exc)}",
-                )
-                stored = store_unparseable(
-                    principal=principal, raw=body.decode("utf-8", "replace"), reason=reason
-                )
-                detail = {**reason.as_dict(), "line": line, "column": col}
-                detail["message_id"] = stored.pk
-                return Response(error_body("invalid_json", reason.message, [detail]), status=400)
-        single = isinstance(parsed, dict) and "events" not in parsed
-        envelopes = (
-            [parsed] if single else (parsed.get("events") if isinstance(parsed, dict) else parsed)
-        )
-        if not isinstance(envelopes, list):
-            return Response(
-                error_body(
-                    "validation_error",
-                    'expected an envelope, a JSON array or {"events": [...]}',
-                    [{"path": "events", "code": "schema.type", "message": "must be an array"}],
-                ),
-                status=400,
+        # The same intake as POST /api/v1/events: hostile bodies are refused by path and
+        # stored; each envelope is screened before it reaches the pipeline.
+        raw = RawBody.of(body)
+        parsed, refusal = intake.parse(principal=principal, body=raw)
+        if refusal is not None:
+            return refusal_response(refusal)
+        single = isinstance(parsed.doc, dict) and "events" not in parsed.doc
+        if single:
+            envelopes = [intake.single_envelope(parsed=parsed)]
+        else:
+            envelopes, refusal = intake.bulk_envelopes(
+                principal=principal,
+                body=raw,
+                parsed=parsed,
+                max_items=settings.INTERLOCK_BULK_MAX_ITEMS,
             )
-        if len(envelopes) > settings.INTERLOCK_BULK_MAX_ITEMS:
-            return Response(
-                error_body(
-                    "too_many_items",
-                    f"{len(envelopes)} events; the limit is {settings.INTERLOCK_BULK_MAX_ITEMS}",
-                ),
-                status=413,
-            )
+            if refusal is not None:
+                return refusal_response(refusal)
         outcome = deliver(principal=principal, envelopes=envelopes)
         logger.info(
             "webhook received",

@@ -21,7 +21,7 @@ from interlock.errors import DomainError, NotAllowed
 from ..ingest import sequencing
 from ..ingest.context import BatchContext
 from ..ingest.handlers import apply_one
-from ..ingest.handlers.base import key_gate_open
+from ..ingest.world import key_gate_open
 from ..models import Gate, GateState, OutboxMessage
 from ..models.base import PERM_OVERRIDE_GATE
 from .lifecycle import actor_identity, transition_apply

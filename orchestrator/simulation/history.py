@@ -40,8 +40,8 @@ from typing import Any
 
 from plants.models import Plant, SiteParameter, SiteParameterOverride
 
-from ..ingest.handlers.base import inspection_facts, lot_facts, order_facts
 from ..ingest.rules_bridge import event_facts
+from ..ingest.world import inspection_facts, lot_facts, order_facts
 from ..models import (
     AuditRecord,
     Event,
