@@ -201,8 +201,9 @@ def test_redis_stopped_while_events_arrive_then_delivered_when_it_returns(privat
         erp.plants.set([plant])
         from interlock.celery import app
 
-        old = app.conf.broker_url
-        app.conf.broker_url = private_redis.url
+        # The producer's URL: with the Django namespace, Celery 5.5 keeps reading
+        # CELERY_BROKER_URL for ``broker_url``; ``broker_write_url`` is what it sends with.
+        app.conf.broker_write_url = private_redis.url
         app._pool = None
         try:
             private_redis.stop()
@@ -225,7 +226,7 @@ def test_redis_stopped_while_events_arrive_then_delivered_when_it_returns(privat
             finally:
                 _kill(worker)
         finally:
-            app.conf.broker_url = old
+            app.conf.broker_write_url = None
             app._pool = None
         rx = server.receiver
         assert OutboxMessage.objects.filter(system=erp, status="delivered").count() == 30

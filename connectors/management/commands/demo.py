@@ -727,9 +727,17 @@ class Command(BaseCommand):
         return "; ".join(problems) or None
 
     def celery_round_trip(self, result_backend: str, timeout: float) -> str:
+        from celery import Celery
+
         from interlock.celery import app
 
         # kombu's filesystem transport warns that it has no host name; it never has one.
         logging.getLogger("kombu.connection").setLevel(logging.ERROR)
-        app.conf.result_backend = result_backend
-        return app.send_task("interlock.ping", args=["demo-check"]).get(timeout=timeout)
+        # A client of its own with the demo's result backend: the project's app was created
+        # without one (Interlock needs no results), and its backend is fixed once created.
+        client = Celery("interlock-demo-check", broker=app.conf.broker_url, backend=result_backend)
+        client.conf.broker_transport_options = app.conf.broker_transport_options
+        try:
+            return client.send_task("interlock.ping", args=["demo-check"]).get(timeout=timeout)
+        finally:
+            client.close()
