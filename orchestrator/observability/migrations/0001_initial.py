@@ -5,141 +5,297 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('orchestrator', '0010_approvalrequest_decided_at_and_more'),
-        ('plants', '0002_postgres_no_overlapping_validity'),
+        ("orchestrator", "0010_approvalrequest_decided_at_and_more"),
+        ("plants", "0002_postgres_no_overlapping_validity"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RollupWatermark',
+            name="RollupWatermark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('inbound', 'Inbound messages'), ('delivery', 'Delivery attempts'), ('events', 'Canonical events (rule evaluations)')], max_length=20, unique=True)),
-                ('last_id', models.BigIntegerField(default=0)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("inbound", "Inbound messages"),
+                            ("delivery", "Delivery attempts"),
+                            ("events", "Canonical events (rule evaluations)"),
+                        ],
+                        max_length=20,
+                        unique=True,
+                    ),
+                ),
+                ("last_id", models.BigIntegerField(default=0)),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='DeliveryRollup',
+            name="DeliveryRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bucket_seconds', models.PositiveIntegerField(default=60)),
-                ('bucket', models.DateTimeField()),
-                ('plant_id', models.BigIntegerField(default=0)),
-                ('system_id', models.BigIntegerField(default=0)),
-                ('outcome', models.CharField(max_length=20)),
-                ('count', models.BigIntegerField(default=0)),
-                ('retries', models.BigIntegerField(default=0)),
-                ('duration_ms_sum', models.BigIntegerField(default=0)),
-                ('sla_met', models.BigIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("bucket_seconds", models.PositiveIntegerField(default=60)),
+                ("bucket", models.DateTimeField()),
+                ("plant_id", models.BigIntegerField(default=0)),
+                ("system_id", models.BigIntegerField(default=0)),
+                ("outcome", models.CharField(max_length=20)),
+                ("count", models.BigIntegerField(default=0)),
+                ("retries", models.BigIntegerField(default=0)),
+                ("duration_ms_sum", models.BigIntegerField(default=0)),
+                ("sla_met", models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('bucket_seconds', 'bucket', 'plant_id', 'system_id', 'outcome'), name='delivery_rollup_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("bucket_seconds", "bucket", "plant_id", "system_id", "outcome"),
+                        name="delivery_rollup_key",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='EventRollup',
+            name="EventRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bucket_seconds', models.PositiveIntegerField(default=60)),
-                ('bucket', models.DateTimeField()),
-                ('plant_id', models.BigIntegerField(default=0)),
-                ('event_type', models.CharField(max_length=100)),
-                ('rule_version', models.CharField(max_length=120)),
-                ('outcome', models.CharField(max_length=20)),
-                ('count', models.BigIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("bucket_seconds", models.PositiveIntegerField(default=60)),
+                ("bucket", models.DateTimeField()),
+                ("plant_id", models.BigIntegerField(default=0)),
+                ("event_type", models.CharField(max_length=100)),
+                ("rule_version", models.CharField(max_length=120)),
+                ("outcome", models.CharField(max_length=20)),
+                ("count", models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('bucket_seconds', 'bucket', 'plant_id', 'event_type', 'rule_version', 'outcome'), name='event_rollup_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=(
+                            "bucket_seconds",
+                            "bucket",
+                            "plant_id",
+                            "event_type",
+                            "rule_version",
+                            "outcome",
+                        ),
+                        name="event_rollup_key",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='InboundRollup',
+            name="InboundRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bucket_seconds', models.PositiveIntegerField(default=60)),
-                ('bucket', models.DateTimeField()),
-                ('plant_id', models.BigIntegerField(default=0)),
-                ('system_id', models.BigIntegerField(default=0)),
-                ('event_type', models.CharField(max_length=100)),
-                ('outcome', models.CharField(max_length=20)),
-                ('reason', models.CharField(blank=True, max_length=60)),
-                ('count', models.BigIntegerField(default=0)),
-                ('latency_count', models.BigIntegerField(default=0, help_text="Messages with a decision time (the histogram's +Inf bucket).")),
-                ('latency_sum', models.FloatField(default=0)),
-                ('le_00', models.BigIntegerField(default=0)),
-                ('le_01', models.BigIntegerField(default=0)),
-                ('le_02', models.BigIntegerField(default=0)),
-                ('le_03', models.BigIntegerField(default=0)),
-                ('le_04', models.BigIntegerField(default=0)),
-                ('le_05', models.BigIntegerField(default=0)),
-                ('le_06', models.BigIntegerField(default=0)),
-                ('le_07', models.BigIntegerField(default=0)),
-                ('le_08', models.BigIntegerField(default=0)),
-                ('le_09', models.BigIntegerField(default=0)),
-                ('le_10', models.BigIntegerField(default=0)),
-                ('le_11', models.BigIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("bucket_seconds", models.PositiveIntegerField(default=60)),
+                ("bucket", models.DateTimeField()),
+                ("plant_id", models.BigIntegerField(default=0)),
+                ("system_id", models.BigIntegerField(default=0)),
+                ("event_type", models.CharField(max_length=100)),
+                ("outcome", models.CharField(max_length=20)),
+                ("reason", models.CharField(blank=True, max_length=60)),
+                ("count", models.BigIntegerField(default=0)),
+                (
+                    "latency_count",
+                    models.BigIntegerField(
+                        default=0,
+                        help_text="Messages with a decision time (the histogram's +Inf bucket).",
+                    ),
+                ),
+                ("latency_sum", models.FloatField(default=0)),
+                ("le_00", models.BigIntegerField(default=0)),
+                ("le_01", models.BigIntegerField(default=0)),
+                ("le_02", models.BigIntegerField(default=0)),
+                ("le_03", models.BigIntegerField(default=0)),
+                ("le_04", models.BigIntegerField(default=0)),
+                ("le_05", models.BigIntegerField(default=0)),
+                ("le_06", models.BigIntegerField(default=0)),
+                ("le_07", models.BigIntegerField(default=0)),
+                ("le_08", models.BigIntegerField(default=0)),
+                ("le_09", models.BigIntegerField(default=0)),
+                ("le_10", models.BigIntegerField(default=0)),
+                ("le_11", models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('bucket_seconds', 'bucket', 'plant_id', 'system_id', 'event_type', 'outcome', 'reason'), name='inbound_rollup_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=(
+                            "bucket_seconds",
+                            "bucket",
+                            "plant_id",
+                            "system_id",
+                            "event_type",
+                            "outcome",
+                            "reason",
+                        ),
+                        name="inbound_rollup_key",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Sample',
+            name="Sample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bucket', models.DateTimeField()),
-                ('metric', models.CharField(choices=[('outbox_backlog', 'Outbox backlog'), ('outbox_oldest_age', 'Oldest pending outbox message (s)'), ('dead_letters', 'Dead letters open'), ('open_exceptions', 'Open exceptions')], max_length=30)),
-                ('plant_id', models.BigIntegerField(default=0)),
-                ('system_id', models.BigIntegerField(default=0)),
-                ('dim', models.CharField(blank=True, max_length=100)),
-                ('value', models.FloatField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("bucket", models.DateTimeField()),
+                (
+                    "metric",
+                    models.CharField(
+                        choices=[
+                            ("outbox_backlog", "Outbox backlog"),
+                            ("outbox_oldest_age", "Oldest pending outbox message (s)"),
+                            ("dead_letters", "Dead letters open"),
+                            ("open_exceptions", "Open exceptions"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("plant_id", models.BigIntegerField(default=0)),
+                ("system_id", models.BigIntegerField(default=0)),
+                ("dim", models.CharField(blank=True, max_length=100)),
+                ("value", models.FloatField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('metric', 'bucket', 'plant_id', 'system_id', 'dim'), name='sample_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("metric", "bucket", "plant_id", "system_id", "dim"),
+                        name="sample_key",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SlaSample',
+            name="SlaSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bucket', models.DateTimeField()),
-                ('plant_id', models.BigIntegerField()),
-                ('flow', models.CharField(choices=[('delivery', 'Event delivery'), ('acknowledgment', 'Acknowledgment'), ('exception_triage', 'Exception triage'), ('reconciliation', 'Reconciliation closure')], max_length=20)),
-                ('target_seconds', models.PositiveIntegerField()),
-                ('open_items', models.PositiveIntegerField(default=0)),
-                ('over_target', models.PositiveIntegerField(default=0)),
-                ('oldest_age_seconds', models.FloatField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("bucket", models.DateTimeField()),
+                ("plant_id", models.BigIntegerField()),
+                (
+                    "flow",
+                    models.CharField(
+                        choices=[
+                            ("delivery", "Event delivery"),
+                            ("acknowledgment", "Acknowledgment"),
+                            ("exception_triage", "Exception triage"),
+                            ("reconciliation", "Reconciliation closure"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("target_seconds", models.PositiveIntegerField()),
+                ("open_items", models.PositiveIntegerField(default=0)),
+                ("over_target", models.PositiveIntegerField(default=0)),
+                ("oldest_age_seconds", models.FloatField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('flow', 'bucket', 'plant_id'), name='sla_sample_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("flow", "bucket", "plant_id"), name="sla_sample_key"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SlaBreach',
+            name="SlaBreach",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('flow', models.CharField(choices=[('delivery', 'Event delivery'), ('acknowledgment', 'Acknowledgment'), ('exception_triage', 'Exception triage'), ('reconciliation', 'Reconciliation closure')], max_length=20)),
-                ('state', models.CharField(choices=[('open', 'Open (over target)'), ('cleared', 'Cleared (back within target)')], db_index=True, default='open', max_length=10)),
-                ('role', models.CharField(help_text='The role that owns the flow.', max_length=40)),
-                ('target_seconds', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField()),
-                ('cleared_at', models.DateTimeField(blank=True, null=True)),
-                ('peak_over_target', models.PositiveIntegerField(default=0)),
-                ('worst_age_seconds', models.FloatField(default=0)),
-                ('notification', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='orchestrator.notification')),
-                ('plant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='plants.plant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "flow",
+                    models.CharField(
+                        choices=[
+                            ("delivery", "Event delivery"),
+                            ("acknowledgment", "Acknowledgment"),
+                            ("exception_triage", "Exception triage"),
+                            ("reconciliation", "Reconciliation closure"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open (over target)"),
+                            ("cleared", "Cleared (back within target)"),
+                        ],
+                        db_index=True,
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("role", models.CharField(help_text="The role that owns the flow.", max_length=40)),
+                ("target_seconds", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField()),
+                ("cleared_at", models.DateTimeField(blank=True, null=True)),
+                ("peak_over_target", models.PositiveIntegerField(default=0)),
+                ("worst_age_seconds", models.FloatField(default=0)),
+                (
+                    "notification",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="orchestrator.notification",
+                    ),
+                ),
+                (
+                    "plant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="plants.plant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'SLA breach',
-                'verbose_name_plural': 'SLA breaches',
-                'ordering': ['-started_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state', 'open')), fields=('plant', 'flow'), name='sla_breach_one_open')],
+                "verbose_name": "SLA breach",
+                "verbose_name_plural": "SLA breaches",
+                "ordering": ["-started_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("state", "open")),
+                        fields=("plant", "flow"),
+                        name="sla_breach_one_open",
+                    )
+                ],
             },
         ),
     ]

@@ -34,7 +34,8 @@ def create(apps, schema_editor):
     for row in PARAMETERS:
         row = dict(row)
         SiteParameter.objects.get_or_create(
-            key=row.pop("key"), defaults={**row, "value_type": "duration", "unit": "s", "minimum": 1}
+            key=row.pop("key"),
+            defaults={**row, "value_type": "duration", "unit": "s", "minimum": 1},
         )
 
 
