@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 
 import pytest
 from django.db import OperationalError
@@ -71,13 +72,32 @@ def test_redis_down_events_are_accepted_from_the_database_and_the_outage_logged_
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
 
 
-def test_a_write_during_the_outage_is_announced_when_redis_answers_again(redis_down):
+@pytest.mark.redis
+def test_a_write_during_the_outage_is_announced_when_redis_answers_again(redis_down, settings):
+    """A process that slept through the outage still learns of a write made during it."""
+    from django.core.cache import cache
+
+    from tests.services import REDIS_URL
+
     loads = []
-    cache = snapshots.SnapshotCache("test-outage", lambda key: loads.append(key) or len(loads))
-    assert cache.get("k") == 1
-    cache.invalidate("k")  # the counter cannot be bumped now: kept for later
+    cache_a = snapshots.SnapshotCache("test-outage", lambda key: loads.append(key) or len(loads))
+    assert cache_a.get("k") == 1
+    cache_a.invalidate("k")  # the counter cannot be bumped now: kept for later
     assert snapshots.health.pending_bumps == {"test-outage-generation:"}
-    assert cache.get("k") == 2  # reloaded from the loader, not an error
+    assert cache_a.get("k") == 2  # reloaded from the loader, not an error
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+    snapshots.health.down_until = 0.0  # the pause is over: Redis answers again
+    settings.INTERLOCK_MAPPING_CACHE_SECONDS = 0
+    cache_a.get("k")
+    assert snapshots.health.pending_bumps == set()
+    assert cache.get("test-outage-generation:") == 1  # the bump owed since the outage
 
 
 @pytest.fixture
