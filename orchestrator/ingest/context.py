@@ -105,6 +105,8 @@ class BatchContext:
     new_rows: dict[str, list[models.Model]] = field(default_factory=dict)
     #: Prerequisite keys that became true in this batch (see ``sequencing``).
     fulfilled: list[str] = field(default_factory=list)
+    #: Tracked values of the last history row buffered per object (``_snapshot``).
+    snapshots: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
 
     def save_outcomes(self, *also: Event) -> None:
         """Write back what this batch decided for every event it touched (including those
@@ -216,7 +218,33 @@ class BatchContext:
             reason=reason,
             field_name=field.name,
         )
+        self._snapshot(obj)
         return obj
+
+    def _snapshot(self, obj: models.Model) -> None:
+        """Buffer a django-simple-history row (``~``) of ``obj`` as it is now, if its model
+        keeps history: ``save()`` would have written one, the set-wise UPDATE does not.
+        Called after every transition, and at :meth:`flush` for an object changed since
+        its last row, so history has a row per state and ends at what is stored."""
+        model = type(obj)
+        attribute = getattr(model._meta, "simple_history_manager_attribute", None)
+        if attribute is None:
+            return
+        historical = getattr(model, attribute).model
+        values = {f.attname: getattr(obj, f.attname) for f in historical.tracked_fields}
+        key = (obj._meta.label_lower, obj.pk)
+        if self.snapshots.get(key) == values:
+            return
+        self.snapshots[key] = values
+        self.add(
+            historical(
+                **values,
+                history_date=self.now,
+                history_type="~",
+                history_user_id=None,
+                history_change_reason=self.actor_label[:100],
+            )
+        )
 
     def flush(self) -> None:
         """Write every buffered change: updates first (new rows may point at them), then
@@ -224,6 +252,8 @@ class BatchContext:
         by_fields: dict[tuple[type, tuple[str, ...]], list[models.Model]] = {}
         for obj, fields in self.dirty.values():
             by_fields.setdefault((type(obj), tuple(sorted(fields))), []).append(obj)
+        for obj, _fields in self.dirty.values():
+            self._snapshot(obj)  # changed after its last transition (or without one)
         self.dirty = {}
         for (_model, fields), objs in by_fields.items():
             bulk_update(objs, fields)
