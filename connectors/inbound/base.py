@@ -37,7 +37,10 @@ class Problem:
     found: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "path": self.path, "message": self.message}
+        message = self.message
+        if self.line is not None:  # also in the text: the workbench shows code/path/message
+            message = f"{message} (line {self.line})"
+        out: dict[str, Any] = {"code": self.code, "path": self.path, "message": message}
         for name in ("line", "expected", "found"):
             value = getattr(self, name)
             if value is not None:
