@@ -37,7 +37,10 @@ class Problem:
     found: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "path": self.path, "message": self.message}
+        message = self.message
+        if self.line is not None:  # also in the text: the workbench shows code/path/message
+            message = f"{message} (line {self.line})"
+        out: dict[str, Any] = {"code": self.code, "path": self.path, "message": message}
         for name in ("line", "expected", "found"):
             value = getattr(self, name)
             if value is not None:
@@ -88,6 +91,7 @@ def inbound_quarantine(
     raw: str = "",
     envelope: dict | None = None,
     plant=None,
+    event_type: str = "",
 ) -> InboundMessage:
     """Store a fragment that could not go on, as a quarantined inbound message.
 
@@ -109,7 +113,7 @@ def inbound_quarantine(
         plant=plant,
         source=principal.system.code,
         plant_code=(envelope or {}).get("plant", plant.code if plant else "")[:100],
-        event_type=str((envelope or {}).get("type", ""))[:100],
+        event_type=str((envelope or {}).get("type", event_type))[:100],
         message_id=str((envelope or {}).get("message_id", document))[:200],
         correlation_id=str(correlation_id)[:100],
         body=body,

@@ -55,7 +55,8 @@ def test_plant_admin_adds_a_csv_layout_for_their_plant_only(login, shot, live_se
     page.fill("#id_columns", '{"payload": {"order": "Order"}}')
     page.click("input[name=_save]")
     # The layout names what is missing before anything is saved.
-    assert "occurred_at" in page.locator(".errornote, .errorlist").all_inner_texts().__str__()
+    page.locator(".errornote").wait_for()
+    assert "'occurred_at' is a required property" in page.locator(".errorlist").inner_text()
     shot(page, "csv-layout-error")
     page.fill(
         "#id_columns",
@@ -68,3 +69,31 @@ def test_plant_admin_adds_a_csv_layout_for_their_plant_only(login, shot, live_se
     shot(page, "csv-layout-list")
     layout = CsvLayout.objects.get(name="confirmations")
     assert layout.plant.code == "P1"
+
+
+def test_operator_sees_a_quarantined_b2mml_element_with_its_xpath_and_line(
+    login, shot, live_server
+):
+    from pathlib import Path
+
+    from orchestrator.models import InboundMessage
+    from plants.models import ConnectedSystem
+    from plants.services.apikeys import api_key_issue
+
+    _, key = api_key_issue(system=ConnectedSystem.objects.get(code="ERP"), name="browser test")
+    data = (Path(__file__).parents[1] / "connectors" / "data" / "schedule.xml").read_bytes()
+    response = httpx.post(
+        f"{live_server.url}/api/v1/files/schedule.xml?plant=P1",
+        content=data,
+        headers={"Authorization": f"Api-Key {key}"},
+    )
+    assert response.status_code == 200, response.text
+    (held_id,) = response.json()["quarantined_message_ids"]
+    assert InboundMessage.objects.get(pk=held_id).status == "quarantined"
+
+    page = login("operator")
+    page.goto(f"{live_server.url}/admin/orchestrator/inboundmessage/{held_id}/change/")
+    reasons = page.locator("table.workbench-reasons").inner_text()
+    assert "/ProductionSchedule/ProductionRequest[2]/StartTime" in reasons
+    assert "(line 34)" in reasons
+    shot(page, "b2mml-element-quarantined")

@@ -215,7 +215,10 @@ def test_the_watched_directory_reads_claims_and_files_away(world, released, layo
     assert (inbox / "confirmations_2.csv.part").exists()
     assert list((inbox / "processing").iterdir()) == []
     assert len(list((tmp_path / "NOBODY" / "failed").iterdir())) == 1
-    assert InboundMessage.objects.filter(event_type="operation.confirmed").count() == 2
+    assert (
+        InboundMessage.objects.filter(event_type="operation.confirmed", status="accepted").count()
+        == 2
+    )
     assert Event.objects.filter(event_type="operation.confirmed").count() == 2
     assert scan_file_drop(tmp_path) == []  # nothing left to read
 

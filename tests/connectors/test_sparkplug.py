@@ -208,7 +208,10 @@ def test_the_subscriber_loop_of_the_command_serves_until_stopped(world, mapping,
         edge.birth()
         edge.send("DDATA", [("Press/Running", "Boolean", False)])
         deadline = time.monotonic() + 10
-        while not _downtimes().exists() and time.monotonic() < deadline:
+        # The raw message is committed before its decision: wait for the decision.
+        while not _downtimes().exclude(status="received").exists():
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.1)
         assert _downtimes().get().status == "accepted"
     finally:

@@ -53,7 +53,7 @@ def test_a_signed_release_is_ingested_like_a_posted_one(world, secret, send):
     assert stored.body["payload"]["order"] == "WO-1001"
 
     # The same event signed anew is a duplicate (idempotency), not a second order.
-    again = send(_release(), secret=raw).json()
+    again = send(_release(), secret=raw, timestamp=int(time.time()) + 1).json()
     assert again["status"] == "duplicate"
     assert again["event_id"] == body["event_id"]
 

@@ -82,7 +82,7 @@ def file_ingest(
     outcome = FileOutcome(name=name, format=fmt)
     received_at = received_at or timezone.now()
 
-    def quarantine(problems, raw="", plant=None, envelope=None):
+    def quarantine(problems, raw="", plant=None, envelope=None, event_type=""):
         outcome.quarantined.append(
             inbound_quarantine(
                 principal=principal,
@@ -92,6 +92,7 @@ def file_ingest(
                 raw=raw,
                 plant=plant,
                 envelope=envelope,
+                event_type=event_type,
             ).pk
         )
 
@@ -116,7 +117,12 @@ def file_ingest(
             return outcome
         for row in doc.rows:
             if row.problems:
-                quarantine(row.problems, raw=row.raw, plant=csv_layout.plant)
+                quarantine(
+                    row.problems,
+                    raw=row.raw,
+                    plant=csv_layout.plant,
+                    event_type=csv_layout.event_type,
+                )
         return deliver(
             principal=principal,
             envelopes=[r.envelope for r in doc.rows if r.envelope is not None],
@@ -135,7 +141,7 @@ def file_ingest(
         envelopes = []
         for unit in doc.units:
             if unit.problems:
-                quarantine(unit.problems, raw=unit.raw, plant=plant)
+                quarantine(unit.problems, raw=unit.raw, plant=plant, event_type=unit.event_type)
                 continue
             envelopes.append(
                 {

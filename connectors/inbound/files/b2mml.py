@@ -25,6 +25,7 @@ due date. What is missing is named by the canonical schema check in the pipeline
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -37,6 +38,7 @@ from lxml import etree
 from ..base import Problem
 
 NS = "http://www.mesa.org/xml/B2MML-V0600"
+_PY_CLASS = re.compile(r"<class '(?:\w+\.)*([A-Za-z]+?)\d*'>")
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "standards" / "b2mml" / "V0600"
 _SCHEMA_FILES = {
     "ProductionSchedule": "B2MML-V0600-ProductionSchedule.xsd",
@@ -271,7 +273,8 @@ def parse(data: bytes, *, name: str, received_at: dt.datetime) -> Document:
         problem = Problem(
             "b2mml.schema",
             xpath(elem) if elem is not None else (error.path or "/"),
-            error.reason or str(error.message),
+            # "for <class 'elementpath.datatypes.datetime.DateTime10'>" → "for DateTime"
+            _PY_CLASS.sub(r"\1", error.reason or str(error.message)),
             line=getattr(elem, "sourceline", None),
         )
         if owner is None:

@@ -20,8 +20,17 @@ from rest_framework.views import APIView
 from interlock.api import error_body
 from plants.api.authentication import ApiKeyAuthentication
 
-from ..rest import IsConnectedSystem, _PassThroughParser
+from ..rest import IsConnectedSystem
 from . import file_ingest
+
+
+class _RawBody:
+    """Accept any media type and leave the body alone: the view reads the file itself."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # pragma: no cover
+        return None
 
 
 class FileUploadView(APIView):
@@ -29,7 +38,7 @@ class FileUploadView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [permissions.IsAuthenticated & IsConnectedSystem]
-    parser_classes = [_PassThroughParser]
+    parser_classes = [_RawBody]
 
     @extend_schema(
         operation_id="files_upload",

@@ -292,6 +292,7 @@ class SparkplugHost:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.processor = SparkplugProcessor(
             publish=lambda topic, data: self.client.publish(topic, data, qos=0)
         )
@@ -307,8 +308,12 @@ class SparkplugHost:
             retain=True,
         )
         client.subscribe([(f"{NAMESPACE}/{group}/#", 1) for group in self.groups])
-        self.connected.set()
         logger.info("MQTT connected", extra={"broker": f"{self.host}:{self.port}"})
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None):
+        # Ready only once the broker has the subscription: a birth published before it
+        # would not reach us (on a first connection; later the session keeps it).
+        self.connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None):
         self.connected.clear()
