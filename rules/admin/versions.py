@@ -28,6 +28,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django_ace import AceWidget
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from interlock.errors import DomainError
 from plants.auth import plant_ids_for
@@ -104,7 +105,27 @@ class VersionForm(forms.ModelForm):
 
     def clean_source(self):
         source = self.cleaned_data["source"]
-        _, problems = check_ruleset(source)
+        compiled, problems = check_ruleset(source)
+        if (
+            not problems
+            and self.instance.pk
+            and compiled.definition.ruleset != self.instance.ruleset.key
+        ):
+            line = next(
+                (n for n, text in enumerate(source.splitlines(), 1) if text.startswith("ruleset:")),
+                0,
+            )
+            self.problems = [
+                {
+                    "path": "/ruleset",
+                    "code": "ruleset_key_changed",
+                    "message": f"a version of {self.instance.ruleset.key} cannot change its "
+                    "'ruleset' key; start a new rule set with Add instead",
+                    "line": line,
+                    "column": 1,
+                }
+            ]
+            raise forms.ValidationError(f"line {line}: {self.problems[0]['message']}")
         if problems:
             self.problems = [p.as_dict() for p in problems]
             raise forms.ValidationError(
@@ -449,6 +470,14 @@ class RuleSetVersionAdmin(HistoryWithoutRevert):
             text = f"{version}: {operation.replace('_', ' ')} refused: {exc.message}"
             self.message_user(
                 request, text + (f" ({details})" if details else ""), level=messages.ERROR
+            )
+        except (TransitionNotAllowed, ConcurrentTransition) as exc:
+            # A stale page (someone else moved the version meanwhile): say so, change nothing.
+            self.message_user(
+                request,
+                f"{version}: {operation.replace('_', ' ')} does not apply: it is "
+                f"{version.get_state_display().lower()} now ({exc})",
+                level=messages.ERROR,
             )
         except (ValueError, KeyError) as exc:
             self.message_user(request, f"{version}: bad input: {exc}", level=messages.ERROR)

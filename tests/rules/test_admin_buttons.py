@@ -208,3 +208,18 @@ def test_site_parameters_a_rule_reads_are_shown_per_plant(client, alice, plant_p
     cells = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", table.group(1)))
     assert "scrap.spike_threshold_pct" in cells
     assert f"{parameter.default_value} % {parameter.default_value} % 8.0 %" in cells
+
+
+def test_a_stale_button_and_a_changed_rule_set_key_are_explained(client, draft, alice):
+    client.force_login(alice)
+    # "Send back" from a page that is out of date: the version is still a draft.
+    text = press(client, draft, "reject", {"comment": "stale page"})
+    assert "does not apply" in text
+    assert draft.state == VersionState.DRAFT
+    renamed = threshold_doc(10).replace("ruleset: receipt-gate", "ruleset: other-gate")
+    response = client.post(f"{ADMIN}{draft.pk}/change/", {"source": renamed})
+    assert response.status_code == 200
+    [problem] = response.context["rule_problems"]
+    assert (problem["code"], problem["line"]) == ("ruleset_key_changed", 2)
+    draft.refresh_from_db()
+    assert "receipt-gate" in draft.source
