@@ -131,7 +131,7 @@ def _what_the_simulators_were_told(run):
     for row in _rows(sim / "mes.sqlite3", "SELECT status, answers, duplicates FROM runs"):
         assert row["status"] == "done"
         answers.update(json.loads(row["answers"]))
-    assert set(answers) <= {"accepted", "duplicate"}, answers
+    assert set(answers) <= {"accepted", "parked", "duplicate"}, answers
     assert answers["duplicate"] > 0  # the MES did send copies, and was told so
     qms = _rows(sim / "qms.sqlite3", "SELECT requested_status, recorded_status FROM inspections")
     assert len(qms) == ORDERS_PER_PLANT * len(PLANTS)
