@@ -33,6 +33,7 @@ from tests.test_demo import ROOT, SERVER_VARS, _demo, _free_port, free_sim_port
 ORDERS_PER_PLANT = 2
 PLANTS = ("P1", "P2", "P3")
 
+
 def _rows(path: Path, sql: str, params=()) -> list[sqlite3.Row]:
     with sqlite3.connect(path) as db:
         db.row_factory = sqlite3.Row
