@@ -33,6 +33,7 @@ from tests.test_demo import ROOT, SERVER_VARS, _demo, _free_port, free_sim_port
 ORDERS_PER_PLANT = 2
 PLANTS = ("P1", "P2", "P3")
 
+
 def _rows(path: Path, sql: str, params=()) -> list[sqlite3.Row]:
     with sqlite3.connect(path) as db:
         db.row_factory = sqlite3.Row
@@ -131,7 +132,7 @@ def _what_the_simulators_were_told(run):
     for row in _rows(sim / "mes.sqlite3", "SELECT status, answers, duplicates FROM runs"):
         assert row["status"] == "done"
         answers.update(json.loads(row["answers"]))
-    assert set(answers) <= {"accepted", "duplicate"}, answers
+    assert set(answers) <= {"accepted", "parked", "duplicate"}, answers
     assert answers["duplicate"] > 0  # the MES did send copies, and was told so
     qms = _rows(sim / "qms.sqlite3", "SELECT requested_status, recorded_status FROM inspections")
     assert len(qms) == ORDERS_PER_PLANT * len(PLANTS)

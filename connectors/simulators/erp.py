@@ -345,7 +345,7 @@ class ErpSimulator(base.Simulator):
                         "UPDATE orders SET sent_status = ? WHERE plant = ? AND number = ?",
                         (status, plant, row["number"]),
                     )
-                    if status not in ("accepted", "duplicate"):
+                    if status not in ("accepted", "parked", "duplicate"):
                         log.warning("release %s/%s: %s %s", plant, row["number"], status, result)
             log.info("released %d order(s) at %s", len(pending), plant)
             self.stats.add("orders_released", len(pending))

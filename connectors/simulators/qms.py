@@ -206,7 +206,7 @@ class QmsSimulator(base.Simulator):
                     f"UPDATE inspections SET {column} = ? WHERE plant = ? AND number = ?",  # noqa: S608
                     (status, plant, row["number"]),
                 )
-                if status not in ("accepted", "duplicate"):
+                if status not in ("accepted", "parked", "duplicate"):
                     log.warning("%s %s: %s", plant, row["number"], result)
 
     def extra_routes(self, method: str, parts: list[str], query: dict) -> base.Answer | None:

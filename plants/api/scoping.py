@@ -13,6 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 
 from ..auth import plant_ids_for
 from ..models import Plant
+from ..permissions import roles_held
 from ..selectors import scope_queryset
 
 
@@ -28,10 +29,15 @@ class CanViewModel(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        if getattr(user, "system_plant_ids", None) is not None:
-            return getattr(view, "system_readable", False)
         model = view.get_queryset().model
-        return bool(user and user.is_authenticated and user.has_perm(view_perm(model)))
+        if getattr(user, "system_plant_ids", None) is not None:
+            self.message = f"connected systems may not read {model._meta.verbose_name_plural}"
+            return getattr(view, "system_readable", False)
+        perm = view_perm(model)
+        if user and user.is_authenticated and not user.has_perm(perm):
+            self.message = f"{user.get_username()} lacks {perm} (roles: {roles_held(user)})"
+            return False
+        return bool(user and user.is_authenticated)
 
 
 class PlantScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):

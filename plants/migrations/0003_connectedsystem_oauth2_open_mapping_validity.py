@@ -5,80 +5,137 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('plants', '0002_postgres_no_overlapping_validity'),
+        ("plants", "0002_postgres_no_overlapping_validity"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='connectedsystem',
-            name='token_url',
-            field=models.URLField(blank=True, help_text='OAuth2 token endpoint (client credentials grant); only for auth type OAuth2.'),
+            model_name="connectedsystem",
+            name="token_url",
+            field=models.URLField(
+                blank=True,
+                help_text="OAuth2 token endpoint (client credentials grant); only for auth type OAuth2.",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalconnectedsystem',
-            name='token_url',
-            field=models.URLField(blank=True, help_text='OAuth2 token endpoint (client credentials grant); only for auth type OAuth2.'),
+            model_name="historicalconnectedsystem",
+            name="token_url",
+            field=models.URLField(
+                blank=True,
+                help_text="OAuth2 token endpoint (client credentials grant); only for auth type OAuth2.",
+            ),
         ),
         migrations.AlterField(
-            model_name='connectedsystem',
-            name='auth_type',
-            field=models.CharField(choices=[('none', 'None'), ('bearer', 'Bearer token'), ('basic', 'HTTP basic'), ('hmac', 'HMAC signature'), ('oauth2', 'OAuth2 client credentials')], default='none', max_length=10),
+            model_name="connectedsystem",
+            name="auth_type",
+            field=models.CharField(
+                choices=[
+                    ("none", "None"),
+                    ("bearer", "Bearer token"),
+                    ("basic", "HTTP basic"),
+                    ("hmac", "HMAC signature"),
+                    ("oauth2", "OAuth2 client credentials"),
+                ],
+                default="none",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='connectedsystem',
-            name='credential_env',
-            field=models.CharField(blank=True, help_text="Name of the environment variable holding the outbound credential (OAuth2: 'client_id:client_secret').", max_length=100),
+            model_name="connectedsystem",
+            name="credential_env",
+            field=models.CharField(
+                blank=True,
+                help_text="Name of the environment variable holding the outbound credential (OAuth2: 'client_id:client_secret').",
+                max_length=100,
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalconnectedsystem',
-            name='auth_type',
-            field=models.CharField(choices=[('none', 'None'), ('bearer', 'Bearer token'), ('basic', 'HTTP basic'), ('hmac', 'HMAC signature'), ('oauth2', 'OAuth2 client credentials')], default='none', max_length=10),
+            model_name="historicalconnectedsystem",
+            name="auth_type",
+            field=models.CharField(
+                choices=[
+                    ("none", "None"),
+                    ("bearer", "Bearer token"),
+                    ("basic", "HTTP basic"),
+                    ("hmac", "HMAC signature"),
+                    ("oauth2", "OAuth2 client credentials"),
+                ],
+                default="none",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalconnectedsystem',
-            name='credential_env',
-            field=models.CharField(blank=True, help_text="Name of the environment variable holding the outbound credential (OAuth2: 'client_id:client_secret').", max_length=100),
+            model_name="historicalconnectedsystem",
+            name="credential_env",
+            field=models.CharField(
+                blank=True,
+                help_text="Name of the environment variable holding the outbound credential (OAuth2: 'client_id:client_secret').",
+                max_length=100,
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalitemmapping',
-            name='valid_from',
-            field=models.DateField(default=plants.models.mappings.default_valid_from, help_text='First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.'),
+            model_name="historicalitemmapping",
+            name="valid_from",
+            field=models.DateField(
+                default=plants.models.mappings.default_valid_from,
+                help_text="First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.",
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalstatusmapping',
-            name='valid_from',
-            field=models.DateField(default=plants.models.mappings.default_valid_from, help_text='First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.'),
+            model_name="historicalstatusmapping",
+            name="valid_from",
+            field=models.DateField(
+                default=plants.models.mappings.default_valid_from,
+                help_text="First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.",
+            ),
         ),
         migrations.AlterField(
-            model_name='historicaluommapping',
-            name='valid_from',
-            field=models.DateField(default=plants.models.mappings.default_valid_from, help_text='First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.'),
+            model_name="historicaluommapping",
+            name="valid_from",
+            field=models.DateField(
+                default=plants.models.mappings.default_valid_from,
+                help_text="First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.",
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalworkcentermapping',
-            name='valid_from',
-            field=models.DateField(default=plants.models.mappings.default_valid_from, help_text='First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.'),
+            model_name="historicalworkcentermapping",
+            name="valid_from",
+            field=models.DateField(
+                default=plants.models.mappings.default_valid_from,
+                help_text="First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.",
+            ),
         ),
         migrations.AlterField(
-            model_name='itemmapping',
-            name='valid_from',
-            field=models.DateField(default=plants.models.mappings.default_valid_from, help_text='First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.'),
+            model_name="itemmapping",
+            name="valid_from",
+            field=models.DateField(
+                default=plants.models.mappings.default_valid_from,
+                help_text="First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.",
+            ),
         ),
         migrations.AlterField(
-            model_name='statusmapping',
-            name='valid_from',
-            field=models.DateField(default=plants.models.mappings.default_valid_from, help_text='First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.'),
+            model_name="statusmapping",
+            name="valid_from",
+            field=models.DateField(
+                default=plants.models.mappings.default_valid_from,
+                help_text="First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.",
+            ),
         ),
         migrations.AlterField(
-            model_name='uommapping',
-            name='valid_from',
-            field=models.DateField(default=plants.models.mappings.default_valid_from, help_text='First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.'),
+            model_name="uommapping",
+            name="valid_from",
+            field=models.DateField(
+                default=plants.models.mappings.default_valid_from,
+                help_text="First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.",
+            ),
         ),
         migrations.AlterField(
-            model_name='workcentermapping',
-            name='valid_from',
-            field=models.DateField(default=plants.models.mappings.default_valid_from, help_text='First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.'),
+            model_name="workcentermapping",
+            name="valid_from",
+            field=models.DateField(
+                default=plants.models.mappings.default_valid_from,
+                help_text="First day the mapping applies. The default (2000-01-01) covers back-dated events; set the changeover date when this mapping replaces another.",
+            ),
         ),
     ]

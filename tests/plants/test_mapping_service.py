@@ -136,3 +136,16 @@ def test_without_a_shared_cache_a_snapshot_expires_after_its_ttl(plant_p1, setti
     # Another process changes it (no signal reaches this cache object).
     type(mapping).objects.filter(pk=mapping.pk).update(item=ItemFactory(code="NEW"))
     assert reader.snapshot(plant_p1.pk, "item").find("4711", dt.date(2026, 3, 1)).item_code == "NEW"
+
+
+def test_an_event_before_the_mappings_validity_is_told_which_validity_exists(plant_p1):
+    ItemMappingFactory(plant=plant_p1, plant_code="4711", valid_from=dt.date(2026, 5, 10))
+    with pytest.raises(MappingMissing) as excinfo:
+        map_item(plant=plant_p1, code="4711", on=dt.date(2026, 5, 1))
+    assert excinfo.value.windows == [(dt.date(2026, 5, 10), None)]
+    assert "mapped only for 2026-05-10 → open" in excinfo.value.message
+
+
+def test_a_new_mapping_is_valid_from_the_open_start_so_back_dated_events_map(plant_p1):
+    mapping = ItemMapping(plant=plant_p1, plant_code="NEW", item=ItemFactory(code="X-1"))
+    assert mapping.valid_from == dt.date(2000, 1, 1)
