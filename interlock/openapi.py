@@ -23,8 +23,6 @@ from typing import Any
 from django.conf import settings
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
-#: Error bodies the views declare themselves (same shape): replaced by the one ``Error``.
-_ERROR_COMPONENTS = {"ErrorOut", "InboundError", "WorkbenchError"}
 
 #: Codes every operation may answer, per status.
 _COMMON = {
@@ -127,14 +125,6 @@ def _statuses(method: str, op: dict[str, Any]) -> list[str]:
     return out
 
 
-def _is_error_content(response: dict[str, Any]) -> bool:
-    for media in (response.get("content") or {}).values():
-        ref = (media.get("schema") or {}).get("$ref", "")
-        if ref.rsplit("/", 1)[-1] in _ERROR_COMPONENTS:
-            return True
-    return not response.get("content")
-
-
 def _describe(status: str, app: str, existing: str | None) -> str:
     text, _ = _COMMON[status]
     domain = _DOMAIN.get(app, {}).get(status)
@@ -154,8 +144,9 @@ def _document_errors(result: dict[str, Any]) -> None:
             responses = op["responses"]
             for status in _statuses(method, op):
                 existing = responses.get(status)
-                if existing is not None and not _is_error_content(existing):
-                    # A documented non-error body (409 `conflict` of an event): keep it.
+                if existing is not None and existing.get("content"):
+                    # Declared by the view (its error serializer has the same shape, or a
+                    # non-error body such as the 409 `conflict` of an event): keep it.
                     existing["description"] = _describe(status, app, existing.get("description"))
                     continue
                 responses[status] = {

@@ -195,6 +195,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "interlock.api.exception_handler",
     # JSON only, checked for what PostgreSQL cannot hold (interlock.jsonsafe).
     "DEFAULT_PARSER_CLASSES": ["interlock.parsers.SafeJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
     "UNAUTHENTICATED_USER": None,

@@ -38,7 +38,7 @@ def test_every_operation_documents_its_error_statuses(schema):
                 wanted |= {"409", "413", "415"}
             if not wanted <= set(op["responses"]):
                 missing.append((method, path, sorted(wanted - set(op["responses"]))))
-            error = op["responses"]["404"]["content"]["application/json"]["schema"]
+            error = op["responses"]["401"]["content"]["application/json"]["schema"]
             assert error == {"$ref": "#/components/schemas/Error"}, (method, path)
     assert not missing
 
