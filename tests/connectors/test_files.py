@@ -92,8 +92,9 @@ def test_production_performance_confirms_an_operation_and_quarantines_the_bad_se
     data = (DATA / "performance.xml").read_bytes()
     outcome = upload(world["mes_key"], "perf.xml", data).json()
     (result,) = outcome["results"]
-    # Accepted, and parked until the MES acknowledges the release (as over REST).
-    assert result["status"] == "accepted"
+    # Parked until the MES acknowledges the release (answered as over REST).
+    assert result["status"] == "parked"
+    assert result["waiting_for"]
     assert result["reasons"][0]["code"] == "waiting"
     event = Event.objects.get(pk=result["event_id"])
     message = InboundMessage.objects.get(pk=result["message_id"])
