@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from plants.models import ItemMapping, Plant
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(300)
 def test_p1_admin_edits_and_imports_p1_mappings(login, shot, tmp_path):
     page = login("p1-admin")
     base = page.url.split("/admin/")[0]
