@@ -10,7 +10,7 @@ from orchestrator.models import ProductionOrder
 from tests.browser.demo_flow import run_order
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_auditor_follows_an_order_to_its_lots_inspections_and_genealogy(login, shot):
     run_order("WO-A1")
     order = ProductionOrder.objects.get(number="WO-A1")

@@ -15,7 +15,7 @@ from tests.browser.demo_flow import release_payload, send
 UNMAPPED = "000000000010009999"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_operator_fixes_and_replays_a_grouped_failure(login, shot):
     for n in (1, 2, 3):  # an item code P1's mapping does not know yet: three quarantines
         message = send("ERP", "production_order.released", release_payload(f"WO-G{n}", UNMAPPED))

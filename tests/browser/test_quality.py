@@ -19,7 +19,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_quality_lead_takes_a_failed_inspection_to_each_disposition(login, shot):
     orders = {d: run_order(f"WO-Q{n}", result="R") for n, d in enumerate(EXPECTED, 1)}
     assert {o.number: ProductionOrder.objects.get(pk=o.pk).state for o in orders.values()} == {

@@ -158,3 +158,53 @@ def test_the_workbench_pages(world, ops, client):
     response = client.post(url, {"action": "replay", "reason": "mapping added"})
     assert response.status_code == 302
     assert workbench_groups(user=ops["op"]) == []
+
+
+def test_stalled_gates_overdue_approvals_and_dead_letters_are_groups_too(world, ops):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from orchestrator.models import ApprovalRequest, Gate, OutboxMessage
+    from orchestrator.selectors_workbench import GATE_STALL_AFTER
+
+    now = timezone.now()
+    p1 = world["p1"]
+    old = Gate.objects.create(plant=p1, kind="goods_receipt", waits_for="inspection INS-1")
+    Gate.objects.filter(pk=old.pk).update(state_changed_at=now - GATE_STALL_AFTER * 2)
+    fresh = Gate.objects.create(plant=p1, kind="goods_receipt", waits_for="inspection INS-2")
+    Gate.objects.filter(pk=fresh.pk).update(state_changed_at=now)
+    ApprovalRequest.objects.create(
+        plant=p1,
+        role="planning",
+        reason="short completion",
+        correlation_id="c1",
+        due_at=now - dt.timedelta(hours=1),
+        created_at=now - dt.timedelta(hours=5),
+    )
+    ApprovalRequest.objects.create(
+        plant=p1,
+        role="planning",
+        reason="not due yet",
+        correlation_id="c2",
+        due_at=now + dt.timedelta(hours=1),
+        created_at=now,
+    )
+    OutboxMessage.objects.create(
+        plant=p1,
+        target_system="erp",
+        system=world["erp"],
+        message_type="goods_receipt",
+        idempotency_key="k1",
+        correlation_id="c3",
+        status="dead",
+        created_at=now,
+        last_error="HTTP 422: unknown order",
+    )
+    groups = {g.kind: g for g in workbench_groups(user=ops["op"], now=now)}
+    assert set(groups) == {"gate", "approval", "dead"}
+    assert [g.pk for g in groups["gate"].items] == [old.pk]
+    assert groups["approval"].count == 1
+    assert groups["approval"].reason == "planning"
+    assert groups["dead"].reason == "HTTP 422"
+    assert workbench_groups(user=ops["op_p2"], now=now) == []
