@@ -95,13 +95,6 @@ def test_finding5_deep_json_to_a_people_endpoint_is_a_400(api_client):
     assert response.json()["code"] == "nesting_too_deep"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 9 not merged: quarantining a confirmation for a financially posted order "
-    "(order_closed) breaks tests/ingest/test_permutations.py, whose shuffles deliver a "
-    "non-final confirmation after the goods receipt and expect it applied; the lead decides "
-    "(sequencing must hold the receipt until every confirmation, or the invariant changes)",
-)
 def test_finding9_an_event_for_a_financially_posted_order_is_quarantined(world, post):
     steel_lot(world)
     for key, body in run():

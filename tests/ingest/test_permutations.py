@@ -4,6 +4,12 @@ A plant run of scenario 1 (release, acknowledgment, issue, confirmations, comple
 inspection request and result, goods receipt) is sent shuffled, with duplicates, one by
 one or grouped into bulk requests; sequencing must park what is early and apply it when
 its prerequisite arrives, so the final state equals the in-order run's.
+
+One order is excluded on purpose: an MES event delivered after the ERP settled the order
+(``goods_receipt.posted`` moved it to financially posted) is quarantined as
+``order_closed``, not booked on a settled order (issue 11, finding 9;
+``tests/ingest/test_hostile_api.py``). So the settlement may arrive anywhere after the
+last MES event, early or late relative to every ERP/QMS event, and is parked when early.
 """
 
 import pytest
@@ -17,6 +23,18 @@ from tests.ingest.flow import end_state, run, steel_lot
 pytestmark = pytest.mark.django_db
 
 STEPS = len(run())
+#: The ERP's goods-receipt acknowledgement settles the order; the MES's events precede it.
+SETTLEMENT = next(i for i, (_, body) in enumerate(run()) if body["type"] == "goods_receipt.posted")
+MES_STEPS = frozenset(i for i, (key, _) in enumerate(run()) if key == "mes_key")
+
+
+@st.composite
+def deliveries(draw) -> list[int]:
+    """A permutation of the run in which the settlement comes after every MES event."""
+    order = draw(st.permutations([i for i in range(STEPS) if i != SETTLEMENT]))
+    last_mes = max(pos for pos, step in enumerate(order) if step in MES_STEPS)
+    at = draw(st.integers(last_mes + 1, len(order)))
+    return [*order[:at], SETTLEMENT, *order[at:]]
 
 
 class _Rollback(Exception):
@@ -76,7 +94,9 @@ def reference(world, post):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    order=st.permutations(range(STEPS)),
+    order=deliveries(),
+    # A repeat lands before or after its original; either way the first copy precedes
+    # the settlement and the later one is answered from the ledger.
     duplicates=st.lists(st.integers(0, STEPS - 1), max_size=4),
     bulk=st.lists(st.booleans(), min_size=1, max_size=8),
 )

@@ -67,10 +67,35 @@ def known_order(ctx: BatchContext, event: Event) -> OrderBundle | None:
     return bundle
 
 
+#: An order in these states is settled in the ERP: nothing more may be booked on it.
+CLOSED_ORDER_STATES = frozenset({OrderState.FINANCIALLY_POSTED})
+
+
+def open_order(ctx: BatchContext, event: Event) -> OrderBundle | None:
+    """:func:`known_order`, but an event for an order already closed is quarantined as
+    ``order_closed`` (a late confirmation must not reach the ERP after its settlement)."""
+    bundle = known_order(ctx, event)
+    if bundle is not None and bundle.order.state in CLOSED_ORDER_STATES:
+        order = bundle.order
+        ctx.quarantine(
+            event,
+            [
+                Reason(
+                    code="order_closed",
+                    path="payload.order",
+                    message=f"order {order.number} is closed ({order.state})",
+                    found=order.state,
+                )
+            ],
+        )
+        return None
+    return bundle
+
+
 def running_order(ctx: BatchContext, event: Event) -> OrderBundle | None:
     """The event's order once MES acknowledged it; parks before that, quarantines an order
-    on hold or cancelled."""
-    bundle = known_order(ctx, event)
+    on hold, cancelled or closed."""
+    bundle = open_order(ctx, event)
     if bundle is None:
         return None
     order = bundle.order
@@ -221,7 +246,7 @@ def material_issued(ctx: BatchContext, event: Event) -> Step | None:
     """Consumption of a lot by an order: the lot must exist, not be expired or blocked,
     and its item be a component reserved for the order; otherwise the issue is
     quarantined with every reason. Records the issue and the lot ↔ order link."""
-    bundle = known_order(ctx, event)
+    bundle = open_order(ctx, event)
     if bundle is None:
         return None
     p = event.payload
@@ -295,7 +320,7 @@ def _scrap_window(ctx: BatchContext, event: Event, order) -> Decimal:
 def scrap_declared(ctx: BatchContext, event: Event) -> Step | None:
     """Scrap on an order (and operation): added to the running totals; rules see the
     scrap summed over the plant's window (``window_qty``) for spike detection."""
-    bundle = known_order(ctx, event)
+    bundle = open_order(ctx, event)
     if bundle is None:
         return None
     op, ok = _operation(ctx, event, bundle)
