@@ -94,18 +94,19 @@ def echo(value: Any, limit: int = ECHO_CHARS) -> Any:
     if isinstance(value, str):
         if len(value) > limit:
             value = value[:limit] + f"… ({len(value)} characters)"
-        return _storable(value)
+        return storable(value)
     return value
 
 
 def truncate(text: str, limit: int = 500) -> str:
     """A message safe to send back: at most ``limit`` characters, and storable."""
     text = text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
-    return _storable(text)
+    return storable(text)
 
 
-def _storable(text: str) -> str:
-    # NUL and lone surrogates written as their escapes (six characters each).
+def storable(text: str) -> str:
+    """``text`` with NUL and lone surrogates written as their escapes (six characters
+    each): what PostgreSQL can hold in text and jsonb."""
     if not _BAD_CHARS.search(text):
         return text
     return _BAD_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from interlock import jsonsafe
 from orchestrator.ingest.pipeline import ItemResult, ingest_batch, principal_for
 from orchestrator.models import InboundMessage, MessageStatus
 
@@ -104,7 +105,13 @@ def inbound_quarantine(
     if envelope is not None:
         body: dict[str, Any] = envelope
     else:
-        body = {"transport": transport, "document": document, "raw": raw[:RAW_LIMIT]}
+        # A file may be anything (a PNG sent by mistake): NUL and lone surrogates are
+        # kept as escapes, since PostgreSQL's jsonb cannot hold them.
+        body = {
+            "transport": transport,
+            "document": jsonsafe.storable(document),
+            "raw": jsonsafe.storable(raw[:RAW_LIMIT]),
+        }
     correlation_id = (envelope or {}).get("correlation_id") or str(uuid.uuid4())
     return InboundMessage.objects.create(
         received_at=now,
@@ -114,10 +121,19 @@ def inbound_quarantine(
         source=principal.system.code,
         plant_code=(envelope or {}).get("plant", plant.code if plant else "")[:100],
         event_type=str((envelope or {}).get("type", event_type))[:100],
-        message_id=str((envelope or {}).get("message_id", document))[:200],
+        message_id=jsonsafe.storable(str((envelope or {}).get("message_id", document)))[:200],
         correlation_id=str(correlation_id)[:100],
         body=body,
         status=MessageStatus.QUARANTINED,
-        reasons=[{**p.as_dict(), "transport": transport} for p in problems],
+        reasons=[
+            {
+                **{
+                    k: jsonsafe.storable(v) if isinstance(v, str) else v
+                    for k, v in p.as_dict().items()
+                },
+                "transport": transport,
+            }
+            for p in problems
+        ],
         processed_at=now,
     )

@@ -174,7 +174,11 @@ class MessageViewSet(PlantScopedReadOnlyViewSet):
     search_fields = ["message_id", "correlation_id"]
     ordering_fields = ["received_at"]
 
-    @extend_schema(tags=TAGS, operation_id="messages_quarantined_list")
+    @extend_schema(
+        tags=TAGS,
+        operation_id="messages_quarantined_list",
+        responses=MessageSerializer(many=True),
+    )
     @action(detail=False)
     def quarantined(self, request):
         queryset = self.filter_queryset(self.get_queryset().filter(status__in=QUARANTINE_STATES))

@@ -42,8 +42,12 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
     system = serializers.SlugRelatedField(slug_field="code", read_only=True)
     active = serializers.BooleanField(source="is_active", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    revoked_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = m.ApiKey

@@ -44,7 +44,10 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the test
+# thread while it is open, and tests of other modules in the same xdist worker (the lean
+# ASGI path's) call asyncio.run(), which refuses to start inside a running loop.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(

@@ -274,3 +274,13 @@ def test_an_856_with_a_wrong_segment_count_or_envelope_is_quarantined(
     assert broken["results"] == []
     (whole,) = _quarantined(broken)
     assert whole.reasons[0]["path"] == "segment 29 (IEA) element 01 (IEA01)"
+
+
+def test_a_binary_file_is_quarantined_with_nul_bytes_escaped_not_a_500(world, upload):
+    # Schemathesis sent a PNG: its NUL bytes could not be stored in jsonb (a 500).
+    data = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x08\x00"
+    response = upload(world["mes_key"], "0", data)
+    assert response.status_code == 200, response.content
+    (bad,) = _quarantined(response.json())
+    assert "\x00" not in bad.body["raw"]
+    assert "\\u0000" in bad.body["raw"]

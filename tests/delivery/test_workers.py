@@ -116,6 +116,13 @@ def _worker(redis_url: str, tmp_path: Path, *, log: Path | None = None) -> subpr
     )
 
 
+def _forget_connections(app) -> None:
+    """Drop the app's connection pool and its cached producer pool (an earlier test in this
+    process may have built them for another broker; Celery keeps both once made)."""
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 def _kill(worker: subprocess.Popen) -> None:
     if worker.poll() is None:
         os.killpg(worker.pid, signal.SIGKILL)
@@ -204,7 +211,7 @@ def test_redis_stopped_while_events_arrive_then_delivered_when_it_returns(privat
         # The producer's URL: with the Django namespace, Celery 5.5 keeps reading
         # CELERY_BROKER_URL for ``broker_url``; ``broker_write_url`` is what it sends with.
         app.conf.broker_write_url = private_redis.url
-        app._pool = None
+        _forget_connections(app)
         try:
             private_redis.stop()
             # rows written while the broker is away: their wake-up fails quietly
@@ -217,7 +224,7 @@ def test_redis_stopped_while_events_arrive_then_delivered_when_it_returns(privat
             assert time.monotonic() - started < 0.5
             assert _open_rows(erp) == 30
             private_redis.start()
-            app._pool = None
+            _forget_connections(app)
             outbox_wake_resume()
             worker = _worker(private_redis.url, tmp_path / "w")
             try:
@@ -227,7 +234,7 @@ def test_redis_stopped_while_events_arrive_then_delivered_when_it_returns(privat
                 _kill(worker)
         finally:
             app.conf.broker_write_url = None
-            app._pool = None
+            _forget_connections(app)
         rx = server.receiver
         assert OutboxMessage.objects.filter(system=erp, status="delivered").count() == 30
         assert rx.applied() == {r.idempotency_key for r in rows}

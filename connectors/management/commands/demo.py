@@ -736,7 +736,11 @@ class Command(BaseCommand):
         # A client of its own with the demo's result backend: the project's app was created
         # without one (Interlock needs no results), and its backend is fixed once created.
         client = Celery("interlock-demo-check", broker=app.conf.broker_url, backend=result_backend)
-        client.conf.broker_transport_options = app.conf.broker_transport_options
+        client.conf.update(
+            broker_transport_options=app.conf.broker_transport_options,
+            task_default_queue=app.conf.task_default_queue,
+            task_routes=app.conf.task_routes,
+        )
         try:
             return client.send_task("interlock.ping", args=["demo-check"]).get(timeout=timeout)
         finally:
