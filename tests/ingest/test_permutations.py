@@ -95,9 +95,10 @@ def reference(world, post):
 )
 @given(
     order=deliveries(),
-    # A repeat lands before or after its original; either way the first copy precedes
-    # the settlement and the later one is answered from the ledger.
-    duplicates=st.lists(st.integers(0, STEPS - 1), max_size=4),
+    # Repeats of every step but the settlement (an early copy of it would settle the
+    # order before the MES is done: the order_closed case). A repeat lands before or after
+    # its original; the later copy is answered from the ledger.
+    duplicates=st.lists(st.sampled_from([i for i in range(STEPS) if i != SETTLEMENT]), max_size=4),
     bulk=st.lists(st.booleans(), min_size=1, max_size=8),
 )
 def test_shuffled_run_with_duplicates_ends_in_the_in_order_state(

@@ -71,11 +71,24 @@ def known_order(ctx: BatchContext, event: Event) -> OrderBundle | None:
 CLOSED_ORDER_STATES = frozenset({OrderState.FINANCIALLY_POSTED})
 
 
+def arrived_after_close(event: Event, order) -> bool:
+    """Whether ``event`` reached Interlock after ``order`` was closed. An event that came
+    earlier and waited (parked for its prerequisite) belongs to the order's run even when
+    the drain that applies it also settles the order: sequencing decides its place."""
+    closed_at = order.state_changed_at
+    return closed_at is None or event.received_at is None or event.received_at > closed_at
+
+
 def open_order(ctx: BatchContext, event: Event) -> OrderBundle | None:
-    """:func:`known_order`, but an event for an order already closed is quarantined as
-    ``order_closed`` (a late confirmation must not reach the ERP after its settlement)."""
+    """:func:`known_order`, but an event that arrives for an order already closed is
+    quarantined as ``order_closed`` (a late confirmation must not reach the ERP after its
+    settlement)."""
     bundle = known_order(ctx, event)
-    if bundle is not None and bundle.order.state in CLOSED_ORDER_STATES:
+    if (
+        bundle is not None
+        and bundle.order.state in CLOSED_ORDER_STATES
+        and arrived_after_close(event, bundle.order)
+    ):
         order = bundle.order
         ctx.quarantine(
             event,
