@@ -31,6 +31,28 @@ def lot_number(index: int) -> str:
     return f"L-B{index % LOTS:04d}"
 
 
+#: The canonical ``operation.confirmed`` schema bounds ``sequence`` to a 32-bit counter
+#: (``orchestrator/ingest/schemas/v1/operation.confirmed.json``); a larger one is quarantined
+#: as ``schema.maximum``.
+SEQUENCE_MAX = 2**31 - 1
+#: Confirmations per (order, operation) and (stream, client): n up to 20 million.
+_SEQUENCE_SLOTS = 100_000
+
+
+def confirmation_sequence(stream: int, client: int, n: int) -> int:
+    """MES's confirmation counter of event ``n``: unique per (order, operation), which is
+    what the business key (source, plant, order, operation, sequence) needs, and within the
+    canonical range. Event ``n`` goes to order ``n % ORDERS``, whose operation is fixed by
+    ``n % 2`` (``ORDERS`` is even), so ``n // ORDERS`` counts the confirmations on it."""
+    turn = n // ORDERS
+    if turn >= _SEQUENCE_SLOTS or not 0 <= client < 100:
+        raise ValueError(f"no confirmation sequence for stream {stream}, client {client}, n {n}")
+    sequence = (stream * 100 + client) * _SEQUENCE_SLOTS + turn
+    if sequence > SEQUENCE_MAX:
+        raise ValueError(f"stream {stream} is past the canonical sequence range")
+    return sequence
+
+
 def make_event(stream: int, client: int, n: int) -> dict:
     """Event ``n`` of ``client`` in ``stream``: 3 of 4 are confirmations, 1 a material issue."""
     serial = (stream * 100 + client) * 10_000_000 + n
@@ -44,7 +66,7 @@ def make_event(stream: int, client: int, n: int) -> dict:
             "payload": {
                 "order": order_number(n),
                 "operation": "0010" if n % 2 else "0020",
-                "sequence": serial,
+                "sequence": confirmation_sequence(stream, client, n),
                 "qty": 1,
                 "scrap_qty": 0,
                 "uom": "BX12",
