@@ -67,12 +67,14 @@ class IngestASGI:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != SINGLE_PATH:
             await self.django(scope, receive, send)
             return
-        body, more = await self._read(receive, settings.INTERLOCK_MAX_REQUEST_BYTES)
+        limit = settings.INTERLOCK_MAX_REQUEST_BYTES
+        body, more = await self._read(receive, limit)
         headers = scope["headers"]
         raw_key = _api_key(headers)
         group = async_group_commit()
         principal = envelope = None
-        if raw_key and not more and _host_allowed(headers):
+        # Over the limit, even when it came whole in one message: Django answers the 413.
+        if raw_key and not more and len(body) <= limit and _host_allowed(headers):
             principal = remembered_principal(raw_key)
             if principal is None:
                 # On the batch thread: a burst of new connections after a restart costs
@@ -110,8 +112,9 @@ class IngestASGI:
 
     @staticmethod
     async def _read(receive, limit: int) -> tuple[bytes, bool]:
-        """The body up to ``limit`` bytes; ``more`` is True when the client sent more (or
-        disconnected): Django then reads the rest and answers."""
+        """The body, read until it is complete or past ``limit`` bytes (the server may hand
+        over more than ``limit`` in one message); ``more`` is True when the client has more
+        to send (or disconnected): Django then reads the rest and answers."""
         chunks: list[bytes] = []
         size = 0
         while True:

@@ -91,12 +91,14 @@ def read_body(request, limit: int) -> RawBody:
     """The request body, read in chunks: at most ``limit`` bytes kept, the rest drained and
     hashed (``complete`` is false when even draining stopped).
 
-    A chunked upload has no Content-Length, so Django's ``request.body`` is empty: the WSGI
-    server (gunicorn) de-chunks it on ``wsgi.input``, which is read directly then."""
+    A chunked upload has no Content-Length, so under WSGI Django's ``request.body`` is
+    empty: the WSGI server (gunicorn) de-chunks it on ``wsgi.input``, which is read directly
+    then. Under ASGI (uvicorn) there is no ``wsgi.input``: the server de-chunks, and
+    Django's ASGI request reads the whole body whatever the headers say."""
     meta = request.META
     chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
-    # Otherwise HttpRequest.read, bounded by Content-Length.
-    stream = meta["wsgi.input"] if chunked else request
+    # Otherwise HttpRequest.read: bounded by Content-Length under WSGI.
+    stream = meta["wsgi.input"] if chunked and "wsgi.input" in meta else request
     chunks: list[bytes] = []
     size = 0
     digest = None  # hashed as read only past the limit (the kept bytes are not all)
