@@ -27,8 +27,17 @@ Each scenario prints its ledger, counted per event the client sent:
 - **duplicates**: effects beyond one per event (and events stored twice);
 - **lost**: sent − applied.
 
-The command exits 1 on any loss, double effect or undrained scenario. ``--quick`` (CI)
-sends fewer events and shortens the waits; the whole run stays under three minutes.
+Events answered neither ``accepted`` nor ``duplicate`` are listed with their stored
+reasons (code and path), so a refusal shows at once what the product objected to.
+
+The command exits 1 on any loss, double effect, undrained scenario or process left
+running. ``--quick`` (CI) sends 400 events per scenario and shortens the waits; the whole
+run takes about two minutes on two busy cores (four when the database must be migrated
+first: see :func:`bench.stack.prepare_database`). The stack is set up by
+``bench/stack.py`` (shared with ``bench w3``). On the way out (also on Ctrl-C or SIGTERM)
+every process it started is stopped; after a run that passed the temporary directory and
+the database are removed (``--keep`` keeps the database), after a failure both are kept
+for a look and named.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ import argparse
 import contextlib
 import http.client
 import os
-import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -54,9 +63,20 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from bench.ingest_bench import PRODUCT_BULK, _db_conn, recreate_database, start_server
+from bench.ingest_bench import PRODUCT_BULK, _db_conn, drop_database, start_server
 from bench.ingest_load import make_event
-from bench.w3_bench import Proc, _group_left, start_erp, start_worker
+from bench.ingest_world import order_events
+from bench.stack import (
+    Proc,
+    add_erp_system,
+    erp_stats,
+    free_port,
+    prepare_database,
+    process_environment,
+    start_erp,
+    start_worker,
+    stop_all,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/interlock_bench_faults"
@@ -72,17 +92,11 @@ WORKER_TUNING = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PrivateRedis:
     """A redis-server of our own on a free port, stopped and started on that same port."""
 
     def __init__(self, var_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = var_dir
         self.process: subprocess.Popen | None = None
 
@@ -153,11 +167,7 @@ class World:
         conn.close()
 
     def erp_stats(self) -> dict[str, int]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.erp_port, timeout=10)
-        conn.request("GET", "/erp/_stats")
-        data = orjson.loads(conn.getresponse().read())
-        conn.close()
-        return {k: v for k, v in data.items() if isinstance(v, int)}
+        return {k: v for k, v in erp_stats(self.erp_port).items() if isinstance(v, int)}
 
     def sweep(self) -> None:
         """What beat does: dispatch the outbox sweeper (best effort: Redis may be away)."""
@@ -314,6 +324,11 @@ def _count(world: World, db: psycopg.Connection, message_ids: list[str]) -> dict
         [message_ids],
     ).fetchall()
     events = {mid: set(ids or []) for mid, ids in rows}
+    undecided = db.execute(
+        "SELECT count(*) FROM orchestrator_inboundmessage "
+        "WHERE message_id = ANY(%s) AND status = 'received'",
+        [message_ids],
+    ).fetchone()[0]
     event_ids = sorted({e for ids in events.values() for e in ids})
     outbox = db.execute(
         "SELECT event_id, idempotency_key, status FROM orchestrator_outboxmessage "
@@ -335,10 +350,28 @@ def _count(world: World, db: psycopg.Connection, message_ids: list[str]) -> dict
         "stored_twice": sum(len(ids) - 1 for ids in events.values() if len(ids) > 1),
         "delivered": len({e for e, _, status in outbox if status == "delivered"}),
         "open": sum(1 for _, _, status in outbox if status in ("pending", "in_flight")),
+        "undecided": undecided,
         "dead": sum(1 for _, _, status in outbox if status == "dead"),
         "applied": len(effects),
         "double": sum(n - 1 for n in effects.values() if n > 1),
     }
+
+
+def _refusals(db: psycopg.Connection, message_ids: list[str]) -> list[str]:
+    """Why the events answered neither ``accepted`` nor ``duplicate`` were refused: their
+    stored reasons, by code and path, most frequent first."""
+    rows = db.execute(
+        "SELECT reasons FROM orchestrator_inboundmessage "
+        "WHERE message_id = ANY(%s) AND status NOT IN ('accepted', 'duplicate')",
+        [message_ids],
+    ).fetchall()
+    reasons = Counter(
+        f"{r.get('code')} at {r.get('path')}"
+        for (found,) in rows
+        for r in (found if isinstance(found, list) else [])
+        if isinstance(r, dict)
+    )
+    return [f"reason {reason} ×{n}" for reason, n in reasons.most_common(3)]
 
 
 def _worker_lost(db: psycopg.Connection) -> int:
@@ -390,14 +423,22 @@ def run_scenario(name: str, world: World, db: psycopg.Connection, args, stream: 
     done.set()
     fault_thread.join()
 
-    # Drain: beat's sweepers, until every acknowledged event has its effect (or timeout).
+    # Drain: beat's sweepers, until every acknowledged event has its effect (or timeout),
+    # or until nothing is left that could still have one: no message undecided, no row
+    # open, the ERP ledger still for a few rounds (the missing events are then lost).
     deadline = time.monotonic() + args.drain_timeout
     counts = _count(world, db, list(tally.answers))
+    still = 0
     while time.monotonic() < deadline:
         world.recover()
         world.sweep()
+        applied = counts["applied"]
         counts = _count(world, db, list(tally.answers))
         if counts["applied"] >= len(events) and counts["open"] == 0:
+            break
+        settled = counts["open"] == 0 and counts["undecided"] == 0
+        still = still + 1 if settled and counts["applied"] == applied else 0
+        if still >= 5:
             break
         time.sleep(1.0)
     else:
@@ -431,6 +472,7 @@ def run_scenario(name: str, world: World, db: psycopg.Connection, args, stream: 
     others = {s for s in tally.answers.values() if s not in ("accepted", "duplicate")}
     if others:
         extra.append(f"answers {sorted(others)}")
+        extra.extend(_refusals(db, [m for m, s in tally.answers.items() if s in others]))
     happened = Counter(world.notes)
     notes = [f"{note} ×{n}" if n > 1 else note for note, n in happened.items()]
     ledger.notes = "; ".join([*notes, *extra])
@@ -447,64 +489,44 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=2, help="client threads")
     parser.add_argument("--storm-copies", type=int, default=20, help="copies of each batch")
     parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database after a run that passed"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.storm_copies = min(args.events, 400), min(args.storm_copies, 10)
         args.drain_timeout = min(args.drain_timeout, 60.0)
     only = [s for s in SCENARIOS if s in args.only.split(",")]
+    if not only:
+        parser.error(f"--only names none of {', '.join(SCENARIOS)}")
 
     url = os.environ.get("DATABASE_URL", DEFAULT_DB)  # bench/__main__.py: BENCH_FAULTS_…
-    from django.core.management import call_command
-    from django.db import connections
-
-    connections.close_all()
-    print(f"database {url}: recreating, migrating, seeding", flush=True)
-    recreate_database(url)
-    call_command("migrate", verbosity=0)
-    from bench.ingest_world import order_events, seed
-
-    key = seed()
+    started = time.monotonic()
+    key = prepare_database(url)
+    migrated = time.monotonic() - started
     var_dir = Path(tempfile.mkdtemp(prefix="interlock-faults-"))
     redis = PrivateRedis(var_dir)
-    procs: list[Proc] = []
-    server = None
+    server = erp = None
     world: World | None = None
     db = _db_conn(url)
     ledgers: list[Ledger] = []
+    # CI stops a job with SIGTERM: stop every process of ours on the way out, as on Ctrl-C.
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         redis.start()
+        # This process's own wake-ups (the recovery sweeper's) go to the private Redis too.
+        from interlock.celery import app
+
+        app.conf.broker_url = redis.url
         os.environ["BENCH_REDIS_URL"] = redis.url
         server = start_server(url=url, workers=2, threads=4)
-        erp, erp_port = start_erp(var_dir, server.port, nagle=False)
-        procs.append(erp)
-        from plants.models import ConnectedSystem, Plant
-
-        system = ConnectedSystem.objects.create(
-            code="ERP",
-            name="ERP simulator",
-            kind="erp",
-            transport="rest",
-            base_url=f"http://127.0.0.1:{erp_port}/erp",
-            auth_type="none",
-            max_attempts=20,
-            # Short request timeout, so a dead worker's lease (timeout-based) ends soon.
-            timeout_seconds=3,
+        erp, erp_port = start_erp(var_dir, server.port, nagle=False, log=var_dir / "erp.log")
+        # Short request timeout, so a dead worker's lease (timeout-based) ends soon.
+        system = add_erp_system(erp_port, max_attempts=20, timeout_seconds=3)
+        worker_env = process_environment(
+            url=url, redis_url=redis.url, cache_prefix="interlock-faults", **WORKER_TUNING
         )
-        system.plants.set([Plant.objects.get(code="P1")])
-        connections.close_all()
-        worker_env = {
-            **os.environ,
-            **WORKER_TUNING,
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": url,
-            "DATABASE_CONN_MAX_AGE": "600",
-            "REDIS_URL": redis.url,
-            "CACHE_KEY_PREFIX": "interlock-faults",
-            "LOG_LEVEL": "WARNING",
-        }
         world = World(
             url=url,
             key=key,
@@ -519,11 +541,12 @@ def main(argv: list[str]) -> int:
             spare_pids=[db.info.backend_pid],
         )
         world.start_worker()
-        tally = Tally()
-        post_until_answered(server.port, key, order_events(), tally)
+        post_until_answered(server.port, key, order_events(), Tally())
         print(
             f"gunicorn on :{server.port}, celery worker (prefork ×2), private redis on "
-            f":{redis.port}, ERP simulator on :{erp_port}; {args.events} events per scenario",
+            f":{redis.port}, ERP simulator on :{erp_port}; {args.events} events per scenario "
+            f"(set up in {time.monotonic() - started:.0f} s, {migrated:.0f} s of it the "
+            "database)",
             flush=True,
         )
         for index, name in enumerate(only):
@@ -534,30 +557,32 @@ def main(argv: list[str]) -> int:
         print("interrupted; stopping everything", flush=True)
         return 130
     finally:
-        groups = [p.process.pid for p in procs]
-        if world is not None and world.worker is not None:
-            groups.append(world.worker.process.pid)
-            world.worker.stop()
-        for proc in reversed(procs):
-            proc.stop()
-        if server is not None:
-            groups.append(server.process.pid)
-            server.stop()
-        redis.stop()
-        db.close()
-        left = [pid for pgid in groups for pid in _group_left(pgid)]
-        print(
-            "stopped: celery worker, ERP simulator, gunicorn, private redis"
-            + (f" — STILL RUNNING: {left}" if left else " (nothing left running)"),
-            flush=True,
+        left = stop_all(
+            [
+                ("celery worker", world.worker if world is not None else None),
+                ("ERP simulator", erp),
+                ("gunicorn", server),
+                ("private redis", redis),
+            ]
         )
+        db.close()
+        signal.signal(signal.SIGTERM, previous)
         with contextlib.suppress(OSError):
             sys.stdout.flush()
+    seconds = time.monotonic() - started
     failed = [ledger.name for ledger in ledgers if not ledger.ok]
-    if failed or len(ledgers) < len(only):
+    if failed or len(ledgers) < len(only) or left:
         print(f"FAULT SUITE FAILED: {', '.join(failed) or 'incomplete'}", flush=True)
         if world is not None and world.log.exists():
             print("worker log (tail):\n" + world.log.read_text()[-3000:], flush=True)
+        print(f"kept for a look: database {url}, logs in {var_dir}", flush=True)
         return 1
-    print(f"fault suite passed: {len(ledgers)} scenarios, nothing lost, no double effect")
+    shutil.rmtree(var_dir, ignore_errors=True)
+    if not args.keep:
+        drop_database(url)
+    print(
+        f"fault suite passed: {len(ledgers)} scenarios, nothing lost, no double effect "
+        f"({seconds:.0f} s)",
+        flush=True,
+    )
     return 0

@@ -69,7 +69,8 @@ def _admin_conninfo(url: str) -> tuple[str, str]:
     return admin, name
 
 
-def recreate_database(url: str) -> None:
+def recreate_database(url: str, *, template: str | None = None) -> None:
+    """Drop and create the bench database (a copy of ``template`` when given)."""
     admin, name = _admin_conninfo(url)
     if not name.startswith("interlock_bench"):
         raise SystemExit(
@@ -77,7 +78,16 @@ def recreate_database(url: str) -> None:
         )
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+
+
+def drop_database(url: str) -> None:
+    admin, name = _admin_conninfo(url)
+    if not name.startswith("interlock_bench"):
+        raise SystemExit(f"refusing to drop {name!r}: not a bench database")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _db_conn(url: str) -> psycopg.Connection:
@@ -103,16 +113,22 @@ class Server:
             return []
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
+        stop_group(self.process, timeout=15)
+
+
+def stop_group(process: subprocess.Popen, *, timeout: float) -> None:
+    """SIGTERM the session ``process`` leads (all its children too), SIGKILL after
+    ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
 
 
 def start_server(
@@ -121,8 +137,10 @@ def start_server(
     """gunicorn gthread on ``interlock.wsgi`` (``kind="gunicorn"``) or uvicorn on
     ``interlock.asgi`` (``kind="uvicorn"``: the lean single-event path in front of Django)."""
     port = _free_port()
+    # Only the bench's Redis: a CELERY_BROKER_URL or CACHE_URL of the caller's shell would
+    # send the server's wake-ups and cache elsewhere.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "CACHE_URL")},
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),

@@ -52,10 +52,8 @@ import multiprocessing
 import os
 import platform
 import re
-import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -75,10 +73,20 @@ from bench.ingest_bench import (
     Server,
     _db_conn,
     post_json,
-    recreate_database,
     start_server,
 )
 from bench.ingest_load import make_event
+from bench.ingest_world import order_events
+from bench.stack import (
+    Proc,
+    add_erp_system,
+    erp_stats,
+    prepare_database,
+    process_environment,
+    start_erp,
+    start_worker,
+    stop_all,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -90,137 +98,6 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
 TARGET = "≥2,000 ev/s, p99 lag <2 s, 0 duplicate effects"
 SECTION_START = "<!-- W3 start (written by python -m bench w3) -->"
 SECTION_END = "<!-- W3 end -->"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# --- processes ------------------------------------------------------------------------------
-@dataclass
-class Proc:
-    """A process started in its own session (stopped with its whole group)."""
-
-    name: str
-    process: subprocess.Popen
-
-    def pids(self) -> list[int]:
-        try:
-            root = psutil.Process(self.process.pid)
-            return [root.pid, *(c.pid for c in root.children(recursive=True))]
-        except psutil.NoSuchProcess:
-            return []
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
-
-
-def _group_left(pgid: int) -> list[int]:
-    left = []
-    for proc in psutil.process_iter(["pid"]):
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                left.append(proc.pid)
-    return left
-
-
-#: The simulator's ``http.server`` writes an answer's headers and body in two sends; with
-#: Nagle's algorithm on, the body waits for the client's delayed ACK: ~43 ms per request
-#: on loopback (measured: 44 ms → 1.1 ms per single message, 50 → 5.7 ms per batch of 100).
-#: That would measure a socket option of the simulator, not delivery, so the bench starts
-#: it with TCP_NODELAY (``--sim-nagle`` keeps the stock behaviour).
-NODELAY_LAUNCHER = (
-    "import http.server, sys; "
-    "http.server.BaseHTTPRequestHandler.disable_nagle_algorithm = True; "
-    "from connectors.simulators import erp; erp.main(sys.argv[1:])"
-)
-
-
-def start_erp(var_dir: Path, interlock_port: int, *, nagle: bool) -> tuple[Proc, int]:
-    port = _free_port()
-    launcher = ["-m", "connectors.simulators.erp"] if nagle else ["-c", NODELAY_LAUNCHER]
-    command = [
-        sys.executable,
-        *launcher,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--var-dir",
-        str(var_dir),
-        "--interlock-url",
-        f"http://127.0.0.1:{interlock_port}",
-        "--log-level",
-        "WARNING",
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_SIM_")}
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL
-    )
-    proc = Proc("erp simulator", process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"ERP simulator exited with {process.returncode}")
-        with contextlib.suppress(OSError):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/erp/_health")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return proc, port
-        time.sleep(0.2)
-    proc.stop()
-    raise SystemExit("ERP simulator did not answer within 30 s")
-
-
-def start_worker(env: dict[str, str], concurrency: int, log: Path) -> Proc:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "interlock",
-        "worker",
-        "-Q",
-        "interlock",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        str(concurrency),
-        "--loglevel",
-        "WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "-n",
-        f"w3bench-{os.getpid()}@%h",
-    ]
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=out
-        )
-    worker = Proc("celery worker", process)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"celery worker exited with {process.returncode}; see {log}")
-        if len(worker.pids()) > concurrency:
-            time.sleep(1.0)  # the consumer connects right after the pool is up
-            return worker
-        time.sleep(0.2)
-    worker.stop()
-    raise SystemExit(f"celery worker not up within 60 s; see {log}")
 
 
 # --- CPU accounting -------------------------------------------------------------------------
@@ -416,11 +293,7 @@ class ErpLedger:
         return [(key, _epoch(applied)) for key, applied in rows]
 
     def stats(self) -> dict:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.request("GET", "/erp/_stats")
-        data = orjson.loads(conn.getresponse().read())
-        conn.close()
-        return data
+        return erp_stats(self.port)
 
 
 @dataclass
@@ -812,17 +685,7 @@ def main(argv: list[str]) -> int:
     redis_url = os.environ.get("BENCH_W3_REDIS_URL", DEFAULT_REDIS)
     if redis_url.rstrip("/").rsplit("/", 1)[-1] in ("0", "13", "14", "15"):
         raise SystemExit(f"refusing Redis {redis_url}: give the bench a database of its own")
-    from django.db import connections
-
-    connections.close_all()
-    print(f"database {url}: recreating, migrating, seeding", flush=True)
-    recreate_database(url)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from bench.ingest_world import order_events, seed
-
-    key = seed()
+    key = prepare_database(url)
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
@@ -856,33 +719,14 @@ def main(argv: list[str]) -> int:
         server = start_server(url=url, workers=args.workers, threads=args.threads)
         erp, erp_port = start_erp(var_dir, server.port, nagle=args.sim_nagle)
         procs.append(erp)
-        from plants.models import ConnectedSystem, Plant
-
-        system = ConnectedSystem.objects.create(
-            code="ERP",
-            name="ERP simulator",
-            kind="erp",
-            transport="rest",
-            base_url=f"http://127.0.0.1:{erp_port}/erp",
-            auth_type="none",
-        )
-        system.plants.set([Plant.objects.get(code="P1")])
+        system = add_erp_system(erp_port)
         erp_id, erp_rps = system.pk, system.rate_limit_per_second
-        connections.close_all()
-
-        worker_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": url,
-            "DATABASE_CONN_MAX_AGE": "600",
-            "REDIS_URL": redis_url,
-            "CACHE_KEY_PREFIX": "interlock-bench",
-            "LOG_LEVEL": "WARNING",
-            "BENCH_ERP_URL": f"http://127.0.0.1:{erp_port}/erp",
-        }
+        worker_env = process_environment(
+            url=url,
+            redis_url=redis_url,
+            cache_prefix="interlock-bench",
+            BENCH_ERP_URL=f"http://127.0.0.1:{erp_port}/erp",
+        )
         worker = start_worker(worker_env, args.concurrency, log)
         procs.append(worker)
         sync_commit = db.execute("SHOW synchronous_commit").fetchone()[0]
@@ -937,18 +781,8 @@ def main(argv: list[str]) -> int:
             bench.close(interrupted=interrupted)
         if sampler is not None:
             sampler.close()
-        groups = [p.process.pid for p in procs] + ([server.process.pid] if server else [])
-        for proc in reversed(procs):
-            proc.stop()
-        if server is not None:
-            server.stop()
+        stop_all([*((p.name, p) for p in reversed(procs)), ("gunicorn", server)])
         db.close()
-        left = [pid for pgid in groups for pid in _group_left(pgid)]
-        print(
-            "stopped: ERP simulator, celery worker, gunicorn"
-            + (f" — STILL RUNNING: {left}" if left else " (nothing left running)"),
-            flush=True,
-        )
         shutil.rmtree(var_dir, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
 
