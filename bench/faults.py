@@ -150,9 +150,26 @@ class World:
     notes: list[str] = field(default_factory=list)
     #: Backends of this process's ledger connection, which the faults leave alone.
     spare_pids: list[int] = field(default_factory=list)
+    #: Every worker started, registered as soon as it is spawned (stopped on the way out).
+    workers: list[Proc] = field(default_factory=list)
+    #: Set on the way out: no fault acts after it.
+    closing: threading.Event = field(default_factory=threading.Event)
+    #: The thread that acts the current scenario's faults.
+    fault_thread: threading.Thread | None = None
+    #: Faults that could not act (the scenario then fails: it did not test its fault).
+    fault_errors: list[str] = field(default_factory=list)
 
     def start_worker(self) -> None:
-        self.worker = start_worker(self.worker_env, 2, self.log)
+        self.worker = start_worker(self.worker_env, 2, self.log, spawned=self.workers.append)
+
+    def close(self) -> list[Proc]:
+        """Stop the faults and wait for the one being acted (a worker being replaced, the
+        Redis being restarted), so that nothing starts once the stack is stopped; return
+        every worker started."""
+        self.closing.set()
+        if self.fault_thread is not None:
+            self.fault_thread.join(timeout=90)
+        return list(self.workers)
 
     def kill_worker(self) -> None:
         assert self.worker is not None
@@ -264,7 +281,7 @@ def _terminate_backends(world: World) -> None:
 def _redis_down(world: World) -> None:
     world.redis.stop()
     world.notes.append("redis stopped")
-    time.sleep(4)
+    world.closing.wait(4)
 
 
 def _redis_up(world: World) -> None:
@@ -301,12 +318,14 @@ class Ledger:
     duplicates: int = 0
     lost: int = 0
     drained: bool = True
+    #: False when a fault could not act: the scenario did not test what it names.
+    faults_acted: bool = True
     seconds: float = 0.0
     notes: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicates == 0 and self.drained
+        return self.lost == 0 and self.duplicates == 0 and self.drained and self.faults_acted
 
     def line(self) -> str:
         return (
@@ -382,7 +401,7 @@ def _worker_lost(db: psycopg.Connection) -> int:
 
 def run_scenario(name: str, world: World, db: psycopg.Connection, args, stream: int) -> Ledger:
     ledger = Ledger(name)
-    world.notes = []
+    world.notes, world.fault_errors = [], []
     started = time.monotonic()
     events = [make_event(stream, 0, i) for i in range(args.events)]
     batches = [events[i : i + args.batch] for i in range(0, len(events), args.batch)]
@@ -410,11 +429,20 @@ def run_scenario(name: str, world: World, db: psycopg.Connection, args, stream: 
         total = len(batches) * copies
         for share, action in FAULTS[name]:
             while answered[0] < share * total and not done.is_set():
-                time.sleep(0.05)
-            action(world)
+                if world.closing.wait(0.05):
+                    return
+            if world.closing.is_set():
+                return
+            try:
+                action(world)
+            except BaseException as exc:  # SystemExit too: a thread would swallow it
+                world.fault_errors.append(f"{action.__name__} failed: {exc!r}")
+                return
 
-    threads = [threading.Thread(target=client) for _ in range(args.clients * copies)]
-    fault_thread = threading.Thread(target=faults)
+    # Daemons: on Ctrl-C or SIGTERM the main thread stops the stack and exits without
+    # waiting for clients that would retry against a stopped server.
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(args.clients * copies)]
+    fault_thread = world.fault_thread = threading.Thread(target=faults, daemon=True)
     fault_thread.start()
     for t in threads:
         t.start()
@@ -473,6 +501,9 @@ def run_scenario(name: str, world: World, db: psycopg.Connection, args, stream: 
     if others:
         extra.append(f"answers {sorted(others)}")
         extra.extend(_refusals(db, [m for m, s in tally.answers.items() if s in others]))
+    if world.fault_errors:
+        ledger.faults_acted = False
+        extra.extend(world.fault_errors)
     happened = Counter(world.notes)
     notes = [f"{note} ×{n}" if n > 1 else note for note, n in happened.items()]
     ledger.notes = "; ".join([*notes, *extra])
@@ -559,7 +590,7 @@ def main(argv: list[str]) -> int:
     finally:
         left = stop_all(
             [
-                ("celery worker", world.worker if world is not None else None),
+                *(("celery worker", w) for w in (world.close() if world is not None else [])),
                 ("ERP simulator", erp),
                 ("gunicorn", server),
                 ("private redis", redis),

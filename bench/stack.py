@@ -18,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,7 @@ def stop_all(started: list[tuple[str, Any]]) -> list[int]:
         proc.stop()
     left = [pid for pgid in groups for pid in group_left(pgid)]
     print(
-        f"stopped: {', '.join(names)}"
+        f"stopped: {', '.join(dict.fromkeys(names))}"
         + (f" — STILL RUNNING: {left}" if left else " (nothing left running)"),
         flush=True,
     )
@@ -241,9 +242,16 @@ def erp_stats(port: int) -> dict:
 
 
 # --- the Celery worker ----------------------------------------------------------------------
-def start_worker(env: dict[str, str], concurrency: int, log: Path) -> Proc:
+def start_worker(
+    env: dict[str, str],
+    concurrency: int,
+    log: Path,
+    *,
+    spawned: Callable[[Proc], None] | None = None,
+) -> Proc:
     """One Celery worker (prefork ×``concurrency``) on the ``interlock`` queue, output to
-    ``log``; returns once its pool is up."""
+    ``log``; returns once its pool is up. ``spawned`` gets it as soon as it exists (so a
+    caller stopping everything knows it even while it starts)."""
     command = [
         *(sys.executable, "-m", "celery", "-A", "interlock", "worker", "-Q", "interlock"),
         *("--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "WARNING"),
@@ -255,6 +263,8 @@ def start_worker(env: dict[str, str], concurrency: int, log: Path) -> Proc:
             command, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=out
         )
     worker = Proc("celery worker", process)
+    if spawned is not None:
+        spawned(worker)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
