@@ -19,7 +19,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -30,6 +30,7 @@ from plants.admin_scoping import PlantScopedAdminMixin
 
 from ..models import Event, EventStatus, InboundMessage, MessageStatus
 from ..selectors_trace import trace_get
+from ..selectors_workbench import open_messages
 from ..services import replay as services
 from .operator import OperatorWorkbenchMixin
 
@@ -128,11 +129,9 @@ class MessageAttentionFilter(NeedsAttentionFilter):
     choices_enum = MessageStatus
 
     def attention(self, queryset):
-        # A message whose replay went through is handled: it keeps its status as history.
-        resolved = InboundMessage.objects.filter(
-            replay_of=OuterRef("pk"), status__in=services.MESSAGE_RESOLVED
-        )
-        return super().attention(queryset).filter(~Exists(resolved))
+        # A message whose replay went through (or whose event was re-applied) is handled:
+        # it keeps its status as history.
+        return open_messages(queryset)
 
 
 class EventAttentionFilter(NeedsAttentionFilter):

@@ -1,0 +1,222 @@
+"""Replay with a chosen rule version, after a dry run (issue 8, item 6).
+
+A published rule quarantines large releases; the board approves a version with a higher
+limit. The operator dry-runs the quarantined event with that version (the difference is
+shown, nothing changes), then replays it with the version pinned: the event is applied
+under that version, the audit names the version and the operator, and the item leaves
+the workbench."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from interlock.errors import Conflict, DomainError
+from orchestrator.models import AuditRecord, Event, InboundMessage, ProductionOrder
+from orchestrator.selectors_workbench import workbench_groups
+from orchestrator.services.replay_version import (
+    replay_version_choices,
+    version_dry_run,
+    version_replay,
+)
+from plants.choices import Role
+from rules import services as rules
+from tests.factories import make_member
+from tests.factories_rules import board, published
+from tests.ingest.conftest import envelope, release
+from tests.ingest.test_workbench import ingest
+
+pytestmark = pytest.mark.django_db
+
+
+def limit_doc(limit: int, *, notify_over: int | None = None) -> str:
+    """Quarantine a release of more than ``limit``; optionally tell planning about a
+    release over ``notify_over`` instead."""
+    notify = ""
+    if notify_over is not None:
+        notify = f"""
+  - id: large_release_noted
+    description: Planning hears of large releases
+    owner: governance-board
+    on: [production_order.released]
+    when: event.qty > {float(notify_over)}
+    then:
+      - action: notify_role
+        params: {{role: planning, message: a large release}}"""
+    return f"""\
+schema: interlock/ruleset/v1
+ruleset: release-limit
+owner: governance-board
+rules:
+  - id: release_over_limit
+    description: Releases over the limit are quarantined
+    owner: governance-board
+    on: [production_order.released]
+    when: event.qty > {float(limit)}
+    then:
+      - action: quarantine_event
+        params: {{reason: release over the limit}}{notify}
+tests:
+  - name: over the limit
+    event_type: production_order.released
+    event: {{qty: {float(limit + 1)}}}
+    expect: {{actions: [quarantine_event{", notify_role" if notify_over is not None else ""}]}}
+"""
+
+
+def approved(source: str, *, author, approver, plant=None):
+    version = rules.ruleset_version_create(source=source, author=author, plant=plant)
+    rules.ruleset_version_submit(version=version, actor=author)
+    rules.ruleset_version_approve(version=version, approver=approver)
+    version.refresh_from_db()
+    return version
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit():
+    cache.clear()
+
+
+@pytest.fixture
+def setup(world):
+    b1, b2 = board("board1"), board("board2")
+    v1 = published(limit_doc(50), author=b1, approver=b2)
+    message = ingest(world, envelope("production_order.released", release(), source="ERP"))
+    assert message.status == "quarantined"
+    assert message.reasons[0]["code"] == "rule_quarantine"
+    v2 = approved(limit_doc(500, notify_over=50), author=b1, approver=b2)
+    return {
+        "v1": v1,
+        "v2": v2,
+        "board": (b1, b2),
+        "message": message,
+        "event": Event.objects.get(pk=message.event_id),
+        "op": make_member(Role.OPERATOR, world["p1"], username="op-p1"),
+        "op_p2": make_member(Role.OPERATOR, world["p2"], username="op-p2"),
+    }
+
+
+def test_dry_run_shows_the_difference_and_changes_nothing(setup):
+    s = setup
+    dry = version_dry_run(items=[s["message"]], version=s["v2"], actor=s["op"])
+    [preview] = dry.previews
+    assert preview.event == s["event"]
+    assert preview.current.decision == "quarantined"
+    assert preview.current.reasons[0]["code"] == "rule_quarantine"
+    assert preview.current.versions == {"release-limit": "release-limit@1"}
+    assert preview.chosen.decision == "applied"
+    assert preview.chosen.versions == {"release-limit": "release-limit@2"}
+    assert [a["action"] for a in preview.removed] == ["quarantine_event"]
+    assert [a["action"] for a in preview.added] == ["notify_role"]
+    assert dry.changed == 1
+    assert dry.refused == []
+    # A dry run is only a look.
+    s["event"].refresh_from_db()
+    assert s["event"].status == "quarantined"
+    assert not ProductionOrder.objects.exists()
+    assert not AuditRecord.objects.filter(transition__startswith="replay").exists()
+
+
+def test_replay_runs_with_the_pinned_version_and_audits_it(setup, world):
+    s = setup
+    assert {g.kind for g in workbench_groups(user=s["op"])} == {"message", "event"}
+    dry = version_dry_run(items=[s["message"]], version=s["v2"], actor=s["op"])
+    _, done, refused = version_replay(
+        items=[s["message"]],
+        version=s["v2"],
+        actor=s["op"],
+        reason="limit raised by the board (v2)",
+        fingerprint=dry.fingerprint,
+    )
+    assert refused == []
+    [event] = done
+    # Under the live version 1 the release would be quarantined again: it is applied
+    # because version 2 judged it, and the event says so.
+    assert event.status == "applied"
+    assert event.rule_pins == {"release-limit": s["v2"].pk}
+    assert ProductionOrder.objects.filter(number="WO-1001").exists()
+    record = AuditRecord.objects.for_object(event).get(transition="replay_with_version")
+    assert record.actor == s["op"]
+    assert (record.source_state, record.target_state) == ("quarantined", "applied")
+    assert "release-limit@2" in record.reason
+    assert "limit raised by the board" in record.reason
+    message = InboundMessage.objects.get(pk=s["message"].pk)
+    assert message.status == "quarantined"  # kept as history
+    assert message.handled_by == s["op"]
+    assert "release-limit@2" in message.handled_reason
+    # The original leaves the list (the message and its event).
+    assert workbench_groups(user=s["op"]) == []
+    # The version live at the plant is unchanged: the board publishes, not the operator.
+    assert rules.live_versions(plant=world["p1"])["release-limit"] == s["v1"]
+
+
+def test_replay_without_the_dry_run_seen_is_refused(setup):
+    s = setup
+    with pytest.raises(Conflict, match="dry run") as exc:
+        version_replay(
+            items=[s["event"]], version=s["v2"], actor=s["op"], reason="go", fingerprint="x"
+        )
+    assert exc.value.code == "dry_run_stale"
+    # The dry run was of version 1 (no change): its fingerprint does not replay version 2.
+    dry_v1 = version_dry_run(items=[s["event"]], version=s["v1"], actor=s["op"])
+    assert dry_v1.changed == 0
+    with pytest.raises(Conflict):
+        version_replay(
+            items=[s["event"]],
+            version=s["v2"],
+            actor=s["op"],
+            reason="go",
+            fingerprint=dry_v1.fingerprint,
+        )
+    s["event"].refresh_from_db()
+    assert s["event"].status == "quarantined"
+
+
+def test_replay_with_the_live_version_quarantines_again(setup):
+    s = setup
+    dry = version_dry_run(items=[s["event"]], version=s["v1"], actor=s["op"])
+    _, [event], _ = version_replay(
+        items=[s["event"]],
+        version=s["v1"],
+        actor=s["op"],
+        reason="try",
+        fingerprint=dry.fingerprint,
+    )
+    assert event.status == "quarantined"
+    assert len(workbench_groups(user=s["op"])) == 2  # still needs attention
+
+
+def test_only_governed_versions_of_the_plant_are_offered_and_accepted(setup, world):
+    s = setup
+    b1, b2 = s["board"]
+    draft = rules.ruleset_version_create(source=limit_doc(1000), author=b1)
+    p2_admin = make_member(Role.PLANT_ADMIN, world["p2"], username="padmin-p2")
+    other_plant = approved(limit_doc(900), author=p2_admin, approver=b2, plant=world["p2"])
+    choices = replay_version_choices(items=[s["event"]], actor=s["op"])
+    assert [v.label for v in choices] == ["release-limit@2", "release-limit@1"]
+    for version, words in ((draft, "four eyes"), (other_plant, "another plant")):
+        dry = version_dry_run(items=[s["event"]], version=version, actor=s["op"])
+        assert dry.previews == []
+        assert words in dry.refused[0]
+        with pytest.raises(DomainError):
+            version_replay(
+                items=[s["event"]],
+                version=version,
+                actor=s["op"],
+                reason="x",
+                fingerprint=dry.fingerprint,
+            )
+
+
+def test_what_a_version_cannot_decide_is_refused_with_the_reason(setup, world):
+    s = setup
+    from tests.ingest.test_workbench import quarantined_release
+
+    unmapped = quarantined_release(world, "WO-2")
+    dry = version_dry_run(items=[unmapped, s["event"]], version=s["v2"], actor=s["op"])
+    assert len(dry.previews) == 1
+    assert "stopped before the rules (mapping_missing)" in dry.refused[0]
+    # Another plant's operator may not even dry-run it.
+    other = version_dry_run(items=[s["event"]], version=s["v2"], actor=s["op_p2"])
+    assert other.previews == []
+    assert "may not" in other.refused[0]
