@@ -32,7 +32,7 @@ from ..models import Event, EventStatus, InboundMessage, MessageStatus
 from ..selectors_trace import trace_get
 from ..selectors_workbench import open_messages
 from ..services import replay as services
-from .operator import OperatorWorkbenchMixin
+from .operator import OperatorWorkbenchMixin, version_replay_button
 
 REASON_COLUMNS = ("code", "path", "message", "expected", "found")
 
@@ -543,6 +543,12 @@ class EventAdmin(WorkbenchAdminMixin, PlantScopedAdminMixin, admin.ModelAdmin):
 
     def _replay(self, obj, user):
         return services.event_replay(event=obj, actor=user)
+
+    def extra_buttons(self, request, obj) -> list[dict]:
+        buttons = super().extra_buttons(request, obj)
+        if obj.status in services.EVENT_REPLAYABLE and request.user.has_perm(self.replay_perm, obj):
+            buttons.append(version_replay_button(event=obj.pk))
+        return buttons
 
     def _discard(self, obj, user, reason):
         return services.event_discard(event=obj, actor=user, reason=reason)

@@ -220,3 +220,72 @@ def test_what_a_version_cannot_decide_is_refused_with_the_reason(setup, world):
     other = version_dry_run(items=[s["event"]], version=s["v2"], actor=s["op_p2"])
     assert other.previews == []
     assert "may not" in other.refused[0]
+
+
+# --- over the API and in the admin -------------------------------------------------------------
+def test_dry_run_and_replay_over_the_api(setup, api_client):
+    s = setup
+    event = s["event"]
+    api_client.force_authenticate(s["op"])
+    choices = api_client.get(f"/api/v1/workbench/replay-versions?events={event.pk}")
+    assert choices.status_code == 200
+    assert [c["label"] for c in choices.json()] == ["release-limit@2", "release-limit@1"]
+
+    body = {"messages": [s["message"].pk], "version": s["v2"].pk}
+    dry = api_client.post("/api/v1/workbench/version-dry-run", body, format="json")
+    assert dry.status_code == 200, dry.content
+    data = dry.json()
+    assert data["changed"] == 1
+    [row] = data["events"]
+    assert (row["event"], row["changed"]) == (event.pk, True)
+    assert (row["current"]["decision"], row["chosen"]["decision"]) == ("quarantined", "applied")
+    assert [a["action"] for a in row["added"]] == ["notify_role"]
+
+    missing = api_client.post(
+        "/api/v1/workbench/version-replay", {**body, "reason": "v2"}, format="json"
+    )
+    assert missing.status_code == 400  # no fingerprint: no replay without the dry run
+    stale = {**body, "reason": "v2", "fingerprint": "0" * 32}
+    assert (
+        api_client.post("/api/v1/workbench/version-replay", stale, format="json").status_code == 409
+    )
+    done = api_client.post(
+        "/api/v1/workbench/version-replay",
+        {**body, "reason": "limit raised (v2)", "fingerprint": data["fingerprint"]},
+        format="json",
+    )
+    assert done.status_code == 200, done.content
+    assert [e["status"] for e in done.json()["replayed"]] == ["applied"]
+    assert (
+        AuditRecord.objects.for_object(event).get(transition="replay_with_version").actor
+        == (s["op"])
+    )
+
+    # Another plant's operator does not even see the event; an auditor may not replay.
+    api_client.force_authenticate(s["op_p2"])
+    assert api_client.post(
+        "/api/v1/workbench/version-dry-run", body, format="json"
+    ).status_code == (404)
+
+
+def test_the_admin_page_dry_runs_then_replays(setup, client):
+    s = setup
+    client.force_login(s["op"])
+    page = client.get(f"/admin/orchestrator/event/{s['event'].pk}/change/").content.decode()
+    assert "Replay with a rule version" in page
+    url = f"/admin/orchestrator/inboundmessage/workbench/replay-with-version/?event={s['event'].pk}"
+    picker = client.get(url).content.decode()
+    assert "release-limit@2" in picker
+    assert "Dry run with" not in picker
+    dry_url = f"{url}&version={s['v2'].pk}"
+    dry = client.get(dry_url)
+    text = dry.content.decode()
+    assert "1 of 1 event would come out differently" in text
+    fingerprint = dry.context["dry"].fingerprint
+    assert client.post(dry_url, {"fingerprint": fingerprint, "reason": ""}).status_code == 200
+    s["event"].refresh_from_db()
+    assert s["event"].status == "quarantined"  # no reason, no replay
+    response = client.post(dry_url, {"fingerprint": fingerprint, "reason": "board raised it"})
+    assert response.status_code == 302
+    s["event"].refresh_from_db()
+    assert (s["event"].status, s["event"].rule_pins) == ("applied", {"release-limit": s["v2"].pk})
