@@ -13,6 +13,7 @@ Everything else is read-only: a stored message is evidence.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from django import forms
@@ -29,9 +30,10 @@ from interlock.errors import DomainError
 from plants.admin_scoping import PlantScopedAdminMixin
 
 from ..models import Event, EventStatus, InboundMessage, MessageStatus
-from ..selectors_trace import trace_get
+from ..selectors_trace import trace_get, trace_timeline
 from ..selectors_workbench import open_messages
 from ..services import replay as services
+from .auditor import with_folds
 from .operator import OperatorWorkbenchMixin, version_replay_button
 
 REASON_COLUMNS = ("code", "path", "message", "expected", "found")
@@ -459,35 +461,15 @@ class InboundMessageAdmin(
         trace = trace_get(correlation_id=correlation_id, user=request.user)
         if trace.empty:
             raise Http404(f"No trace {correlation_id!r} at your plants.")
-        stages = [
-            {
-                "stage": stage,
-                "message": stage.message,
-                "url": self._change_url(stage.message),
-                "reasons": reasons_table(stage.validation["reasons"]),
-                "body": pretty_json(stage.message.body),
-                "canonical": pretty_json(stage.mapping["canonical_payload"])
-                if stage.mapping["canonical_payload"] is not None
-                else None,
-            }
-            for stage in trace.messages
-        ]
-        events = [
-            {
-                "event": event,
-                "url": reverse("admin:orchestrator_event_change", args=[event.pk]),
-                "reasons": reasons_table(event.reasons),
-                "payload": pretty_json(event.payload),
-            }
-            for event in trace.events
-        ]
+        rows = with_folds(trace_timeline(trace))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"Trace {correlation_id}",
             "trace": trace,
-            "stages": stages,
-            "events": events,
+            "rows": rows,
+            "counts": Counter(r.kind for r in rows),
+            "people": sum(1 for r in rows if r.human),
         }
         return TemplateResponse(request, "admin/orchestrator/trace.html", context)
 
