@@ -260,6 +260,13 @@ class _VersionView(_WorkbenchView):
         events = [self.get_object(pk, Event) for pk in data["events"]]
         return events + [self.get_object(pk, InboundMessage) for pk in data["messages"]]
 
+    def parse(self, request, serializer_class) -> tuple[dict, list, object]:
+        """``(validated body, items, version)`` of a dry run or a replay request."""
+        data = serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        return values, self.items(values), self.version(values["version"])
+
     def version(self, pk: int):
         from rules.models import RuleSetVersion
 
@@ -310,13 +317,8 @@ class VersionDryRunView(_VersionView):
         responses={200: DryRunSerializer, **ERRORS},
     )
     def post(self, request):
-        data = DryRunInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = versions.version_dry_run(
-            items=self.items(data.validated_data),
-            version=self.version(data.validated_data["version"]),
-            actor=request.user,
-        )
+        _, items, version = self.parse(request, DryRunInput)
+        result = versions.version_dry_run(items=items, version=version, actor=request.user)
         return Response(DryRunSerializer(result).data)
 
 
@@ -332,14 +334,13 @@ class VersionReplayView(_VersionView):
         responses={200: VersionReplayResultSerializer, **ERRORS},
     )
     def post(self, request):
-        data = VersionReplayInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        values, items, version = self.parse(request, VersionReplayInput)
         preview, done, refused = versions.version_replay(
-            items=self.items(data.validated_data),
-            version=self.version(data.validated_data["version"]),
+            items=items,
+            version=version,
             actor=request.user,
-            reason=data.validated_data["reason"],
-            fingerprint=data.validated_data["fingerprint"],
+            reason=values["reason"],
+            fingerprint=values["fingerprint"],
         )
         return Response(
             VersionReplayResultSerializer(

@@ -83,7 +83,7 @@ def test_operator_replays_a_group_with_a_chosen_rule_version(login, shot):
 
     from orchestrator.models import AuditRecord, Event
     from rules import services as rules
-    from tests.ingest.test_replay_version import approved, limit_doc
+    from tests.factories_rules import approved, limit_doc
 
     users = get_user_model().objects
     board1, board2 = users.get(username="board1"), users.get(username="board2")

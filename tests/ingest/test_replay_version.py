@@ -22,54 +22,11 @@ from orchestrator.services.replay_version import (
 from plants.choices import Role
 from rules import services as rules
 from tests.factories import make_member
-from tests.factories_rules import board, published
+from tests.factories_rules import approved, board, limit_doc, published
 from tests.ingest.conftest import envelope, release
 from tests.ingest.test_workbench import ingest
 
 pytestmark = pytest.mark.django_db
-
-
-def limit_doc(limit: int, *, notify_over: int | None = None) -> str:
-    """Quarantine a release of more than ``limit``; optionally tell planning about a
-    release over ``notify_over`` instead."""
-    notify = ""
-    if notify_over is not None:
-        notify = f"""
-  - id: large_release_noted
-    description: Planning hears of large releases
-    owner: governance-board
-    on: [production_order.released]
-    when: event.qty > {float(notify_over)}
-    then:
-      - action: notify_role
-        params: {{role: planning, message: a large release}}"""
-    return f"""\
-schema: interlock/ruleset/v1
-ruleset: release-limit
-owner: governance-board
-rules:
-  - id: release_over_limit
-    description: Releases over the limit are quarantined
-    owner: governance-board
-    on: [production_order.released]
-    when: event.qty > {float(limit)}
-    then:
-      - action: quarantine_event
-        params: {{reason: release over the limit}}{notify}
-tests:
-  - name: over the limit
-    event_type: production_order.released
-    event: {{qty: {float(limit + 1)}}}
-    expect: {{actions: [quarantine_event{", notify_role" if notify_over is not None else ""}]}}
-"""
-
-
-def approved(source: str, *, author, approver, plant=None):
-    version = rules.ruleset_version_create(source=source, author=author, plant=plant)
-    rules.ruleset_version_submit(version=version, actor=author)
-    rules.ruleset_version_approve(version=version, approver=approver)
-    version.refresh_from_db()
-    return version
 
 
 @pytest.fixture(autouse=True)
