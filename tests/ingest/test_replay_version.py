@@ -13,6 +13,7 @@ from django.core.cache import cache
 
 from interlock.errors import Conflict, DomainError
 from orchestrator.models import AuditRecord, Event, InboundMessage, ProductionOrder
+from orchestrator.selectors_trace import trace_get, trace_timeline
 from orchestrator.selectors_workbench import workbench_groups
 from orchestrator.services.replay_version import (
     replay_version_choices,
@@ -103,6 +104,10 @@ def test_replay_runs_with_the_pinned_version_and_audits_it(setup, world):
     assert "release-limit@2" in message.handled_reason
     # The original leaves the list (the message and its event).
     assert workbench_groups(user=s["op"]) == []
+    # The trace shows the operator's step on the event and on its message.
+    rows = trace_timeline(trace_get(correlation_id=event.correlation_id, user=s["op"]))
+    human = [(r.what, r.who, r.kind) for r in rows if r.human]
+    assert human == [("replay_with_version", "op-p1", "transition")] * 2
     # The version live at the plant is unchanged: the board publishes, not the operator.
     assert rules.live_versions(plant=world["p1"])["release-limit"] == s["v1"]
 
