@@ -148,6 +148,31 @@ class TimelineRow:
     human: bool = False
     payload: object = None
     url: str = ""
+    #: More named payloads, ``[(label, value)]`` (a message's body and canonical form).
+    payloads: list = field(default_factory=list)
+    #: What a page shows folded: ``[(label, text)]`` (``admin.auditor.with_folds``).
+    folds: list = field(default_factory=list)
+    #: What kind of step (message, event, transition, gate, delivery...), for the page.
+    kind: str = ""
+
+
+def audit_row(record) -> TimelineRow:
+    """A timeline row of one audit record; a person's step (``actor`` set) is ``human``."""
+    change = (
+        f"{record.source_state} → {record.target_state}"
+        if record.source_state
+        else record.target_state
+    )
+    return TimelineRow(
+        at=record.occurred_at,
+        who=record.actor_label,
+        what=record.transition,
+        subject=record.object_repr,
+        detail=change + (f" · {record.reason}" if record.reason else ""),
+        correlation_id=record.correlation_id,
+        human=record.actor_id is not None,
+        kind="transition",
+    )
 
 
 def order_timeline(*, order, limit: int = 500) -> list[TimelineRow]:
@@ -204,19 +229,7 @@ def order_timeline(*, order, limit: int = 500) -> list[TimelineRow]:
             correlation_id__in=correlations, content_type__in=workbench_cts
         ).select_related("actor")[:limit]
     )
-    rows = [
-        TimelineRow(
-            at=r.occurred_at,
-            who=r.actor_label,
-            what=r.transition,
-            subject=r.object_repr,
-            detail=(f"{r.source_state} → {r.target_state}" if r.source_state else r.target_state)
-            + (f" · {r.reason}" if r.reason else ""),
-            correlation_id=r.correlation_id,
-            human=r.actor_id is not None,
-        )
-        for r in records
-    ]
+    rows = [audit_row(r) for r in records]
     events = Event.objects.filter(plant_id=order.plant_id, correlation_id__in=correlations)
     for event in events.select_related("system").order_by("received_at")[:limit]:
         rows.append(

@@ -27,6 +27,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
+from django.urls import NoReverseMatch, reverse
 
 from plants.selectors import scope_queryset
 
@@ -40,6 +41,7 @@ from .models import (
     ProductionOrder,
 )
 from .models.outbox import DeliveryAttempt
+from .selectors_auditor import TimelineRow, audit_row
 
 #: How many rows of each section a trace shows at most (a storm of duplicates under one
 #: correlation id must not turn one page into a million rows).
@@ -310,3 +312,123 @@ def trace_get(*, correlation_id: str, user) -> Trace:
         )
     trace.outbox = _outbox(correlation_id, user)
     return trace
+
+
+# --- the trace as one timeline -----------------------------------------------------------------
+def _admin_url(app_label: str, model_name: str, pk: Any) -> str:
+    try:
+        return reverse(f"admin:{app_label}_{model_name}_change", args=[pk])
+    except NoReverseMatch:
+        return ""
+
+
+def _first_reason(reasons: list | None) -> str:
+    for r in reasons or []:
+        if isinstance(r, dict):
+            where = f" at {r['path']}" if r.get("path") else ""
+            return f"{r.get('code', '')}{where}: {r.get('message', '')}"
+    return ""
+
+
+def _message_row(stage: MessageStage) -> TimelineRow:
+    m = stage.message
+    parts = [f"validation {stage.validation['outcome']}", f"mapping {stage.mapping['outcome']}"]
+    parts.append(stage.idempotency["explanation"])
+    changes = stage.mapping["changes"]
+    if changes:
+        shown = ", ".join(f"{c['path']} {c['sent']} → {c['canonical']}" for c in changes[:3])
+        parts.append(shown + (f" (+{len(changes) - 3})" if len(changes) > 3 else ""))
+    reason = _first_reason(stage.validation["reasons"])
+    if reason:
+        parts.append(reason)
+    payloads = [("body as received", m.body)]
+    if stage.mapping["canonical_payload"] is not None:
+        payloads.append(("canonical payload", stage.mapping["canonical_payload"]))
+    return TimelineRow(
+        at=m.received_at,
+        who=m.system.code if m.system_id else (m.source or "?"),
+        what=f"message {m.status}" + (f" (replay of {m.replay_of_id})" if m.replay_of_id else ""),
+        subject=f"message {m.pk} · {m.event_type or '?'}",
+        detail=" · ".join(parts),
+        correlation_id=m.correlation_id,
+        url=_admin_url("orchestrator", "inboundmessage", m.pk),
+        payloads=payloads,
+        kind="message",
+    )
+
+
+def _event_row(event: Event) -> TimelineRow:
+    parts = []
+    if event.waiting_for:
+        parts.append(f"waiting for {event.waiting_for}")
+    reason = _first_reason(event.reasons)
+    if reason:
+        parts.append(reason)
+    if event.rule_pins:
+        parts.append("rules " + ", ".join(f"{k}#{v}" for k, v in sorted(event.rule_pins.items())))
+    payloads = [("canonical payload", event.payload)]
+    if event.explanation:
+        payloads.append(("rule explanation", event.explanation))
+    return TimelineRow(
+        at=event.applied_at or event.parked_at or event.received_at,
+        who=event.system.code,
+        what=f"event {event.status}",
+        subject=f"event {event.pk} · {event.event_type}",
+        detail=" · ".join(parts),
+        correlation_id=event.correlation_id,
+        url=_admin_url("orchestrator", "event", event.pk),
+        payloads=payloads,
+        kind="event",
+    )
+
+
+def _gate_row(gate: Gate) -> TimelineRow:
+    subject = f"order {gate.order.number}" if gate.order_id else f"lot {gate.lot.number}"
+    return TimelineRow(
+        at=gate.state_changed_at,
+        who="interlock",
+        what=f"gate {gate.state}",
+        subject=f"{gate.kind} · {subject}",
+        detail=f"waits for {gate.waits_for}" + (f" · {gate.reason}" if gate.reason else ""),
+        url=_admin_url("orchestrator", "gate", gate.pk),
+        kind="gate",
+    )
+
+
+def _delivery_row(row: dict[str, Any]) -> TimelineRow:
+    attempts = row.get("attempts_log") or []
+    parts = [f"{row.get('attempts', len(attempts))} attempt(s)"]
+    if row.get("reference"):
+        parts.append(f"reference {row['reference']}")
+    if row.get("last_error"):
+        parts.append(str(row["last_error"])[:200])
+    return TimelineRow(
+        at=row.get("created_at"),
+        who="interlock",
+        what=f"delivery {row.get('status', '')}",
+        subject=f"{row.get('message_type', '')} → {row.get('system') or row.get('target_system')}",
+        detail=" · ".join(parts),
+        url=_admin_url("orchestrator", "outboxmessage", row["id"]),
+        payloads=[("delivery attempts", attempts)] if attempts else [],
+        kind="delivery",
+    )
+
+
+def trace_timeline(trace: Trace) -> list[TimelineRow]:
+    """The trace as one list, oldest first: messages as received (with what validation,
+    mapping and idempotency made of them), events and their outcome, every transition and
+    person's step (replays, discards, overrides, approvals: ``human``), gates and
+    deliveries. Payloads ride along for the page to fold away."""
+    rows = [_message_row(stage) for stage in trace.messages]
+    rows += [_event_row(event) for event in trace.events]
+    for record in trace.transitions:
+        row = audit_row(record)
+        row.url = _admin_url(
+            record.content_type.app_label, record.content_type.model, record.object_id
+        )
+        rows.append(row)
+    rows += [_gate_row(gate) for gate in trace.gates]
+    rows += [_delivery_row(row) for row in trace.outbox or []]
+    order = {"message": 0, "event": 1, "transition": 2, "gate": 3, "delivery": 4}
+    rows.sort(key=lambda r: (r.at is None, r.at or 0, order.get(r.kind, 9)))
+    return rows

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from plants.selectors import scope_queryset
@@ -37,6 +37,7 @@ from .models import (
     Gate,
     GateState,
     InboundMessage,
+    MessageStatus,
     OutboxMessage,
     OutboxStatus,
 )
@@ -115,15 +116,27 @@ def _scoped(qs, user, perm: str):
     return scope_queryset(qs, user=user, perm=perm)
 
 
+#: Statuses of a quarantined message's own event that mean it is dealt with: the event
+#: was re-applied (by a replay, with a chosen rule version or not) or discarded.
+EVENT_SETTLED = (EventStatus.APPLIED, EventStatus.ACCEPTED, EventStatus.DISCARDED)
+
+
+def open_messages(qs: QuerySet[InboundMessage]) -> QuerySet[InboundMessage]:
+    """The messages of ``qs`` that still need a person: quarantined, rejected or
+    conflicting, unless a replay of them went through or (for a message whose event a
+    handler or rule quarantined) that event has been re-applied or discarded since. The
+    original keeps its status as history either way."""
+    resolved = InboundMessage.objects.filter(replay_of=OuterRef("pk"), status__in=MESSAGE_RESOLVED)
+    settled = Q(status=MessageStatus.QUARANTINED, event__status__in=EVENT_SETTLED)
+    return qs.filter(status__in=MESSAGE_OPEN).filter(~Exists(resolved)).exclude(settled)
+
+
 def _open_items(user, now: dt.datetime) -> Iterable[tuple[tuple, Any, dt.datetime]]:
     """``(group fields, item, since)`` for every open exception the user may see."""
     from plants.selectors import site_parameter
 
-    resolved = InboundMessage.objects.filter(replay_of=OuterRef("pk"), status__in=MESSAGE_RESOLVED)
     messages = _scoped(
-        InboundMessage.objects.filter(status__in=MESSAGE_OPEN)
-        .filter(~Exists(resolved))
-        .select_related("plant", "system"),
+        open_messages(InboundMessage.objects.select_related("plant", "system")),
         user,
         "orchestrator.view_inboundmessage",
     )

@@ -42,3 +42,46 @@ def published(source: str, *, author, approver, plants=None):
     services.ruleset_version_publish(version=version, actor=approver, plants=plants)
     version.refresh_from_db()
     return version
+
+
+def limit_doc(limit: int, *, notify_over: int | None = None) -> str:
+    """Quarantine a release of more than ``limit``; optionally tell planning about a
+    release over ``notify_over`` instead."""
+    notify = ""
+    if notify_over is not None:
+        notify = f"""
+  - id: large_release_noted
+    description: Planning hears of large releases
+    owner: governance-board
+    on: [production_order.released]
+    when: event.qty > {float(notify_over)}
+    then:
+      - action: notify_role
+        params: {{role: planning, message: a large release}}"""
+    return f"""\
+schema: interlock/ruleset/v1
+ruleset: release-limit
+owner: governance-board
+rules:
+  - id: release_over_limit
+    description: Releases over the limit are quarantined
+    owner: governance-board
+    on: [production_order.released]
+    when: event.qty > {float(limit)}
+    then:
+      - action: quarantine_event
+        params: {{reason: release over the limit}}{notify}
+tests:
+  - name: over the limit
+    event_type: production_order.released
+    event: {{qty: {float(limit + 1)}}}
+    expect: {{actions: [quarantine_event{", notify_role" if notify_over is not None else ""}]}}
+"""
+
+
+def approved(source: str, *, author, approver, plant=None):
+    version = services.ruleset_version_create(source=source, author=author, plant=plant)
+    services.ruleset_version_submit(version=version, actor=author)
+    services.ruleset_version_approve(version=version, approver=approver)
+    version.refresh_from_db()
+    return version

@@ -51,22 +51,22 @@ def _group(title: str, objs, label=str) -> dict:
     return {"title": title, "items": [(label(o), url_of(o)) for o in objs]}
 
 
+def _link_panel(title: str, text: str, url: str) -> dict:
+    """A panel of the related objects that is one link to a page (no count)."""
+    return {"title": title, "no_count": True, "items": [(text, url)]}
+
+
 def order_related_groups(order) -> list[dict]:
     from ..models import Disposition, Inspection, Nonconformance
 
     lots = order_lots(order=order)
     inspections = list(Inspection.objects.filter(order=order).order_by("requested_at"))
     return [
-        {
-            "title": "Timeline",
-            "no_count": True,
-            "items": [
-                (
-                    "the order's whole life, step by step",
-                    reverse("admin:orchestrator_productionorder_timeline", args=[order.pk]),
-                )
-            ],
-        },
+        _link_panel(
+            "Timeline",
+            "the order's whole life, step by step",
+            reverse("admin:orchestrator_productionorder_timeline", args=[order.pk]),
+        ),
         _group(
             "Operations",
             order.operations.order_by("sequence"),
@@ -105,16 +105,11 @@ def order_related_groups(order) -> list[dict]:
 def lot_related_groups(lot) -> list[dict]:
     quality = lot_quality(lot=lot)
     return [
-        {
-            "title": "Genealogy",
-            "no_count": True,
-            "items": [
-                (
-                    "what went into it, where it went (picture)",
-                    reverse("admin:orchestrator_lot_genealogy", args=[lot.pk]),
-                )
-            ],
-        },
+        _link_panel(
+            "Genealogy",
+            "what went into it, where it went (picture)",
+            reverse("admin:orchestrator_lot_genealogy", args=[lot.pk]),
+        ),
         {
             "title": "Orders",
             "items": [
@@ -256,94 +251,102 @@ def genealogy_svg(lot) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-class OrderAuditorMixin:
+class _AuditorPageMixin:
+    """An object page with a page of its own beside it (the order's timeline, the lot's
+    genealogy): the URL ``…/<id>/<page>/``, a button above the object, and the links to
+    the objects around it."""
+
+    #: URL segment, button class and URL name suffix of the page.
+    page = ""
+    #: The button's label.
+    page_label = ""
+    template = ""
+
+    def related_groups(self, request, obj) -> list[dict]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def page_context(self, obj) -> dict:  # pragma: no cover - overridden
+        """The title and whatever else the page's template shows."""
+        raise NotImplementedError
+
+    def _page_url(self, obj) -> str:
+        opts = self.model._meta
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_{self.page}", args=[obj.pk])
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            path(
+                f"<path:object_id>/{self.page}/",
+                self.admin_site.admin_view(self.page_view),
+                name=f"{opts.app_label}_{opts.model_name}_{self.page}",
+            ),
+            *super().get_urls(),
+        ]
+
+    def object_buttons(self, request, obj) -> list[dict]:
+        button = {"label": self.page_label, "url": self._page_url(obj), "cls": self.page}
+        return [button, *super().object_buttons(request, obj)]
+
+    def page_view(self, request, object_id):
+        obj = self.get_object(request, unquote(object_id))  # plant-scoped
+        if obj is None:
+            raise Http404(f"No {self.model._meta.verbose_name} {object_id} that you may see.")
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": obj,
+            "change_url": url_of(obj),
+            **self.page_context(obj),
+        }
+        return TemplateResponse(request, self.template, context)
+
+
+class OrderAuditorMixin(_AuditorPageMixin):
     """Order page: related objects, and the timeline view."""
+
+    page, page_label, template = "timeline", "Timeline", "admin/orchestrator/timeline.html"
 
     def related_groups(self, request, obj) -> list[dict]:
         return order_related_groups(obj)
 
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path(
-                "<path:object_id>/timeline/",
-                view(self.timeline_view),
-                name="orchestrator_productionorder_timeline",
-            ),
-            *super().get_urls(),
-        ]
-
-    def object_buttons(self, request, obj) -> list[dict]:
-        return [
-            {
-                "label": "Timeline",
-                "url": reverse("admin:orchestrator_productionorder_timeline", args=[obj.pk]),
-                "cls": "timeline",
-            },
-            *super().object_buttons(request, obj),
-        ]
-
-    def timeline_view(self, request, object_id):
-        order = self.get_object(request, unquote(object_id))  # plant-scoped
-        if order is None:
-            raise Http404(f"No order {object_id} that you may see.")
-        if not self.has_view_or_change_permission(request, order):
-            raise PermissionDenied
-        rows = order_timeline(order=order)
-        for row in rows:
-            if row.payload is not None:
-                row.payload_text = json.dumps(row.payload, indent=2, sort_keys=True, default=str)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": order,
-            "title": f"Timeline of order {order.number}",
+    def page_context(self, obj) -> dict:
+        rows = with_folds(order_timeline(order=obj))
+        return {
+            "title": f"Timeline of order {obj.number}",
             "rows": rows,
-            "change_url": url_of(order),
             "people": sum(1 for r in rows if r.human),
         }
-        return TemplateResponse(request, "admin/orchestrator/timeline.html", context)
 
 
-class LotAuditorMixin:
+class LotAuditorMixin(_AuditorPageMixin):
     """Lot page: related objects, and the genealogy picture."""
+
+    page, page_label, template = "genealogy", "Genealogy", "admin/orchestrator/genealogy.html"
 
     def related_groups(self, request, obj) -> list[dict]:
         return lot_related_groups(obj)
 
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path(
-                "<path:object_id>/genealogy/",
-                view(self.genealogy_view),
-                name="orchestrator_lot_genealogy",
-            ),
-            *super().get_urls(),
-        ]
-
-    def object_buttons(self, request, obj) -> list[dict]:
-        return [
-            {
-                "label": "Genealogy",
-                "url": reverse("admin:orchestrator_lot_genealogy", args=[obj.pk]),
-                "cls": "genealogy",
-            },
-            *super().object_buttons(request, obj),
-        ]
-
-    def genealogy_view(self, request, object_id):
-        lot = self.get_object(request, unquote(object_id))  # plant-scoped
-        if lot is None:
-            raise Http404(f"No lot {object_id} that you may see.")
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": lot,
-            "title": f"Genealogy of lot {lot.number}",
-            "svg": mark_safe(genealogy_svg(lot)),  # noqa: S308 - escaped by Graphviz/ElementTree
-            "ingredients": lot_ingredients(lot=lot),
-            "where_used": lot_where_used(lot=lot),
-            "change_url": url_of(lot),
+    def page_context(self, obj) -> dict:
+        return {
+            "title": f"Genealogy of lot {obj.number}",
+            "svg": mark_safe(genealogy_svg(obj)),  # noqa: S308 - escaped by Graphviz/ElementTree
+            "ingredients": lot_ingredients(lot=obj),
+            "where_used": lot_where_used(lot=obj),
         }
-        return TemplateResponse(request, "admin/orchestrator/genealogy.html", context)
+
+
+def with_folds(rows: list) -> list:
+    """Give each timeline row ``folds``: its payloads as ``(label, pretty JSON)``, which the
+    template shows folded in ``<details>``."""
+    for row in rows:
+        payloads = list(row.payloads)
+        if row.payload is not None:
+            payloads.insert(0, ("payload", row.payload))
+        row.folds = [
+            (label, json.dumps(value, indent=2, sort_keys=True, default=str))
+            for label, value in payloads
+        ]
+    return rows

@@ -99,7 +99,8 @@ class LifecycleAdminMixin:
 
     def object_buttons(self, request, obj) -> list[dict]:
         """Buttons above the object (``{"label", "url", "cls"}``); admins add their own."""
-        trail = audit_trail(obj=obj)[:1]
+        # The newest step that came with a correlation id (a person's own step may not).
+        trail = audit_trail(obj=obj).exclude(correlation_id="")[:1]
         correlation = trail[0].correlation_id if trail else ""
         if not correlation:
             return []

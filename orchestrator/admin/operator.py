@@ -16,12 +16,15 @@ and what they do about a group.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -29,10 +32,13 @@ from django.utils.html import format_html, format_html_join
 
 from interlock.errors import DomainError
 from plants.admin_scoping import PlantScopedAdminMixin
+from plants.selectors import scope_queryset
 
-from ..models import PayloadEdit
+from ..models import Event, InboundMessage, PayloadEdit
 from ..selectors_workbench import decode_key, workbench_group, workbench_groups
 from ..services import replay as services
+from ..services import replay_version
+from ..services.replay_version import replay_version_choices
 
 
 class GroupActionForm(forms.Form):
@@ -44,6 +50,15 @@ class GroupActionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "cols": 70}),
         max_length=services.REASON_MAX,
         help_text="Why: kept with your name on every item and in the audit trail.",
+    )
+
+
+class VersionReplayForm(forms.Form):
+    fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 70}),
+        max_length=services.REASON_MAX,
+        help_text="Why this version: kept with your name, the version and every item's audit.",
     )
 
 
@@ -86,6 +101,12 @@ def item_url(item) -> str:
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[item.pk])
 
 
+def version_replay_button(**query) -> dict:
+    """The "Replay with a rule version…" button for an event, a message or a group."""
+    url = reverse("admin:orchestrator_workbench_version_replay")
+    return {"label": "Replay with a rule version…", "url": f"{url}?{urlencode(query)}"}
+
+
 class OperatorWorkbenchMixin:
     """Mix into the stored-message admin: the workbench pages hang off its URLs."""
 
@@ -95,6 +116,11 @@ class OperatorWorkbenchMixin:
         view = self.admin_site.admin_view
         return [
             path("workbench/", view(self.workbench_view), name="orchestrator_workbench"),
+            path(
+                "workbench/replay-with-version/",
+                view(self.version_replay_view),
+                name="orchestrator_workbench_version_replay",
+            ),
             path(
                 "workbench/<str:key>/",
                 view(self.workbench_group_view),
@@ -117,6 +143,9 @@ class OperatorWorkbenchMixin:
                     "url": reverse("admin:orchestrator_inboundmessage_edit_replay", args=[obj.pk]),
                 }
             )
+            event = obj.event if obj.event_id else None
+            if event is not None and event.status in services.EVENT_REPLAYABLE:
+                buttons.append(version_replay_button(message=obj.pk))
         return buttons
 
     def changelist_view(self, request, extra_context=None):
@@ -189,8 +218,107 @@ class OperatorWorkbenchMixin:
             "form": form,
             "back": back,
             "can_act": group.kind in ("message", "event", "parked", "dead"),
+            "version_url": version_replay_button(group=group.key)["url"]
+            if group.kind in ("message", "event", "parked")
+            else None,
         }
         return TemplateResponse(request, "admin/orchestrator/workbench_group.html", context)
+
+    # --- replay with a chosen rule version ---------------------------------------------------
+    def _version_items(self, request) -> tuple[list, str, str]:
+        """``(items, back url, what they are)`` from ``?group=`` or ``?event=``/``?message=``."""
+        key = request.GET.get("group", "")
+        if key:
+            try:
+                decode_key(key)
+            except LookupError as exc:
+                raise Http404(str(exc)) from exc
+            group = workbench_group(user=request.user, key=key)
+            if group is None:
+                raise Http404("Nothing in that group is open any more.")
+            back = reverse("admin:orchestrator_workbench_group", args=[key])
+            return group.items, back, f"{group.kind_label}: {group.reason or '—'} · {group.plant}"
+        items: list = []
+        for model, name in ((Event, "event"), (InboundMessage, "message")):
+            ids = [i for i in request.GET.getlist(name) if i.isdigit()]
+            found = scope_queryset(
+                model.objects.filter(pk__in=ids),
+                user=request.user,
+                perm=f"orchestrator.view_{model._meta.model_name}",
+            )
+            items += list(found.order_by("pk"))
+        if not items:
+            raise Http404("No event or message that you may see.")
+        back = item_url(items[0]) if len(items) == 1 else reverse("admin:orchestrator_workbench")
+        return items, back, ", ".join(str(i) for i in items[:5])
+
+    def version_replay_view(self, request):
+        """Pick a version, look at the dry run, confirm with a reason (``replay_version``)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        items, back, subject = self._version_items(request)
+        choices = replay_version_choices(items=items, actor=request.user)
+        wanted = request.GET.get("version", "")
+        version = next((v for v in choices if str(v.pk) == wanted), None)
+        if wanted and version is None:
+            messages.error(request, "That version may not be replayed with here.")
+        form = VersionReplayForm(request.POST or None)
+        if version is not None and request.method == "POST" and form.is_valid():
+            try:
+                _, done, refused = replay_version.version_replay(
+                    items=items,
+                    version=version,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    fingerprint=form.cleaned_data["fingerprint"],
+                )
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                outcomes = Counter(e.status for e in done)
+                summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
+                messages.success(
+                    request,
+                    f"Replayed {len(done)} event{pluralize(len(done))} with {version.label}"
+                    + (f": {summary}." if done else "."),
+                )
+                for text in refused[:20]:
+                    messages.error(request, text)
+                return HttpResponseRedirect(reverse("admin:orchestrator_workbench"))
+        dry = (
+            replay_version.version_dry_run(items=items, version=version, actor=request.user)
+            if version is not None
+            else None
+        )
+        if dry is not None and (request.method != "POST" or form.is_valid()):
+            # A fresh form carries the fingerprint of the dry run shown now.
+            form = VersionReplayForm(
+                initial={"fingerprint": dry.fingerprint, "reason": form.data.get("reason", "")}
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Replay with a rule version",
+            "subject": subject,
+            "count": len(items),
+            "back": back,
+            "choices": choices,
+            "version": version,
+            "dry": dry,
+            "rows": [
+                {"p": p, "url": item_url(p.event), "trace": p.event.correlation_id}
+                for p in (dry.previews if dry else [])
+            ],
+            "form": form,
+            "query": [
+                (name, value)
+                for name in ("group", "event", "message")
+                for value in request.GET.getlist(name)
+            ],
+        }
+        return TemplateResponse(
+            request, "admin/orchestrator/workbench_version_replay.html", context
+        )
 
     def edit_replay_view(self, request, object_id):
         message = self.get_object(request, unquote(object_id))  # plant-scoped

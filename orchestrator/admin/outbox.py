@@ -13,6 +13,7 @@ from plants.admin_scoping import PlantScopedAdminMixin
 from ..models.outbox import DeliveryAttempt, OutboxMessage
 from ..services.outbox import PERM_REPLAY
 from ..services.replay import outbox_replay
+from .workbench import trace_link
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -53,6 +54,7 @@ class OutboxMessageAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
         "reference",
         "circuit",
         "short_error",
+        "trace",
     ]
     list_filter = ["status", "system", "plant", "target_system", "message_type"]
     list_select_related = ["plant", "system", "system__circuit_breaker"]
@@ -61,7 +63,11 @@ class OutboxMessageAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
     inlines = [DeliveryAttemptInline]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["circuit"]
+        return ["trace", *(f.name for f in self.model._meta.fields), "circuit"]
+
+    @admin.display(description="trace", ordering="correlation_id")
+    def trace(self, obj):
+        return trace_link(obj.correlation_id) if obj.correlation_id else "—"
 
     def has_add_permission(self, request):
         return False

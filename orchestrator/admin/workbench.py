@@ -13,13 +13,14 @@ Everything else is read-only: a stored message is evidence.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -29,9 +30,11 @@ from interlock.errors import DomainError
 from plants.admin_scoping import PlantScopedAdminMixin
 
 from ..models import Event, EventStatus, InboundMessage, MessageStatus
-from ..selectors_trace import trace_get
+from ..selectors_trace import trace_get, trace_timeline
+from ..selectors_workbench import open_messages
 from ..services import replay as services
-from .operator import OperatorWorkbenchMixin
+from .auditor import with_folds
+from .operator import OperatorWorkbenchMixin, version_replay_button
 
 REASON_COLUMNS = ("code", "path", "message", "expected", "found")
 
@@ -128,11 +131,9 @@ class MessageAttentionFilter(NeedsAttentionFilter):
     choices_enum = MessageStatus
 
     def attention(self, queryset):
-        # A message whose replay went through is handled: it keeps its status as history.
-        resolved = InboundMessage.objects.filter(
-            replay_of=OuterRef("pk"), status__in=services.MESSAGE_RESOLVED
-        )
-        return super().attention(queryset).filter(~Exists(resolved))
+        # A message whose replay went through (or whose event was re-applied) is handled:
+        # it keeps its status as history.
+        return open_messages(queryset)
 
 
 class EventAttentionFilter(NeedsAttentionFilter):
@@ -460,35 +461,15 @@ class InboundMessageAdmin(
         trace = trace_get(correlation_id=correlation_id, user=request.user)
         if trace.empty:
             raise Http404(f"No trace {correlation_id!r} at your plants.")
-        stages = [
-            {
-                "stage": stage,
-                "message": stage.message,
-                "url": self._change_url(stage.message),
-                "reasons": reasons_table(stage.validation["reasons"]),
-                "body": pretty_json(stage.message.body),
-                "canonical": pretty_json(stage.mapping["canonical_payload"])
-                if stage.mapping["canonical_payload"] is not None
-                else None,
-            }
-            for stage in trace.messages
-        ]
-        events = [
-            {
-                "event": event,
-                "url": reverse("admin:orchestrator_event_change", args=[event.pk]),
-                "reasons": reasons_table(event.reasons),
-                "payload": pretty_json(event.payload),
-            }
-            for event in trace.events
-        ]
+        rows = with_folds(trace_timeline(trace))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"Trace {correlation_id}",
             "trace": trace,
-            "stages": stages,
-            "events": events,
+            "rows": rows,
+            "counts": Counter(r.kind for r in rows),
+            "people": sum(1 for r in rows if r.human),
         }
         return TemplateResponse(request, "admin/orchestrator/trace.html", context)
 
@@ -544,6 +525,12 @@ class EventAdmin(WorkbenchAdminMixin, PlantScopedAdminMixin, admin.ModelAdmin):
 
     def _replay(self, obj, user):
         return services.event_replay(event=obj, actor=user)
+
+    def extra_buttons(self, request, obj) -> list[dict]:
+        buttons = super().extra_buttons(request, obj)
+        if obj.status in services.EVENT_REPLAYABLE and request.user.has_perm(self.replay_perm, obj):
+            buttons.append(version_replay_button(event=obj.pk))
+        return buttons
 
     def _discard(self, obj, user, reason):
         return services.event_discard(event=obj, actor=user, reason=reason)

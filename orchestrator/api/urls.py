@@ -24,6 +24,21 @@ urlpatterns = [
     path("messages/<int:pk>/discard", workbench.MessageDiscardView.as_view(), name="msg-discard"),
     path("events/<int:pk>/replay", workbench.EventReplayView.as_view(), name="event-replay"),
     path("events/<int:pk>/discard", workbench.EventDiscardView.as_view(), name="event-discard"),
+    path(
+        "workbench/replay-versions",
+        workbench.ReplayVersionsView.as_view(),
+        name="workbench-replay-versions",
+    ),
+    path(
+        "workbench/version-dry-run",
+        workbench.VersionDryRunView.as_view(),
+        name="workbench-version-dry-run",
+    ),
+    path(
+        "workbench/version-replay",
+        workbench.VersionReplayView.as_view(),
+        name="workbench-version-replay",
+    ),
     path("outbox/<int:pk>/replay", outbox.OutboxReplayView.as_view(), name="outbox-replay"),
     path(
         "approvals/<int:pk>/decide", approvals.ApprovalDecideView.as_view(), name="approval-decide"

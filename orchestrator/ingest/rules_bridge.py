@@ -108,6 +108,20 @@ def rule_sets(ctx: BatchContext, plant) -> tuple[dict[str, int], tuple[CompiledR
     return cached[plant.pk]
 
 
+def pin_version(ctx: BatchContext, plant, version) -> None:
+    """Evaluate ``version`` (a stored ``RuleSetVersion``) instead of whatever version of its
+    rule set is live at ``plant``, for the rest of this batch: an operator's replay with a
+    chosen version (``services.replay_version``). The other rule sets stay as they are
+    live; the pins written on the event name the chosen version."""
+    pins, compiled = rule_sets(ctx, plant)
+    key = version.ruleset.key
+    chosen = compiled_version(version)
+    kept = [c for c in compiled if c.definition.ruleset != key]
+    pins = {**pins, key: version.pk}
+    ordered = tuple(sorted([*kept, chosen], key=lambda c: c.definition.ruleset))
+    ctx.cache["rule_sets"][plant.pk] = (pins, ordered)
+
+
 def event_facts(event: Event, derived: dict[str, Any]) -> dict[str, Any]:
     """The event as rules see it: envelope fields beside the canonical payload."""
     return {

@@ -34,6 +34,7 @@ from interlock.errors import Conflict, DomainError, ErrorDetail, NotAllowed
 from ..ingest.context import BatchContext
 from ..ingest.handlers import apply_events
 from ..ingest.pipeline import ingest_batch, principal_for
+from ..ingest.rules_bridge import pin_version
 from ..models import AuditRecord, Event, EventStatus, InboundMessage, MessageStatus
 from ..models.outbox import OutboxMessage, OutboxStatus
 from .lifecycle import actor_identity
@@ -164,22 +165,39 @@ def message_replay(*, message: InboundMessage, actor: Any) -> InboundMessage:
     )[0]
     replay = InboundMessage.objects.get(pk=result.message_id)
     with transaction.atomic():
-        original = InboundMessage.objects.select_for_update().get(pk=message.pk)
-        user, _ = actor_identity(actor)
-        original.handled_by = user
-        original.handled_reason = f"replayed as message {replay.pk}: {replay.status}"[:REASON_MAX]
-        original.save(update_fields=["handled_by", "handled_reason"])
-        _audit(
-            obj=original,
+        mark_handled(
+            message=message,
             actor=actor,
             transition="replay",
-            source=original.status,
-            target=replay.status,
-            reason=original.handled_reason,
-            correlation_id=original.correlation_id,
-            plant_id=original.plant_id,
+            outcome=replay.status,
+            text=f"replayed as message {replay.pk}: {replay.status}",
         )
     return replay
+
+
+def mark_handled(
+    *, message: InboundMessage, actor: Any, transition: str, outcome: str, text: str
+) -> InboundMessage:
+    """Note on the original ``message`` who handled it and how (``text``, e.g. "replayed as
+    message 12: accepted"), and audit it: the message keeps its status as the record of
+    what happened; the workbench reads the outcome to decide whether it still needs
+    attention. Call inside a transaction."""
+    original = InboundMessage.objects.select_for_update().get(pk=message.pk)
+    user, _ = actor_identity(actor)
+    original.handled_by = user
+    original.handled_reason = text[:REASON_MAX]
+    original.save(update_fields=["handled_by", "handled_reason"])
+    _audit(
+        obj=original,
+        actor=actor,
+        transition=transition,
+        source=original.status,
+        target=outcome,
+        reason=original.handled_reason,
+        correlation_id=original.correlation_id,
+        plant_id=original.plant_id,
+    )
+    return original
 
 
 def message_discard(*, message: InboundMessage, actor: Any, reason: str) -> InboundMessage:
@@ -216,12 +234,16 @@ def message_discard(*, message: InboundMessage, actor: Any, reason: str) -> Inbo
 
 
 # --- events -----------------------------------------------------------------------------
-def event_replay(*, event: Event, actor: Any) -> Event:
+def event_replay(*, event: Event, actor: Any, version=None, reason: str = "") -> Event:
     """Re-apply a quarantined or escalated ``event`` through its handler, after a fix.
 
     The row is locked for the whole application, so two replays of one event serialise
     and the second finds it no longer quarantined. An event type without a handler ends
     ``accepted``, as on first arrival.
+
+    ``version`` (a ``RuleSetVersion``) pins that version of its rule set instead of the one
+    live at the plant (``services.replay_version`` checks that it may be used and that a
+    dry run was seen); the audit record names it, and ``reason``, the operator's.
     """
     _require(actor, "orchestrator.replay_event", event)
     _, label = actor_identity(actor)
@@ -240,16 +262,21 @@ def event_replay(*, event: Event, actor: Any) -> Event:
         locked.reasons = []
         locked.waiting_for = ""
         ctx = BatchContext(actor_label=label, now=timezone.now())
+        if version is not None:
+            pin_version(ctx, locked.plant, version)
         apply_events(ctx, [locked])  # applies, releases what waited on it, flushes
         # The replayed event (even when no handler touched it) and every released one.
         ctx.save_outcomes(locked)
+        why = f"re-applied by {label}"
+        if version is not None:
+            why = f"re-applied by {label} with rule version {version.label} (pinned): {reason}"
         _audit(
             obj=locked,
             actor=actor,
-            transition="replay",
+            transition="replay" if version is None else "replay_with_version",
             source=source,
             target=locked.status,
-            reason=f"re-applied by {label}",
+            reason=why[:2000],
             correlation_id=locked.correlation_id,
             plant_id=locked.plant_id,
         )
@@ -416,21 +443,12 @@ def message_edit_approve(*, edit, actor: Any):
     with transaction.atomic():
         locked.state, locked.replay = PayloadEditState.REPLAYED, replay
         locked.save(update_fields=["state", "replay"])
-        original = InboundMessage.objects.select_for_update().get(pk=message.pk)
-        original.handled_by = user
-        original.handled_reason = f"fixed and replayed as message {replay.pk}: {replay.status}"[
-            :REASON_MAX
-        ]
-        original.save(update_fields=["handled_by", "handled_reason"])
-        _audit(
-            obj=original,
+        mark_handled(
+            message=message,
             actor=actor,
             transition="replay_edited",
-            source=original.status,
-            target=replay.status,
-            reason=original.handled_reason,
-            correlation_id=original.correlation_id,
-            plant_id=original.plant_id,
+            outcome=replay.status,
+            text=f"fixed and replayed as message {replay.pk}: {replay.status}",
         )
     return locked
 

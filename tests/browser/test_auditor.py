@@ -18,6 +18,7 @@ def test_auditor_follows_an_order_to_its_lots_inspections_and_genealogy(login, s
     page.get_by_role("link", name="Production orders").first.click()
     page.get_by_role("link", name="WO-A1").click()
     related = page.locator(".related-objects")
+    order_url = page.url
     expect(related.get_by_role("link", name="FG-WO-A1")).to_be_visible()
     expect(related.get_by_role("link", name="L-4711-01")).to_be_visible()
     shot(page, "auditor-order")
@@ -34,6 +35,28 @@ def test_auditor_follows_an_order_to_its_lots_inspections_and_genealogy(login, s
     assert page.locator("details").count() > 0
     shot(page, "auditor-timeline")
     page.go_back()
+
+    # The trace of the order's latest step: one compact timeline, payloads folded until clicked.
+    page.locator("a.object-button-trace").click()
+    timeline = page.locator("table.trace-timeline")
+    expect(timeline).to_be_visible()
+    assert timeline.count() == 1
+    for kind in ("message", "event", "transition"):
+        expect(timeline.locator(f"tr[data-kind={kind}]").first).to_be_visible()
+    folds = timeline.locator("details.payload")
+    assert folds.count() >= 2
+    assert not any(folds.evaluate_all("ds => ds.map(d => d.open)"))
+    body = folds.filter(has_text="body as received").first
+    expect(body.locator("pre")).to_be_hidden()
+    shot(page, "auditor-trace")
+    body.locator("summary").click()
+    expect(body.locator("pre")).to_be_visible()
+    expect(body.locator("pre")).to_contain_text('"order": "WO-A1"')
+    shot(page, "auditor-trace-open")
+    # Every step links its object; the message page links back to the trace.
+    timeline.locator("tr[data-kind=message] a").first.click()
+    expect(page.get_by_role("link", name="Trace")).to_be_visible()
+    page.goto(order_url)
 
     # The produced lot, then its genealogy: the component lot went into it.
     related.get_by_role("link", name="FG-WO-A1").click()

@@ -38,7 +38,9 @@ def test_the_admin_lists_plant_scoped_rows_and_replays_dead_letters(erp, plant, 
     page = client.get("/admin/orchestrator/outboxmessage/?status__exact=dead")
     assert page.status_code == 200
     assert row.idempotency_key.encode() in page.content or b"goods_issue" in page.content
-    assert client.get(f"/admin/orchestrator/outboxmessage/{row.pk}/change/").status_code == 200
+    change = client.get(f"/admin/orchestrator/outboxmessage/{row.pk}/change/")
+    assert change.status_code == 200
+    assert f"/admin/orchestrator/inboundmessage/trace/{row.correlation_id}/" in change.text
     answer = client.post(
         "/admin/orchestrator/outboxmessage/",
         {"action": "replay_selected", "_selected_action": [row.pk]},

@@ -98,7 +98,8 @@ def test_the_auditor_follows_an_order_to_its_lots_and_the_genealogy(world, flows
     assert f"/admin/orchestrator/productionorder/{order.pk}/timeline/" in page
     timeline = client.get(f"/admin/orchestrator/productionorder/{order.pk}/timeline/")
     assert timeline.status_code == 200
-    assert b"<details>" in timeline.content  # payloads folded
+    assert b'<details class="payload"><summary>payload</summary>' in timeline.content  # folded
+    assert b"<details open" not in timeline.content
     genealogy = client.get(f"/admin/orchestrator/lot/{fg1.pk}/genealogy/")
     assert genealogy.status_code == 200
     body = genealogy.content.decode()

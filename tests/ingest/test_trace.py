@@ -206,6 +206,12 @@ def test_outbox_rows_of_the_chain_are_listed(world, chain, operator, api_client)
     assert mine[0]["status"] == "pending"
 
 
+def html_of(client, cid: str) -> str:
+    return client.get(
+        reverse("admin:orchestrator_inboundmessage_trace", args=[cid])
+    ).content.decode()
+
+
 def test_admin_trace_page_shows_every_section(world, chain, operator, client):
     client.force_login(operator)
     for cid, expected in (
@@ -217,8 +223,13 @@ def test_admin_trace_page_shows_every_section(world, chain, operator, client):
         assert page.status_code == 200
         html = page.content.decode()
         assert expected in html
-        for section in ('id="messages"', 'id="events"', 'id="transitions"', 'id="gates"'):
-            assert section in html
+        # One timeline: every kind of step is a row of the same table, payloads folded.
+        assert html.count('class="timeline trace-timeline"') == 1
+        assert 'data-kind="message"' in html
+        assert '<details class="payload"><summary>body as received</summary>' in html
+        assert "<details open" not in html
+    for kind in ("event", "transition", "gate"):
+        assert f'data-kind="{kind}"' in html_of(client, ACC)
     html = client.get(reverse("admin:orchestrator_inboundmessage_trace", args=[ACC])).content
     assert b"inspection INS-77" in html  # the order's gate
     assert b"L-TRACE" in html
