@@ -10,6 +10,7 @@ from .orders import Operation, OrderComponent, OrderRevision, ProductionOrder
 from .outbox import OutboxMessage, OutboxStatus
 from .production import MachineDowntime, MaterialIssue, OperationConfirmation, ScrapDeclaration
 from .quality import Disposition, Inspection, InspectionPlan, InspectionResult, Nonconformance
+from .tasks import Task, TaskKind, TaskState
 from .workbench import PayloadEdit, PayloadEditState
 
 #: Every model with a lifecycle, by API/admin name (the state picture and tests iterate it).
@@ -66,4 +67,7 @@ __all__ = [
     "PayloadEditState",
     "ProductionOrder",
     "ScrapDeclaration",
+    "Task",
+    "TaskKind",
+    "TaskState",
 ]
