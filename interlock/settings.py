@@ -375,6 +375,11 @@ CELERY_BEAT_SCHEDULE["orchestrator-escalate-gate-timeouts"] = {
     "task": "orchestrator.escalate_gate_timeouts",
     "schedule": 60.0,
 }
+# Scenario 9: each plant is reconciled when its reconciliation.interval has passed.
+CELERY_BEAT_SCHEDULE["orchestrator-reconcile-plants"] = {
+    "task": "orchestrator.reconcile_plants",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE["orchestrator-escalate-tasks"] = {
     "task": "orchestrator.escalate_overdue_tasks",
     "schedule": 60.0,

@@ -81,3 +81,22 @@ def escalate_gate_timeouts() -> int:
     from .services.gate_timeouts import gates_escalate_overdue
 
     return gates_escalate_overdue()
+
+
+@shared_task(acks_late=True, name="orchestrator.reconcile_plants")
+def reconcile_plants() -> list[int]:
+    """Beat task (every 5 minutes): reconcile each plant whose last run is older than its
+    ``reconciliation.interval`` with its ERP, MES and QMS (scenario 9)."""
+    from .services.reconciliation import reconcile_due_plants
+
+    return reconcile_due_plants()
+
+
+@shared_task(acks_late=True, name="orchestrator.reconcile_plant")
+def reconcile_plant(plant_id: int) -> int:
+    """Reconcile one plant now (the admin's "Reconcile now")."""
+    from plants.models import Plant
+
+    from .services.reconciliation import reconcile_plant as run
+
+    return run(plant=Plant.objects.get(pk=plant_id)).pk

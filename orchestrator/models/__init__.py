@@ -10,6 +10,7 @@ from .orders import Operation, OrderComponent, OrderRevision, ProductionOrder
 from .outbox import OutboxMessage, OutboxStatus
 from .production import MachineDowntime, MaterialIssue, OperationConfirmation, ScrapDeclaration
 from .quality import Disposition, Inspection, InspectionPlan, InspectionResult, Nonconformance
+from .reconciliation import ReconciliationException, ReconciliationRun
 from .tasks import Task, TaskKind, TaskState
 from .workbench import PayloadEdit, PayloadEditState
 
@@ -66,6 +67,8 @@ __all__ = [
     "PayloadEdit",
     "PayloadEditState",
     "ProductionOrder",
+    "ReconciliationException",
+    "ReconciliationRun",
     "ScrapDeclaration",
     "Task",
     "TaskKind",
