@@ -257,3 +257,50 @@ def test_reassigning_to_another_role_is_audited(flow):
         "planning",
         "maintenance",
     )
+
+
+def test_the_inbox_over_the_api_for_people_only(flow, api_client):
+    planner = make_member(Role.PLANNING, flow["p1"], username="planner")
+    outsider = make_member(Role.PLANNING, flow["p2"], username="p2-planner")
+    task = Task.objects.get(role="planning")
+    api_client.force_authenticate(planner)
+    mine = api_client.get("/api/v1/tasks/mine").json()
+    assert [t["id"] for t in mine] == [task.pk]
+    assert mine[0]["order"] == "WO-1001"
+    api_client.force_authenticate(outsider)
+    assert api_client.get("/api/v1/tasks/mine").json() == []
+    assert api_client.post(f"/api/v1/tasks/{task.pk}/claim").status_code == 404
+    api_client.force_authenticate(planner)
+    claimed = api_client.post(f"/api/v1/tasks/{task.pk}/claim")
+    assert claimed.status_code == 200, claimed.content
+    assert (claimed.json()["state"], claimed.json()["assignee"]) == ("claimed", "planner")
+    missing = api_client.post(f"/api/v1/tasks/{task.pk}/complete", {}, format="json")
+    assert missing.status_code == 400
+    done = api_client.post(
+        f"/api/v1/tasks/{task.pk}/complete", {"comment": "plan checked"}, format="json"
+    )
+    assert done.status_code == 200, done.content
+    assert (done.json()["state"], done.json()["outcome"]) == ("done", "done")
+    again = api_client.post(f"/api/v1/tasks/{task.pk}/claim")
+    assert again.status_code == 409
+
+
+def test_my_tasks_page_lists_and_completes_for_the_role(flow, client):
+    planner = make_member(Role.PLANNING, flow["p1"], username="planner")
+    planner.is_staff = True
+    planner.save()
+    client.force_login(planner)
+    task = Task.objects.get(role="planning")
+    page = client.get("/admin/orchestrator/task/mine/")
+    assert page.status_code == 200
+    assert "order completed: check the plan" in page.content.decode()
+    home = client.get("/admin/")
+    assert "My tasks" in home.content.decode()
+    act = f"/admin/orchestrator/task/{task.pk}/act/"
+    client.post(act, {"action": "claim"})
+    detail = client.get(f"/admin/orchestrator/task/{task.pk}/change/")
+    assert detail.status_code == 200
+    assert 'data-task-action="complete"' in detail.content.decode()
+    client.post(act, {"action": "complete", "outcome": "done", "comment": "checked"})
+    task.refresh_from_db()
+    assert (task.state, task.completed_by) == ("done", planner)
