@@ -280,6 +280,8 @@ class ErpSimulator(base.Simulator):
     def extra_routes(self, method: str, parts: list[str], query: dict) -> base.Answer | None:
         if method == "POST" and parts == ["_release"]:
             return self._release_now(query)
+        if method == "POST" and parts == ["_reverse"]:
+            return self._reverse(query)
         if method != "GET":
             return None
         if parts == ["snapshot"]:
@@ -297,6 +299,23 @@ class ErpSimulator(base.Simulator):
             orders = [dict(r) | {"envelope": json.loads(r["envelope"])} for r in rows]
             return base.Answer(200, {"count": len(orders), "orders": orders})
         return None
+
+    def _reverse(self, query: dict) -> base.Answer:
+        """``POST /erp/_reverse?plant=P1&order=…&type=scrap``: someone reverses the order's
+        postings of that type in the ERP by hand (they leave the ledger), so that the ERP
+        and Interlock diverge (what ``demo_scenario 9`` reconciles)."""
+        plant, order, type_ = query.get("plant", ""), query.get("order", ""), query.get("type", "")
+        if not plant or not order or type_ not in MESSAGE_TYPES:
+            return base.Answer(
+                400, {"error": f"needs plant, order and type (one of {sorted(MESSAGE_TYPES)})"}
+            )
+        with self.transaction() as db:
+            removed = db.execute(
+                "DELETE FROM ledger WHERE plant = ? AND type = ? "
+                "AND json_extract(payload, '$.order') = ?",
+                (plant, type_, order),
+            ).rowcount
+        return base.Answer(200, {"plant": plant, "order": order, "type": type_, "removed": removed})
 
     def _release_now(self, query: dict) -> base.Answer:
         """``POST /erp/_release?plant=P1&count=1``: a planner releases orders now (what
