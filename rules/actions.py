@@ -71,6 +71,7 @@ _ROLE = {
         "planning",
         "customer_service",
         "supervisor",
+        "engineering",
     ]
 }
 _TASK_KIND = {"enum": ["approve", "investigate", "contain", "reply", "correct", "review"]}

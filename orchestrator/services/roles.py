@@ -25,6 +25,7 @@ RULE_ROLES: dict[str, tuple[str, ...]] = {
     "maintenance": (Role.MAINTENANCE,),
     "procurement": (Role.PROCUREMENT,),
     "customer_service": (Role.CUSTOMER_SERVICE,),
+    "engineering": (Role.ENGINEERING,),
 }
 
 
