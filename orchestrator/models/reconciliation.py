@@ -154,10 +154,7 @@ class ReconciliationException(PlantBound, LifecycleModel):
     def accept(self) -> None:
         """The difference is right (or explained): accepted with a reason."""
 
-    @transition(
-        field=state,
-        source=[ExceptionState.CORRECTION_POSTED, ExceptionState.ACCEPTED],
-        target=ExceptionState.CLOSED,
-    )
+    @transition(field=state, source=list(ACTIVE_EXCEPTION_STATES), target=ExceptionState.CLOSED)
     def close(self) -> None:
-        """Verified (a later run agrees) or closed by a person after acceptance."""
+        """Verified (a later run agrees, whatever was done), or closed by a person once
+        accepted or corrected (``services.reconciliation.exception_close`` checks that)."""

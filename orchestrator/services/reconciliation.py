@@ -57,6 +57,7 @@ from ..choices import OrderState
 from ..models import AuditRecord, Inspection, Lot, OutboxMessage, ProductionOrder
 from ..models.reconciliation import (
     ACTIVE_EXCEPTION_STATES,
+    ExceptionState,
     ReconciliationException,
     ReconciliationRun,
     RunState,
@@ -676,6 +677,13 @@ def exception_close(
 ) -> ReconciliationException:
     """Close an accepted exception (or a posted correction a person checked)."""
     _may_work(actor, exception)
+    if exception.state not in (ExceptionState.ACCEPTED, ExceptionState.CORRECTION_POSTED):
+        raise DomainError(
+            message="Correct or accept the difference first; a run closes it once the "
+            "system agrees.",
+            code="not_resolved",
+            http_status=409,
+        )
     return transition_apply(
         obj=exception,
         transition="close",
