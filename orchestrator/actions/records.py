@@ -91,6 +91,7 @@ def _task(
         order=a.step.order,
         lot=a.step.lot,
         approval=approval,
+        subject=a.step.inspection,
         rule=a.rule,
         key=_key(a, "task", role, kind),
     )

@@ -82,6 +82,31 @@ class TaskAdmin(ServiceWritten, ScopedAdmin):
     search_fields = ["title", "correlation_id", "order__number", "lot__number"]
     list_select_related = ["plant", "assignee"]
     raw_id_fields = ["plant", "event", "order", "lot", "approval", "assignee", "completed_by"]
+    fields = [
+        "plant",
+        "role",
+        "kind",
+        "title",
+        "details",
+        "state",
+        "due_at",
+        "escalate_to",
+        "escalated_at",
+        "assignee",
+        "claimed_at",
+        "completed_by",
+        "completed_at",
+        "outcome",
+        "comment",
+        "emailed_at",
+        "event",
+        "order",
+        "lot",
+        "approval",
+        "rule",
+        "correlation_id",
+        "created_at",
+    ]
     change_form_template = "admin/orchestrator/task_change_form.html"
     change_list_template = "admin/orchestrator/task_change_list.html"
 

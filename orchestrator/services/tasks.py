@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -88,7 +89,7 @@ def _check_kind(kind: str) -> None:
 
 
 def _subject(subject: models.Model | None) -> dict[str, Any]:
-    if subject is None:
+    if subject is None or subject.pk is None:  # a row buffered in this batch has no key yet
         return {}
     return {
         "subject_type": ContentType.objects.get_for_model(type(subject)),
@@ -602,11 +603,21 @@ def tasks_mail_pending(*, limit: int = 200) -> int:
     return sent
 
 
+_mail_wake_paused_until = 0.0
+
+
 def tasks_mail_wake() -> None:
-    """Ask a worker to mail new tasks now (best effort; beat sweeps every 30 s)."""
+    """Ask a worker to mail new tasks now. Best effort: beat sweeps every 30 s anyway, so
+    after a broker failure no request pays for another attempt for a while."""
+    global _mail_wake_paused_until
     from celery import current_app
 
+    from .outbox import WAKE_PAUSE_SECONDS
+
+    if time.monotonic() < _mail_wake_paused_until:
+        return
     try:
         current_app.send_task(MAIL_TASK, retry=False)
     except Exception as exc:
+        _mail_wake_paused_until = time.monotonic() + WAKE_PAUSE_SECONDS
         logger.warning("could not wake the task mailer: %s", exc)

@@ -13,7 +13,7 @@ from orchestrator.models import AuditRecord, Task
 from tests.browser.demo_flow import run_order
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)  # the demo seed and a live server on a busy machine
 def test_quality_lead_claims_and_completes_a_task_from_my_tasks(login, shot):
     call_command("load_rule_packs", verbosity=0)
     order = run_order("WO-TASK1", result="R")
@@ -27,6 +27,7 @@ def test_quality_lead_claims_and_completes_a_task_from_my_tasks(login, shot):
     row = page.locator("tr.task-row", has_text="inspection failed; disposition needed")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("WO-TASK1")
+    expect(row.get_by_role("link", name="inspection", exact=True)).to_be_visible()
     shot(page, "tasks-my-tasks")
 
     row.locator("[data-task-action=claim]").click()
@@ -58,7 +59,7 @@ def test_quality_lead_claims_and_completes_a_task_from_my_tasks(login, shot):
     ]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)  # the demo seed and a live server on a busy machine
 def test_a_person_without_the_role_cannot_claim(login):
     call_command("load_rule_packs", verbosity=0)
     order = run_order("WO-TASK2", result="R")
