@@ -14,8 +14,11 @@ What each action leaves behind:
   as evidence.
 - ``change_lot_status``: the lot through the transition leading to the status.
 - ``notify_role`` / ``threshold_alert`` / ``open_supplier_case``: a
-  :class:`~orchestrator.models.Notification`.
-- ``require_approval``: an :class:`~orchestrator.models.ApprovalRequest`.
+  :class:`~orchestrator.models.Notification` and a :class:`~orchestrator.models.Task`
+  for the role (review, investigate, reply).
+- ``require_approval``: an :class:`~orchestrator.models.ApprovalRequest` and its
+  ``approve`` task.
+- ``open_task``: a :class:`~orchestrator.models.Task` for the role at the plant.
 - ``post_to_system``: a pending :class:`~orchestrator.models.OutboxMessage`.
 """
 

@@ -1,6 +1,7 @@
 """What rules ask people for: notifications, threshold alerts, supplier cases and
-approvals. Rows, not e-mails: delivery to people is a later issue, the record is the
-control (who was told what, because of which event and rule)."""
+approvals. The record is the control (who was told what, because of which event and
+rule); what a person acts on is the :class:`~orchestrator.models.tasks.Task` opened with
+it, which is also what is e-mailed."""
 
 from __future__ import annotations
 
