@@ -27,6 +27,11 @@ OPEN_ORDER_STATES = (
 MAX_GENEALOGY_DEPTH = 20
 
 
+def _q(value: Decimal) -> str:
+    """A quantity as plain digits (``5000``, not ``5E+3``)."""
+    return format(value.normalize(), "f") if value else "0"
+
+
 def lot_consumed_qty(*, lot: Lot) -> Decimal:
     """How much of ``lot`` orders have consumed (material issues), in the lot's unit."""
     total = LotOrderLink.objects.filter(lot=lot, relation=LotOrderRelation.CONSUMED).aggregate(
@@ -42,7 +47,7 @@ def lot_containment(*, lot: Lot) -> dict:
         {
             "order": link.order.number,
             "state": link.order.state,
-            "qty": str(link.qty.normalize()),
+            "qty": _q(link.qty),
         }
         for link in LotOrderLink.objects.filter(lot=lot, relation=LotOrderRelation.CONSUMED)
         .select_related("order")
@@ -74,7 +79,7 @@ def lot_containment(*, lot: Lot) -> dict:
     orders = sorted({c["order"] for c in consumers} | {m["order"] for m in made if m["order"]})
     return {
         "lot": lot.number,
-        "consumed_qty": str(lot_consumed_qty(lot=lot).normalize()),
+        "consumed_qty": _q(lot_consumed_qty(lot=lot)),
         "uom": lot.uom.code,
         "orders": orders,
         "consumed_by": consumers,
@@ -114,11 +119,30 @@ def lot_open_allocations(*, lot: Lot) -> list[dict]:
                 "due_date": component.order.due_date.isoformat()
                 if component.order.due_date
                 else "",
-                "open_qty": str(need.normalize()),
+                "open_qty": _q(need),
                 "uom": component.uom.code,
                 "covered_by_other_lots": covered,
-                "other_lots_qty": str(max(usable, Decimal(0)).normalize()),
+                "other_lots_qty": _q(max(usable, Decimal(0))),
             }
         )
         usable -= need  # allocated in due-date order
     return out
+
+
+def supplier_case_evidence(*, lot: Lot | None, inspection, payload: dict) -> dict:
+    """What a supplier case carries besides the event: the lot's item, quantity and unit,
+    the supplier's own lot number, the inspection and its measurements."""
+    if lot is None:
+        return {}
+    return {
+        "item": lot.item.code,
+        "qty": _q(lot.qty),
+        "uom": lot.uom.code,
+        "supplier_lot": lot.supplier_lot,
+        "inspection": inspection.number if inspection is not None else payload.get("inspection"),
+        "measurements": [
+            {k: line.get(k) for k in ("characteristic", "value", "ok") if k in line}
+            for line in payload.get("results", [])
+            if isinstance(line, dict)
+        ],
+    }

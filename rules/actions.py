@@ -73,6 +73,7 @@ _ROLE = {
         "supervisor",
     ]
 }
+_TASK_KIND = {"enum": ["approve", "investigate", "contain", "reply", "correct", "review"]}
 
 register_action(
     "post_to_system",
@@ -156,6 +157,20 @@ register_action(
         "message": {"type": "string"},
     },
     required=["parameter", "roles"],
+)
+register_action(
+    "open_task",
+    description="Open a task for the people holding a role at the plant (their inbox and "
+    "e-mail), with a due time and the event as evidence; escalated when overdue.",
+    params={
+        "role": _ROLE,
+        "kind": _TASK_KIND,
+        "title": _S,
+        "due_in": {"type": "integer", "minimum": 1, "maximum": 43200},
+        "escalate_to": _ROLE,
+        "details": {"type": "object"},
+    },
+    required=["role", "kind", "title"],
 )
 
 

@@ -10,6 +10,8 @@ from .orders import Operation, OrderComponent, OrderRevision, ProductionOrder
 from .outbox import OutboxMessage, OutboxStatus
 from .production import MachineDowntime, MaterialIssue, OperationConfirmation, ScrapDeclaration
 from .quality import Disposition, Inspection, InspectionPlan, InspectionResult, Nonconformance
+from .reconciliation import ReconciliationException, ReconciliationRun
+from .tasks import Task, TaskKind, TaskState
 from .workbench import PayloadEdit, PayloadEditState
 
 #: Every model with a lifecycle, by API/admin name (the state picture and tests iterate it).
@@ -65,5 +67,10 @@ __all__ = [
     "PayloadEdit",
     "PayloadEditState",
     "ProductionOrder",
+    "ReconciliationException",
+    "ReconciliationRun",
     "ScrapDeclaration",
+    "Task",
+    "TaskKind",
+    "TaskState",
 ]

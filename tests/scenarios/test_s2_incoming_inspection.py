@@ -1,5 +1,6 @@
-"""Scenario 2 end to end: a purchased lot arrives with its ASN, is partly consumed by one
-order while another still reserves its item, and fails incoming inspection. Through the
+"""Scenario 2 end to end: a purchased lot arrives with its ASN, passes the receiving check,
+is partly consumed by one order while another still reserves its item, and then fails
+its incoming lab test. Through the
 API as ERP, MES and QMS, with the ERP and WMS simulators taking the outbox."""
 
 from __future__ import annotations
@@ -43,16 +44,28 @@ def test_a_failed_purchased_lot_is_blocked_held_replanned_claimed_and_contained(
     lot = Lot.objects.get(plant__code="P1", number=LOT)
     assert (lot.status, lot.supplier.code, lot.item.code) == ("inspection", "SUP-300", "CMP-4711")
 
+    # The receiving check passes, so the lot may be used; the lab test comes later.
+    check = [
+        p1.envelope("QMS-P1", "inspection.requested", {"inspection": "QV-" + LOT, "lot": LOT}),
+        p1.envelope(
+            "QMS-P1",
+            "inspection.recorded",
+            {"inspection": "QV-" + LOT, "lot": LOT, "result": "A", "inspector": "receiving"},
+        ),
+    ]
+    assert [r["status"] for r in p1.post("QMS-P1", check)] == ["accepted", "accepted"]
+    assert Lot.objects.get(pk=lot.pk).status == "available"
+
     # One order runs with it (consumption, then genealogy to its finished goods) …
     consumer = p1.release()
     for step in _issues_from(p1.mes_run(consumer), LOT):
         for result in p1.post("MES-P1", step):
-            assert result["status"] in ("accepted", "duplicate"), result
+            assert result["status"] in ("accepted", "duplicate"), result.get("reasons")
     # … another is released and still reserves the item.
     waiting = p1.release()
     assert ProductionOrder.objects.get(number=waiting).state == "released"
 
-    # QMS: the incoming inspection fails (P1's code R), with its measurements.
+    # QMS: the lab test of the incoming lot fails (P1's code R), with its measurements.
     inspection = "QI-" + LOT
     results = p1.post(
         "QMS-P1",
@@ -89,15 +102,16 @@ def test_a_failed_purchased_lot_is_blocked_held_replanned_claimed_and_contained(
     assert [(a.transition, a.target_state) for a in trail] == [
         ("create", "available"),
         ("send_to_inspection", "inspection"),
+        ("release", "available"),
         ("block", "blocked"),
     ]
     assert trail.last().correlation_id == recorded["correlation_id"]
     assert trail.last().actor_label == "system:QMS-P1"
 
     # Blocked in the ERP, and a move-to-hold task in the WMS.
-    [block] = p1.ledger(p1.erp, "lot.status_change")
-    assert block["payload"]["lot"] == LOT
-    assert block["payload"]["status"] == "blocked"
+    changes = [e for e in p1.ledger(p1.erp, "lot.status_change") if e["payload"]["lot"] == LOT]
+    assert [e["payload"]["status"] for e in changes] == ["available", "blocked"]
+    block = changes[-1]
     assert block["correlation_id"] == recorded["correlation_id"]
     assert p1.erp.query("SELECT status FROM lots WHERE lot = ?", (LOT,))[0]["status"] == "blocked"
     [hold] = p1.ledger(p1.wms, "lot.move_to_hold")
