@@ -17,6 +17,12 @@ What each action leaves behind:
   :class:`~orchestrator.models.Notification`.
 - ``require_approval``: an :class:`~orchestrator.models.ApprovalRequest`.
 - ``post_to_system``: a pending :class:`~orchestrator.models.OutboxMessage`.
+- ``reevaluate_allocations`` / ``contain_consumption`` (``exposure``, scenario 2): an
+  audit flag on each reserving order and tasks for planning; a containment task listing
+  the consuming orders and the lots made from the lot (genealogy).
+- ``post_stock_adjustment`` / ``hold_count_for_approval`` (``stock``, scenario 5): the
+  cycle count accepted and posted with an ERP ``inventory.adjustment``; or held in
+  ``approval_pending`` with an approval request and its task.
 """
 
 from __future__ import annotations

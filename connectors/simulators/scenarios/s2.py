@@ -1,8 +1,9 @@
 """Scenario 2: incoming inspection failure.
 
 A supplier shipment arrives (``asn.received`` from the ERP, with a lot of the plant's first
-component); the ERP releases an order and the MES, besides its own issues, takes some of
-the new lot for it; the QMS then fails the lot's incoming inspection. The player waits
+component) and passes the QMS's receiving check; the ERP releases an order and the MES,
+besides its own issues, takes some of the new lot for it; then the QMS's lab test of the
+lot fails. The player waits
 for the lot to be blocked in Interlock and in the ERP, and for the WMS's move-to-hold
 task; the tasks for planning, procurement and quality are in the admin.
 """
@@ -45,6 +46,27 @@ def play(stage: Stage) -> Played:
         f"ERP received ASN-{stage.unique} with supplier lot {lot}: {answer['status']}", played
     )
 
+    qms, world_pass = f"QMS-{plant}", world.outcome_code("pass")
+    check = stage.post_events(
+        qms,
+        [
+            stage.envelope(qms, "inspection.requested", {"inspection": f"QV-{lot}", "lot": lot}),
+            stage.envelope(
+                qms,
+                "inspection.recorded",
+                {
+                    "inspection": f"QV-{lot}",
+                    "lot": lot,
+                    "result": world_pass,
+                    "inspector": "receiving",
+                },
+            ),
+        ],
+    )
+    stage.say(
+        f"QMS receiving check QV-{lot} passed ({check[1]['status']}): the lot may be used", played
+    )
+
     [order] = stage.sim("erp", "POST", f"_release?plant={plant}&count=1")["orders"]
     stage.say(f"ERP released order {order}; waiting for the MES to start it", played)
     stage.wait_for(
@@ -74,8 +96,7 @@ def play(stage: Stage) -> Played:
     )
     stage.say(f"MES issued 10 {component.uom} of {lot} to {order}: {issue['status']}", played)
 
-    qms, inspection = f"QMS-{plant}", f"QI-{lot}"
-    fail = world.outcome_code("fail")
+    inspection, fail = f"QI-{lot}", world.outcome_code("fail")
     answers = stage.post_events(
         qms,
         [
@@ -96,7 +117,7 @@ def play(stage: Stage) -> Played:
             ),
         ],
     )
-    stage.say(f"QMS failed {inspection} ({fail}): {answers[1]['status']}", played)
+    stage.say(f"QMS lab test {inspection} failed ({fail}): {answers[1]['status']}", played)
 
     blocked = stage.wait_for(
         f"lot {lot} to be blocked",

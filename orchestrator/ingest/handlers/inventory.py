@@ -266,9 +266,9 @@ def asn_received(ctx: BatchContext, event: Event) -> Step | None:
             for line in lines:
                 line.asn = asn
             AsnLine.objects.bulk_create(lines)
-            _receive_purchased_lots(ctx, event, asn, lines)
         if asn.state in (AsnState.ANNOUNCED, AsnState.DELAYED):
             ctx.transition(asn, "receive", event=event)
+        _receive_purchased_lots(ctx, event, asn, lines)
 
     return Step(apply=apply)
 
