@@ -23,7 +23,12 @@ from orchestrator.models import CycleCount, Lot, Task
 from plants.models import ConnectedSystem
 from tests.factories import issue_api_key
 
-pytestmark = [pytest.mark.scenario, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the flush at the end of a transactional test would also take the
+# rows data migrations wrote (site parameters), which the next tests on this database need.
+pytestmark = [
+    pytest.mark.scenario,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 CODES = ("ERP", "MES-P1", "QMS-P1", "WMS-P1")
 
