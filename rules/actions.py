@@ -173,3 +173,32 @@ register_action(
     },
     required=["role", "kind", "title"],
 )
+
+
+# --- scenarios 2, 4 and 5 (orchestrator/actions/exposure.py and stock.py) -------------------
+_DUE_IN = {"type": "integer", "minimum": 1, "maximum": 10080, "description": "minutes"}
+register_action(
+    "reevaluate_allocations",
+    description="Re-evaluate the open orders reserving the lot's item without the lot; flag "
+    "each in its trail and give the role a task with the outcome.",
+    params={"role": _ROLE, "due_in": _DUE_IN},
+)
+register_action(
+    "contain_consumption",
+    description="List the work orders that consumed the lot and the lots made from it "
+    "(genealogy) in one containment task for the role.",
+    params={"role": _ROLE, "due_in": _DUE_IN},
+)
+register_action(
+    "post_stock_adjustment",
+    description="Post the cycle count's variance to the ERP as an inventory adjustment and "
+    "mark the count posted (at once within tolerance; after approval otherwise).",
+    params={},
+)
+register_action(
+    "hold_count_for_approval",
+    description="Put the cycle count's posting on hold until a person with the role approves "
+    "it; the approval posts the ERP adjustment and resumes picks.",
+    params={"role": _ROLE, "reason": _S, "timeout_minutes": _DUE_IN, "escalate_to": _ROLE},
+    required=["role", "reason"],
+)

@@ -36,12 +36,12 @@ def _free_port() -> int:
 
 
 def free_sim_port() -> int:
-    """The first of three consecutive free ports (ERP, MES, QMS simulators)."""
+    """The first of five consecutive free ports (ERP, MES, QMS, -, WMS simulators)."""
     for _ in range(200):
         first = _free_port()
-        if first < 65000 and all(_port_free(first + n) for n in range(3)):
+        if first < 65000 and all(_port_free(first + n) for n in range(5)):
             return first
-    raise RuntimeError("no three consecutive free ports")
+    raise RuntimeError("no five consecutive free ports")
 
 
 def _port_free(port: int) -> bool:
@@ -99,9 +99,10 @@ def test_demo_check_starts_everything_verifies_it_and_stops(demo_env):
         "auditor",
     ):
         assert f"  {login} " in output
-    for system in ("ERP", "MES-P1", "MES-P2", "MES-P3", "QMS-P1", "QMS-P2", "QMS-P3"):
+    systems = ("ERP", "MES-P1", "MES-P2", "MES-P3", "QMS-P1", "QMS-P2", "QMS-P3")
+    for system in (*systems, "WMS-P1", "WMS-P2", "WMS-P3"):
         assert f"  {system}" in output
-    assert output.count("ilk_") == 7
+    assert output.count("ilk_") == 10
     assert "check GET /admin/login/" in output
     assert "demo-check" in output  # the Celery round trip through the filesystem broker
     assert "Demo checks passed." in output
@@ -130,10 +131,10 @@ def test_demo_stops_every_child_on_sigterm_and_exits_0(demo_env):
                 break
         assert "Interlock demo is ready.\n" in lines, "".join(lines)
         assert not _port_free(port)
-        assert not any(_port_free(sim_port + n) for n in range(3)), "a simulator is not up"
+        assert not any(_port_free(sim_port + n) for n in (0, 1, 2, 4)), "a simulator is not up"
         assert f"http://127.0.0.1:{sim_port}/erp/_ledger" in "".join(lines)
         # Fresh keys each run: the previous run's demo keys no longer work.
-        assert sum("ilk_" in line for line in lines) == 7
+        assert sum("ilk_" in line for line in lines) == 10
         keys = Path(demo_env["INTERLOCK_VAR_DIR"]) / "sim" / "keys.json"
         assert keys.stat().st_mode & 0o777 == 0o600
 
@@ -145,4 +146,4 @@ def test_demo_stops_every_child_on_sigterm_and_exits_0(demo_env):
     assert process.returncode == 0, "".join(lines) + rest
     assert "Stopped." in rest
     assert _port_free(port)
-    assert all(_port_free(sim_port + n) for n in range(3)), "a simulator outlived the demo"
+    assert all(_port_free(sim_port + n) for n in range(5)), "a simulator outlived the demo"

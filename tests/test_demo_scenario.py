@@ -158,6 +158,18 @@ def _what_interlock_holds(run):
         r["status"] for r in _rows(db, "SELECT status FROM orchestrator_outboxmessage")
     )
     assert set(outbox) == {"delivered"}, outbox
+    # The audit chain of every order: quality release before the financial posting.
+    chains: dict[str, list[str]] = {}
+    for r in _rows(
+        db,
+        "SELECT a.object_id, a.target_state FROM orchestrator_auditrecord a "
+        "JOIN django_content_type c ON c.id = a.content_type_id "
+        "WHERE c.model = 'productionorder' ORDER BY a.id",
+    ):
+        chains.setdefault(r["object_id"], []).append(r["target_state"])
+    assert len(chains) == ORDERS_PER_PLANT * len(PLANTS)
+    for states in chains.values():
+        assert states[-2:] == ["quality_pending", "financially_posted"], states
 
 
 def _what_the_simulators_applied_is_the_outbox_each_once(run):

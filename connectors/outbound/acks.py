@@ -83,3 +83,25 @@ def goods_receipt_posted(*, message, receipt: Receipt, system) -> None:
             "payload": payload,
         },
     )
+
+
+@ack_handler("erp", "atp.update")
+def backorders_can_ship(*, message, receipt: Receipt, system) -> None:
+    """ERP's answer to an ATP update names the backorders the released lot covers: customer
+    service gets a task to ship them (scenario 4)."""
+    from orchestrator.services.releases import backorders_can_ship as notify
+
+    effect = (receipt.extra or {}).get("effect") or {}
+    can_ship = effect.get("can_ship")
+    if not isinstance(can_ship, list):
+        return
+    notify(
+        plant=message.plant,
+        outbox_key=message.idempotency_key,
+        atp_reference=receipt.reference or "",
+        lot=str(message.payload.get("lot") or ""),
+        order=str(message.payload.get("order") or ""),
+        item=str(effect.get("item") or ""),
+        can_ship=[b for b in can_ship if isinstance(b, dict)],
+        correlation_id=message.correlation_id,
+    )

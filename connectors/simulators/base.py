@@ -5,7 +5,8 @@ The wire contract (what Interlock's outbound delivery posts):
 
 * ``POST {base_url}/messages`` — one message ``{"type", "idempotency_key", "plant",
   "correlation_id", "payload"}`` with the same key in the ``Idempotency-Key`` header.
-  ``200 {"idempotency_key", "status": "applied"|"duplicate", "reference", "error": null}``;
+  ``200 {"idempotency_key", "status": "applied"|"duplicate", "reference", "error": null,
+  "effect"}`` (``effect``: what the message did, as in the ledger; a duplicate repeats it);
   a message the simulator cannot apply is ``422`` with ``status: "rejected"`` (permanent).
 * ``POST {base_url}/messages/batch`` — ``{"messages": [...]}`` → ``200 {"results": [...]}``,
   one result per message, in order, each ``applied``, ``duplicate`` or ``rejected``.
@@ -410,10 +411,12 @@ class Simulator:
             if not isinstance(message.get("payload"), dict):
                 raise Rejected("payload must be an object")
             row = db.execute(
-                "SELECT reference FROM ledger WHERE idempotency_key = ?", (key,)
+                "SELECT reference, effect FROM ledger WHERE idempotency_key = ?", (key,)
             ).fetchone()
             if row is not None:
-                result.update(status="duplicate", reference=row["reference"])
+                # The first answer again, effect included (the client may have lost it).
+                effect = json.loads(row["effect"])
+                result.update(status="duplicate", reference=row["reference"], effect=effect)
                 return result
             db.execute("SAVEPOINT message")
             try:
@@ -438,7 +441,7 @@ class Simulator:
                 ),
             )
             applied.append({**message, "plant": plant, "reference": reference})
-            result.update(status="applied", reference=reference)
+            result.update(status="applied", reference=reference, effect=effect)
         except Rejected as exc:
             result["error"] = str(exc)
         return result
@@ -615,7 +618,7 @@ class _Transaction:
 
 # --- command line ---------------------------------------------------------------------------
 
-DEFAULT_PORTS = {"erp": 8101, "mes": 8102, "qms": 8103}
+DEFAULT_PORTS = {"erp": 8101, "mes": 8102, "qms": 8103, "wms": 8105}
 
 
 def env_default(name: str, flag: str, default: Any) -> Any:

@@ -1,7 +1,10 @@
 """The ERP simulator (``/erp``, port 8101): the company ERP of all three plants.
 
 It takes what Interlock posts to ERP (``operation.confirmation``, ``goods_issue``,
-``scrap``, ``goods_receipt``, ``order.settle``, and acknowledgments and lot status changes),
+``scrap``, ``goods_receipt``, ``order.settle``, acknowledgments, lot status changes,
+``inventory.adjustment`` of a cycle count and ``atp.update`` of a released lot, which
+covers open backorders of the item — entered with ``POST /erp/_backorders`` — in order and
+answers which can now ship),
 deduplicates on the idempotency key (the ledger), and keeps its own stock per plant and
 item: a goods issue and scrap take stock out, a goods receipt puts the order's product in
 under a document number like ``GR-P1-000123`` — the ``reference`` Interlock turns into a
@@ -48,6 +51,18 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS lots (
     plant TEXT NOT NULL, lot TEXT NOT NULL, status TEXT NOT NULL, PRIMARY KEY (plant, lot)
 );
+-- Customer orders waiting for stock (entered at POST /erp/_backorders), and the quantity
+-- available to promise per item that ATP updates add to.
+CREATE TABLE IF NOT EXISTS backorders (
+    plant TEXT NOT NULL, number TEXT NOT NULL, customer TEXT NOT NULL,
+    item TEXT NOT NULL, qty TEXT NOT NULL, created_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',       -- open | can_ship
+    released_by TEXT,                          -- the ATP update that covered it
+    PRIMARY KEY (plant, number)
+);
+CREATE TABLE IF NOT EXISTS atp (
+    plant TEXT NOT NULL, item TEXT NOT NULL, qty TEXT NOT NULL, PRIMARY KEY (plant, item)
+);
 """
 
 MESSAGE_TYPES = frozenset(
@@ -59,6 +74,8 @@ MESSAGE_TYPES = frozenset(
         "order.settle",
         "production_order.acknowledgment",
         "lot.status_change",
+        "atp.update",
+        "inventory.adjustment",
     }
 )
 
@@ -219,7 +236,91 @@ class ErpSimulator(base.Simulator):
                 (plant, str(p["lot"]), str(p["status"])),
             )
             return None, {"lot": p["lot"], "status": p["status"]}
+        if type_ == "inventory.adjustment":
+            need("count", "item", "uom")
+            item = canonical(str(p["item"]))
+            delta = Decimal(str(p.get("variance_qty", 0)))
+            qty, uom = world.to_canonical(delta, str(p["uom"])) if world else (delta, p["uom"])
+            stock = self._move(db, plant, item, qty, uom)
+            n = self._next(db, f"adj:{plant}")
+            return f"ADJ-{plant}-{n:06d}", {
+                "count": p["count"],
+                "item": item,
+                "lot": p.get("lot"),
+                "qty": _text(qty),
+                "stock": _text(stock),
+            }
+        if type_ == "atp.update":
+            return self._atp(db, plant, p, canonical)
         raise base.Rejected(f"unknown type {type_!r}")  # pragma: no cover - checked before
+
+    def _atp(self, db, plant: str, p: dict, canonical) -> tuple[str, dict]:
+        """A lot became available to promise: its quantity (the order's, when the message
+        names the order ERP released) is added to the item's ATP, which covers open
+        backorders of the item first come, first served."""
+        order = self._order(db, plant, str(p.get("order", ""))) if p.get("order") else None
+        if order is not None:
+            item, qty = order["item"], Decimal(order["qty"])
+        elif p.get("item") and p.get("qty") not in (None, ""):
+            item, qty = canonical(str(p["item"])), _dec(p["qty"], "qty")
+        else:
+            raise base.Rejected("atp.update needs an order ERP released, or item and qty")
+        row = db.execute(
+            "SELECT qty FROM atp WHERE plant = ? AND item = ?", (plant, item)
+        ).fetchone()
+        pool = (Decimal(row["qty"]) if row else Decimal(0)) + qty
+        n = self._next(db, f"atp:{plant}")
+        reference = f"ATP-{plant}-{n:06d}"
+        can_ship = []
+        for bo in db.execute(
+            "SELECT * FROM backorders WHERE plant = ? AND item = ? AND status = 'open' "
+            "ORDER BY created_at, number",
+            (plant, item),
+        ).fetchall():
+            need = Decimal(bo["qty"])
+            if need > pool:
+                break
+            pool -= need
+            db.execute(
+                "UPDATE backorders SET status = 'can_ship', released_by = ? "
+                "WHERE plant = ? AND number = ?",
+                (reference, plant, bo["number"]),
+            )
+            can_ship.append(
+                {"backorder": bo["number"], "customer": bo["customer"], "qty": bo["qty"]}
+            )
+        db.execute(
+            "INSERT INTO atp (plant, item, qty) VALUES (?, ?, ?) "
+            "ON CONFLICT (plant, item) DO UPDATE SET qty = excluded.qty",
+            (plant, item, _text(pool)),
+        )
+        return reference, {
+            "item": item,
+            "lot": p.get("lot"),
+            "added": str(qty),
+            "atp": _text(pool),
+            "can_ship": can_ship,
+        }
+
+    def _backorder(self, query: dict) -> base.Answer:
+        """``POST /erp/_backorders?plant=P1&item=…&qty=…&customer=…``: customer service
+        enters an order the plant cannot ship yet."""
+        plant, item, customer = query.get("plant", ""), query.get("item", ""), query.get("customer")
+        if plant not in self.world or not item:
+            return base.Answer(400, {"error": "give plant and item"})
+        try:
+            qty = _dec(query.get("qty", ""), "qty")
+        except base.Rejected as exc:
+            return base.Answer(400, {"error": str(exc)})
+        item = self.world[plant].canonical_item(item)
+        with self.transaction() as db:
+            number = f"BO-{plant}-{self._next(db, f'bo:{plant}'):06d}"
+            db.execute(
+                "INSERT INTO backorders (plant, number, customer, item, qty, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (plant, number, customer or "CUSTOMER", item, _text(qty), base.iso(base.utcnow())),
+            )
+        return base.Answer(200, {"backorder": number, "item": item, "qty": _text(qty)})
 
     # --- reconciliation snapshot ----------------------------------------------------------
     def snapshot(self, plant: str) -> dict:
@@ -282,6 +383,11 @@ class ErpSimulator(base.Simulator):
             return self._release_now(query)
         if method == "POST" and parts == ["_reverse"]:
             return self._reverse(query)
+        if method == "POST" and parts == ["_backorders"]:
+            return self._backorder(query)
+        if method == "GET" and parts == ["_backorders"]:
+            rows = [dict(r) for r in self.query("SELECT * FROM backorders ORDER BY plant, number")]
+            return base.Answer(200, {"count": len(rows), "backorders": rows})
         if method != "GET":
             return None
         if parts == ["snapshot"]:

@@ -20,6 +20,12 @@ What each action leaves behind:
   ``approve`` task.
 - ``open_task``: a :class:`~orchestrator.models.Task` for the role at the plant.
 - ``post_to_system``: a pending :class:`~orchestrator.models.OutboxMessage`.
+- ``reevaluate_allocations`` / ``contain_consumption`` (``exposure``, scenario 2): an
+  audit flag on each reserving order and tasks for planning; a containment task listing
+  the consuming orders and the lots made from the lot (genealogy).
+- ``post_stock_adjustment`` / ``hold_count_for_approval`` (``stock``, scenario 5): the
+  cycle count accepted and posted with an ERP ``inventory.adjustment``; or held in
+  ``approval_pending`` with an approval request and its task.
 """
 
 from __future__ import annotations
@@ -76,4 +82,4 @@ def run(ctx: BatchContext, event: Event, step: Step, planned: Iterable[PlannedAc
         event.explanation = {**(event.explanation or {}), "actions_done": done}
 
 
-from . import gates, records  # noqa: E402, F401
+from . import exposure, gates, records, stock  # noqa: E402, F401

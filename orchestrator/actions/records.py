@@ -10,6 +10,7 @@ from ..ingest.context import TransitionRefused
 from ..models import ApprovalRequest, Nonconformance, Notification, OutboxMessage
 from ..models.gates import APPROVAL_GATE
 from ..models.notifications import NotificationKind
+from ..selectors_exposure import supplier_case_evidence
 from ..services.lifecycle import transition_for_target
 from ..services.outbox import outbox_system_for, outbox_wake_on_commit
 from ..services.tasks import open_task_in_batch
@@ -151,6 +152,7 @@ def open_supplier_case(a: ActionContext) -> dict:
         supplier=supplier,
         lot=lot.number if lot is not None else "",
         evidence=a.event.payload,
+        **supplier_case_evidence(lot=lot, inspection=a.step.inspection, payload=a.event.payload),
     )
 
 

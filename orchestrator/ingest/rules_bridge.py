@@ -172,8 +172,18 @@ def evaluate(ctx: BatchContext, event: Event, step: Step) -> BridgeEvaluation:
 # --- schemas for the rules registry (called from OrchestratorConfig.ready) -------------
 #: Facts the orchestrator derives for rules besides ``specs``' own ``derived`` ones.
 EXTRA_FACTS: dict[str, dict[str, Any]] = {
-    "inspection.recorded": {"supplier": {"type": "string"}, "defects": {"type": "integer"}},
-    "cycle_count.recorded": {"variance_pct": {"type": "number"}},
+    "inspection.recorded": {
+        "supplier": {"type": "string"},
+        "defects": {"type": "integer"},
+        # scenario 2: "final" or "incoming"; what a purchased lot's failure reaches
+        "inspection_kind": {"type": "string"},
+        "consumed_qty": {"type": "number"},
+        "open_allocations": {"type": "integer"},
+    },
+    "cycle_count.recorded": {
+        "variance_pct": {"type": "number"},
+        "variance_qty": {"type": "number"},
+    },
     "asn.delayed": {"critical": {"type": "boolean"}},
 }
 

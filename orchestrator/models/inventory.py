@@ -116,6 +116,12 @@ class CycleCount(PlantBound, LifecycleModel):
         """A supervisor accepted the count."""
 
     @transition(
+        field=state, source=C.RECORDED, target=C.APPROVED, permission=PERM_APPROVE_CYCLECOUNT
+    )
+    def accept_within_tolerance(self) -> None:
+        """The variance is within the plant's tolerance: a rule accepts it (scenario 5)."""
+
+    @transition(
         field=state,
         source=C.APPROVAL_PENDING,
         target=C.REJECTED,

@@ -12,6 +12,7 @@ parked on it are applied) or reject (the gate stays closed). :func:`approvals_es
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -27,6 +28,7 @@ from ..ingest.handlers import apply_one
 from ..ingest.world import key_gate_open
 from ..models import ApprovalRequest, AuditRecord, Event, GateState, Notification
 from ..models.notifications import ApprovalState, NotificationKind
+from .counts import count_decided
 from .lifecycle import actor_identity, transition_apply
 from .roles import RULE_ROLES, holds_role
 from .tasks import register_task_completer, tasks_cancel_for_approval
@@ -34,6 +36,10 @@ from .tasks import register_task_completer, tasks_cancel_for_approval
 ESCALATION_ACTOR = "system:interlock"
 
 DECIDABLE = (ApprovalState.PENDING, ApprovalState.ESCALATED)
+
+#: What deciding an approval does besides its gate, by the type of the event that asked
+#: for it (a cycle count over tolerance: post the ERP adjustment, resume picks).
+DECISION_EFFECTS: dict[str, Callable[..., None]] = {"cycle_count.recorded": count_decided}
 
 
 def escalation_role(request: ApprovalRequest) -> str:
@@ -148,6 +154,9 @@ def approval_decide(
                 gate.refresh_from_db()
                 locked.gate = gate
                 _release_parked(locked, label)
+        effect = DECISION_EFFECTS.get(locked.event.event_type) if locked.event_id else None
+        if effect is not None:
+            effect(request=locked, actor=actor, approve=approve, reason=reason)
     request.refresh_from_db()
     return locked
 

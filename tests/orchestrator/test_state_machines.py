@@ -191,6 +191,7 @@ CYCLE_COUNT = Spec(
     table={
         "request_approval": {"recorded": "approval_pending"},
         "approve": {"approval_pending": "approved"},
+        "accept_within_tolerance": {"recorded": "approved"},
         "reject": {"approval_pending": "rejected"},
         "post": {"recorded": "posted", "approved": "posted"},
     },

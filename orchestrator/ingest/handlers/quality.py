@@ -207,8 +207,22 @@ def inspection_recorded(ctx: BatchContext, event: Event) -> Step | None:
     derived = {
         "supplier": lot.supplier.code if lot is not None and lot.supplier_id else "",
         "defects": sum(1 for _, _, ok in lines if not ok),
+        **_exposure_facts(inspection, lot),
     }
     return Step(apply=apply, order=order, lot=lot, inspection=inspection, derived=derived)
+
+
+def _exposure_facts(inspection: Inspection, lot) -> dict:
+    """``inspection_kind``, and for a purchased lot what its failure would reach
+    (scenario 2): ``consumed_qty`` already issued to orders, ``open_allocations`` (open
+    orders reserving its item). Read only for supplier lots: they are rare."""
+    from ...selectors_exposure import lot_consumed_qty, lot_open_allocations
+
+    facts = {"inspection_kind": inspection.kind, "consumed_qty": 0.0, "open_allocations": 0}
+    if lot is not None and lot.supplier_id:
+        facts["consumed_qty"] = float(lot_consumed_qty(lot=lot))
+        facts["open_allocations"] = len(lot_open_allocations(lot=lot))
+    return facts
 
 
 @handles("nonconformance.opened")
