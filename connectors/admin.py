@@ -11,7 +11,7 @@ from django.utils.cache import add_never_cache_headers
 from interlock.errors import DomainError
 from plants.admin_scoping import PlantScopedAdminMixin
 
-from .models import CsvLayout, SparkplugMetricMapping, WebhookSecret
+from .models import CsvLayout, SparkplugMetricMapping, TrytonSource, WebhookSecret
 from .services import webhook_secret_issue, webhook_secret_revoke
 
 
@@ -85,3 +85,11 @@ class SparkplugMetricMappingAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
                     "plant", "system", "active"]  # fmt: skip
     list_filter = ["plant", "system", "event_type", "active"]
     search_fields = ["group_id", "edge_node_id", "device_id", "metric"]
+
+
+@admin.register(TrytonSource)
+class TrytonSourceAdmin(PlantScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["system", "plant", "warehouse", "routing_revision", "active", "watermark",
+                    "last_polled_at", "last_error"]  # fmt: skip
+    list_filter = ["plant", "system", "active"]
+    readonly_fields = ["watermark", "last_polled_at", "last_error"]
