@@ -31,6 +31,7 @@ from connectors.tryton.rpc import TrytonClient
 from .mosquitto import free_port
 
 BIN = Path(sys.executable).parent
+TEMPLATES = Path(__file__).resolve().parents[2] / "var" / "tryton"
 MODULES = ["production", "stock", "stock_lot", "quality"]
 #: The stored fields of a stock move that the BOM's on_change proposes.
 MOVE_FIELDS = {
@@ -85,9 +86,25 @@ class TrytonServer:
                 timeout=600,
             )
 
-    def start(self) -> TrytonServer:
-        (self.directory / "db" / f"{self.database}.sqlite").touch()
+    def _database(self) -> None:
+        """The activated database: created once per trytond version and module list (about
+        a minute on two busy cores), kept under ``var/`` and copied for every server."""
+        import trytond
+
+        target = self.directory / "db" / f"{self.database}.sqlite"
+        template = TEMPLATES / f"trytond-{trytond.__version__}-{'-'.join(MODULES)}.sqlite"
+        if template.exists():
+            shutil.copyfile(template, target)
+            return
+        target.touch()
         self._admin("-u", *MODULES, "--activate-dependencies", "--email", "admin@example.com")
+        TEMPLATES.mkdir(parents=True, exist_ok=True)
+        partial = template.with_suffix(f".{os.getpid()}.partial")
+        shutil.copyfile(target, partial)
+        os.replace(partial, template)  # atomic: a parallel worker never copies half a file
+
+    def start(self) -> TrytonServer:
+        self._database()
         self.process = subprocess.Popen(
             [str(BIN / "trytond"), "-c", str(self.config), "-d", self.database],
             stdout=self.log.open("a"),
