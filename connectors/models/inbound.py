@@ -19,6 +19,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from jsonschema import Draft202012Validator
+from simple_history.models import HistoricalRecords
 
 WEBHOOK_SECRET_PREFIX = "whsec"  # noqa: S105 (a label, not a secret)
 _SECRET_SALT = "interlock.connectors.webhook-secret"  # noqa: S105 (an HMAC domain label)
@@ -35,10 +36,12 @@ def _check_json(value, schema: dict, what: str) -> None:
     errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: e.path)
     if errors:
         raise ValidationError(
-            [
-                f"{what}{''.join(f'[{p!r}]' for p in e.absolute_path)}: {e.message}"
-                for e in errors[:10]
-            ]
+            {
+                what: [
+                    f"{what}{''.join(f'[{p!r}]' for p in e.absolute_path)}: {e.message}"
+                    for e in errors[:10]
+                ]
+            }
         )
 
 
@@ -188,6 +191,7 @@ class CsvLayout(models.Model):
         '"final": {"value": false}}}. README, "Inbound transports".'
     )
     active = models.BooleanField(default=True)
+    history = HistoricalRecords()
 
     plant_lookup = "plant"
 
@@ -253,6 +257,7 @@ class SparkplugMetricMapping(models.Model):
         '"started_at": "$timestamp"}.'
     )
     active = models.BooleanField(default=True)
+    history = HistoricalRecords()
 
     plant_lookup = "plant"
 
@@ -325,6 +330,8 @@ class TrytonSource(models.Model):
     watermark = models.DateTimeField(null=True, blank=True, editable=False)
     last_polled_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)
+    # The poller's own position changes by queryset update: history records people's edits.
+    history = HistoricalRecords(excluded_fields=["watermark", "last_polled_at", "last_error"])
 
     plant_lookup = "plant"
 
