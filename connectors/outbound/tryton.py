@@ -115,7 +115,16 @@ class TrytonConnector(Connector):
         rows = self.client.search_read(
             "production",
             [("number", "=", order)],
-            ["number", "state", "product", "unit", "quantity", "outputs", "quality_inspections"],
+            [
+                "number",
+                "state",
+                "product",
+                "unit",
+                "unit.symbol",
+                "quantity",
+                "outputs",
+                "quality_inspections",
+            ],
             limit=2,
         )
         if not rows:
@@ -279,8 +288,10 @@ class TrytonConnector(Connector):
                 )
             values["lot"] = lot_id
         qty = p.get("qty")
-        if isinstance(qty, int | float) and qty > 0 and len(moves) == 1:
-            # In the plant's unit (outbound mapping), which is the production's unit here.
+        unit = (production.get("unit.") or {}).get("symbol")
+        if isinstance(qty, int | float) and qty > 0 and len(moves) == 1 and p.get("uom") == unit:
+            # Only in the production's own unit (the outbound mapping gives plant units);
+            # otherwise Tryton keeps the planned quantity rather than a wrong one.
             values["quantity"] = float(Decimal(str(qty)))
         if values:
             self.client.model("stock.move", "write", [m["id"] for m in moves], values)

@@ -248,3 +248,26 @@ def test_tryton_away_is_a_transient_error_and_a_bad_credential_a_configuration_e
     [unknown] = TrytonConnector(erp).send([message])
     assert unknown.status == "rejected"
     assert "production nope is not in Tryton" in unknown.error
+
+
+def test_the_received_lot_and_quantity_reach_the_output_move_in_its_own_unit(erp_on_tryton):
+    from connectors.outbound.base import ConnectorError, OutboundMessage
+    from connectors.outbound.tryton import TrytonConnector
+
+    plant = erp_on_tryton["tryton"]
+    production, number = _release_in_tryton(plant, qty=6)
+    connector = TrytonConnector(erp_on_tryton["erp"])
+
+    def receive(key, qty, uom):
+        payload = {"order": number, "lot": "LOT-Q", "qty": qty, "uom": uom}
+        with pytest.raises(ConnectorError) as held:  # the quality control holds it
+            connector.send([OutboundMessage(1, "goods_receipt", key, "P1", "c", payload)])
+        assert held.value.gated
+        [move] = plant.read_production(production)["output_moves"]
+        return move
+
+    move = receive("k-qty-1", 5, "u")
+    assert move["quantity"] == 5.0
+    assert move["lot."]["number"] == "LOT-Q"
+    # In another unit the quantity is not Tryton's: the move keeps what it had.
+    assert receive("k-qty-2", 3, "kg")["quantity"] == 5.0
