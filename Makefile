@@ -8,7 +8,7 @@ export DEBUG ?= 1
 .PHONY: demo test lint format check bench clean lock sysdeps
 
 # Installs only what requirements/*.txt lock, by hash: the build tools first, then every
-# dependency (extras dev and bench included), then the project itself without resolving
+# dependency (extras dev, bench and erp included), then the project itself without resolving
 # anything again. `make lock` rewrites the lock after a change to pyproject.toml.
 $(VENV)/.installed: pyproject.toml requirements/build.txt requirements/lock.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ lock:
 	$(VENV)/lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		-o requirements/build.txt requirements/build.in
 	$(VENV)/lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--extra dev --extra bench -o requirements/lock.txt pyproject.toml
+		--extra dev --extra bench --extra erp -o requirements/lock.txt pyproject.toml
 
 # Debian packages the tests and the demo use: Chromium for the browser tests, Graphviz for
 # lifecycle and genealogy pictures, Mosquitto for the MQTT transport. Installed only when

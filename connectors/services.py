@@ -1,4 +1,7 @@
-"""Services of the connectors app that change configuration: webhook secrets."""
+"""Services of the connectors app that change configuration: webhook secrets (CSV layouts,
+Sparkplug B mappings and Tryton sources go through ``plants.services.config``, like every
+plant-scoped configuration row). The admin and the API call the same functions; the actor
+needs the permission at every plant the system serves."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from django.utils import timezone
 
 from interlock.errors import Conflict, DomainError, ErrorDetail
 from plants.models import ConnectedSystem
+from plants.permissions import require_perm
 
 from .models import WebhookSecret
 
@@ -18,6 +22,11 @@ def webhook_secret_issue(
     """Issue a signing secret for ``system``'s webhooks. Returns the row and the secret,
     which is shown once. Refused while two secrets are usable: rotation is issue the new
     one, switch the sender over, revoke the old one."""
+    require_perm(
+        actor,
+        "connectors.add_webhooksecret",
+        plants=set(system.plants.values_list("pk", flat=True)) or None,
+    )
     if not system.active:
         raise DomainError(message=f"system {system.code} is inactive", code="system_inactive")
     # Lock the system row so two concurrent issues cannot both see one active secret.
@@ -53,6 +62,11 @@ def webhook_secret_issue(
 @transaction.atomic
 def webhook_secret_revoke(*, secret: WebhookSecret, actor=None) -> WebhookSecret:
     """Revoke ``secret`` at once; revoking twice keeps the first revocation."""
+    require_perm(
+        actor,
+        "connectors.change_webhooksecret",
+        plants=set(secret.system.plants.values_list("pk", flat=True)) or None,
+    )
     WebhookSecret.objects.filter(pk=secret.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "pk", None) else None
     )

@@ -87,3 +87,13 @@ def scan_file_drop() -> list[dict]:
     from connectors.inbound.files.watch import scan_file_drop as scan
 
     return scan()
+
+
+@shared_task(acks_late=True, name="connectors.poll_tryton")
+def poll_tryton() -> list[dict]:
+    """Beat task (every ``INTERLOCK_TRYTON_POLL_SECONDS``, ``connectors-poll-tryton``): turn
+    productions released in Tryton into ``production_order.released``. Safe to run twice:
+    a production read again is a duplicate of its release."""
+    from connectors.inbound.tryton import poll_all
+
+    return [r.as_dict() for r in poll_all()]

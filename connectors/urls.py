@@ -1,7 +1,9 @@
 """Routes of the connectors app (mounted under /api/v1/)."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
+from .api import config
 from .inbound.files.views import FileUploadView
 from .inbound.rest import BulkEventView, EventView
 from .inbound.webhook import WebhookView
@@ -13,3 +15,11 @@ urlpatterns = [
     path("webhooks/<str:system_code>", WebhookView.as_view(), name="webhooks"),
     path("files/<str:name>", FileUploadView.as_view(), name="files-upload"),
 ]
+
+# Configuration of the inbound transports (connectors/api/config.py).
+router = SimpleRouter(trailing_slash=False)
+router.register("csv-layouts", config.CsvLayoutViewSet)
+router.register("sparkplug-mappings", config.SparkplugMetricMappingViewSet)
+router.register("tryton-sources", config.TrytonSourceViewSet)
+router.register("webhook-secrets", config.WebhookSecretViewSet)
+urlpatterns += router.urls

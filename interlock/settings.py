@@ -355,6 +355,12 @@ CELERY_BEAT_SCHEDULE["connectors-scan-file-drop"] = {
     "task": "connectors.scan_file_drop",
     "schedule": 30.0,
 }
+# Tryton ERP (connectors/inbound/tryton.py): how often released productions are read.
+INTERLOCK_TRYTON_POLL_SECONDS = env_float("INTERLOCK_TRYTON_POLL_SECONDS", 30.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["connectors-poll-tryton"] = {
+    "task": "connectors.poll_tryton",
+    "schedule": INTERLOCK_TRYTON_POLL_SECONDS,
+}
 
 # --- Task inbox (orchestrator/services/tasks.py; README "Task inbox") ---------------------
 # New and escalated tasks are e-mailed to the people of the role, with a link under this URL.

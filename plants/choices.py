@@ -26,6 +26,7 @@ class Transport(models.TextChoices):
     WEBHOOK = "webhook", "Signed webhook"
     FILE_DROP = "file_drop", "File drop (CSV/XML)"
     MQTT = "mqtt", "MQTT"
+    TRYTON = "tryton", "Tryton ERP (JSON-RPC)"
 
 
 class AuthType(models.TextChoices):

@@ -26,6 +26,7 @@ _PLANT_CONFIG = [
     # How the plant's files and Sparkplug metrics become events (connectors/inbound).
     "connectors.*_csvlayout",
     "connectors.*_sparkplugmetricmapping",
+    "connectors.*_trytonsource",
     # A plant admin connects their plant's own systems and issues their keys (issue 13);
     # the services check that every plant the system serves is one of theirs. Keys are
     # revoked, never deleted, and systems deactivated, so neither delete is granted.

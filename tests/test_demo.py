@@ -10,6 +10,7 @@ the simulators is ``test_demo_scenario.py``.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -71,10 +72,10 @@ def _demo(*args: str) -> list[str]:
 
 
 def test_demo_check_starts_everything_verifies_it_and_stops(demo_env):
-    port = _free_port()
+    port, mqtt_port = _free_port(), _free_port()
     started = time.monotonic()
     result = subprocess.run(
-        _demo("--check", "--port", str(port), "--no-simulators"),
+        _demo("--check", "--port", str(port), "--no-simulators", "--mqtt-port", str(mqtt_port)),
         env=demo_env,
         cwd=ROOT,
         capture_output=True,
@@ -106,6 +107,12 @@ def test_demo_check_starts_everything_verifies_it_and_stops(demo_env):
     assert "check GET /admin/login/" in output
     assert "demo-check" in output  # the Celery round trip through the filesystem broker
     assert "Demo checks passed." in output
+    # The Sparkplug B subscriber runs on a private Mosquitto, or the demo says why not.
+    if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists():
+        assert f"MQTT: started Mosquitto on 127.0.0.1:{mqtt_port}" in output
+        assert _port_free(mqtt_port), "Mosquitto outlived the demo"
+    else:
+        assert "MQTT: not started: no broker" in output
     assert _port_free(port), "the web server outlived the demo"
     var = Path(demo_env["INTERLOCK_VAR_DIR"])
     assert (var / "interlock.sqlite3").exists()
@@ -115,7 +122,16 @@ def test_demo_check_starts_everything_verifies_it_and_stops(demo_env):
 def test_demo_stops_every_child_on_sigterm_and_exits_0(demo_env):
     port, sim_port = _free_port(), free_sim_port()
     process = subprocess.Popen(
-        _demo("--port", str(port), "--sim-port", str(sim_port), "--release-every", "0"),
+        _demo(
+            "--port",
+            str(port),
+            "--sim-port",
+            str(sim_port),
+            "--release-every",
+            "0",
+            "--mqtt-port",
+            str(_free_port()),
+        ),
         env=demo_env,
         cwd=ROOT,
         stdout=subprocess.PIPE,

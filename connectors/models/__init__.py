@@ -1,8 +1,14 @@
 """Connector-side state: outbound circuit breakers and the configuration of the inbound
-transports (webhook secrets, CSV layouts, Sparkplug B metric mappings)."""
+transports (webhook secrets, CSV layouts, Sparkplug B metric mappings, Tryton sources)."""
 
 from .circuit import CircuitBreaker, CircuitState
-from .inbound import CsvLayout, SparkplugMetricMapping, SparkplugTrigger, WebhookSecret
+from .inbound import (
+    CsvLayout,
+    SparkplugMetricMapping,
+    SparkplugTrigger,
+    TrytonSource,
+    WebhookSecret,
+)
 
 __all__ = [
     "CircuitBreaker",
@@ -10,5 +16,6 @@ __all__ = [
     "CsvLayout",
     "SparkplugMetricMapping",
     "SparkplugTrigger",
+    "TrytonSource",
     "WebhookSecret",
 ]

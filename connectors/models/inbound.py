@@ -19,6 +19,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from jsonschema import Draft202012Validator
+from simple_history.models import HistoricalRecords
 
 WEBHOOK_SECRET_PREFIX = "whsec"  # noqa: S105 (a label, not a secret)
 _SECRET_SALT = "interlock.connectors.webhook-secret"  # noqa: S105 (an HMAC domain label)
@@ -35,10 +36,12 @@ def _check_json(value, schema: dict, what: str) -> None:
     errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: e.path)
     if errors:
         raise ValidationError(
-            [
-                f"{what}{''.join(f'[{p!r}]' for p in e.absolute_path)}: {e.message}"
-                for e in errors[:10]
-            ]
+            {
+                what: [
+                    f"{what}{''.join(f'[{p!r}]' for p in e.absolute_path)}: {e.message}"
+                    for e in errors[:10]
+                ]
+            }
         )
 
 
@@ -188,6 +191,7 @@ class CsvLayout(models.Model):
         '"final": {"value": false}}}. README, "Inbound transports".'
     )
     active = models.BooleanField(default=True)
+    history = HistoricalRecords()
 
     plant_lookup = "plant"
 
@@ -253,6 +257,7 @@ class SparkplugMetricMapping(models.Model):
         '"started_at": "$timestamp"}.'
     )
     active = models.BooleanField(default=True)
+    history = HistoricalRecords()
 
     plant_lookup = "plant"
 
@@ -275,6 +280,80 @@ class SparkplugMetricMapping(models.Model):
 
     def clean(self) -> None:
         _check_json(self.payload, PAYLOAD_TEMPLATE_SCHEMA, "payload")
+        serves = self.system_id and self.system.plants.filter(pk=self.plant_id).exists()
+        if self.system_id and self.plant_id and not serves:
+            raise ValidationError({"plant": f"{self.system.code} does not serve this plant."})
+
+
+TRYTON_OPERATIONS_SCHEMA = {
+    "type": "array",
+    "maxItems": 200,
+    "items": {
+        "type": "object",
+        "properties": {
+            "operation": {"type": "string", "minLength": 1, "maxLength": 100},
+            "work_center": {"type": "string", "minLength": 1, "maxLength": 100},
+            "description": {"type": "string", "maxLength": 200},
+        },
+        "required": ["operation", "work_center"],
+        "additionalProperties": False,
+    },
+}
+
+
+class TrytonSource(models.Model):
+    """Where the Tryton poller finds a plant's released productions, and how far it got.
+
+    The connected system (transport ``tryton``) says how to reach the database; this row
+    says which of its productions belong to ``plant`` (``warehouse``: a Tryton warehouse
+    code, empty for all) and what Tryton does not hold: the production module has no
+    routing, so ``routing_revision`` and ``operations`` (``[{"operation": "0010",
+    "work_center": "LINE_A"}]``, plant codes) are the plant's standard routing for these
+    orders. ``watermark`` is the poller's position (Tryton's ``write_date``, UTC).
+    """
+
+    system = models.ForeignKey(
+        "plants.ConnectedSystem", on_delete=models.PROTECT, related_name="tryton_sources"
+    )
+    plant = models.ForeignKey("plants.Plant", on_delete=models.PROTECT, related_name="+")
+    warehouse = models.CharField(
+        max_length=100, blank=True, help_text="Tryton warehouse code; empty: every warehouse."
+    )
+    routing_revision = models.CharField(max_length=100, default="1")
+    operations = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The routing of these orders in plant codes, e.g. [{"operation": "0010", '
+        '"work_center": "LINE_A"}] (Tryton\'s production module has none).',
+    )
+    active = models.BooleanField(default=True)
+    watermark = models.DateTimeField(null=True, blank=True, editable=False)
+    last_polled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    # The poller's own position changes by queryset update: history records people's edits.
+    history = HistoricalRecords(excluded_fields=["watermark", "last_polled_at", "last_error"])
+
+    plant_lookup = "plant"
+
+    class Meta:
+        ordering = ["system__code", "plant__code", "warehouse"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "plant", "warehouse"], name="trytonsource_system_plant_wh"
+            )
+        ]
+        verbose_name = "Tryton source"
+
+    def __str__(self) -> str:
+        return f"{self.system.code} → {self.plant.code} ({self.warehouse or 'all warehouses'})"
+
+    def scope_plant_ids(self) -> set[int]:
+        return {self.plant_id}
+
+    def clean(self) -> None:
+        _check_json(self.operations, TRYTON_OPERATIONS_SCHEMA, "operations")
+        if self.system_id and self.system.transport != "tryton":
+            raise ValidationError({"system": f"{self.system.code} does not use Tryton."})
         serves = self.system_id and self.system.plants.filter(pk=self.plant_id).exists()
         if self.system_id and self.plant_id and not serves:
             raise ValidationError({"plant": f"{self.system.code} does not serve this plant."})

@@ -62,6 +62,10 @@ CONFIGURATION_CODES = frozenset(
 )
 #: The receiver asks us to slow down (429): retried on a time budget, not the attempt count.
 THROTTLED = "throttled"
+#: The receiver is healthy and answered, but holds the message behind its own gate (Tryton's
+#: quality inspection on ``production:do``): *not done*, never a success. Retried on the gate
+#: budget, without using up attempts or counting against the circuit breaker.
+GATED = "gated"
 
 
 class ConnectorError(Exception):
@@ -93,6 +97,10 @@ class ConnectorError(Exception):
     def throttled(self) -> bool:
         return self.code == THROTTLED
 
+    @property
+    def gated(self) -> bool:
+        return self.code == GATED
+
 
 class Connector:
     """Base class of outbound connectors, one instance per connected system.
@@ -120,7 +128,7 @@ class Connector:
 #: transport → connector class, filled by :func:`register`.
 CONNECTORS: dict[str, type[Connector]] = {}
 #: Modules that register connectors (imported on first use, not at app load).
-TRANSPORT_MODULES = ("connectors.outbound.rest",)
+TRANSPORT_MODULES = ("connectors.outbound.rest", "connectors.outbound.tryton")
 
 
 def register(transport: str) -> Callable[[type[Connector]], type[Connector]]:

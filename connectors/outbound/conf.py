@@ -24,6 +24,10 @@ DEFAULTS: dict[str, float | int] = {
     # (429): throttling is the receiver pacing us, so it does not use up attempts; a
     # receiver that throttles for hours has an outage a person must look at.
     "INTERLOCK_OUTBOX_THROTTLE_BUDGET_SECONDS": 6 * 3600.0,
+    # How long after it was written a message the receiver holds behind its own gate (an
+    # ERP's pending quality inspection) is still retried; then it is dead-lettered for a
+    # person. Inspections can take days.
+    "INTERLOCK_OUTBOX_GATE_BUDGET_SECONDS": 7 * 86400.0,
     # Rows in flight whose lease ran out are claimed again (their worker died).
     "INTERLOCK_OUTBOX_LEASE_MARGIN_SECONDS": 10.0,
 }

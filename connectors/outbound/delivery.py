@@ -19,6 +19,10 @@ here is safe to run twice and concurrently:
 - **throttling** (429) is the receiver pacing us: it is retried (never sooner than
   ``Retry-After``) until ``INTERLOCK_OUTBOX_THROTTLE_BUDGET_SECONDS`` after the row was
   written, and does not use up ``max_attempts``, which counts real failures only.
+- **gates** (``gated``: the receiver answered, but holds the message behind its own gate,
+  such as Tryton's pending quality inspection) are *not done*: retried no sooner than the
+  receiver's recheck interval until ``INTERLOCK_OUTBOX_GATE_BUDGET_SECONDS``, without using
+  up attempts or opening the circuit (the system is healthy).
 - **configuration errors** (no usable base URL, no connector, a missing or refused
   credential) cannot heal by waiting: every due row of the system is dead-lettered at once
   with the reason, logged as an ERROR, and replayed by an operator after the fix.
@@ -43,7 +47,7 @@ from orchestrator.services.outbox import outbox_attach_systems
 from plants.models import ConnectedSystem
 
 from . import acks, circuit, conf, ratelimit
-from .base import Connector, ConnectorError, OutboundMessage, Receipt, connector_for
+from .base import GATED, Connector, ConnectorError, OutboundMessage, Receipt, connector_for
 from .mapping import to_plant_codes
 
 logger = logging.getLogger(__name__)
@@ -178,10 +182,14 @@ def _log_attempts(
 
 
 def _throttled_attempts(rows: list[OutboxMessage]) -> dict[int, int]:
-    """Attempts of ``rows`` that were throttled (429), which ``max_attempts`` does not count.
-    Read only when a request failed, so the delivery fast path pays nothing."""
+    """Attempts of ``rows`` that were throttled (429) or gated by the receiver, which
+    ``max_attempts`` does not count. Read only when a request failed, so the delivery fast
+    path pays nothing."""
     return dict(
-        DeliveryAttempt.objects.filter(message_id__in=[r.pk for r in rows], status_code=429)
+        DeliveryAttempt.objects.filter(
+            Q(status_code=429) | Q(error__startswith=f"{GATED}:"),
+            message_id__in=[r.pk for r in rows],
+        )
         .values("message_id")
         .annotate(n=Count("id"))
         .values_list("message_id", "n")
@@ -313,18 +321,23 @@ def _send(
                 batch=batch,
             )
             throttles = {} if error.permanent else _throttled_attempts(rows)
-            budget = conf.get("INTERLOCK_OUTBOX_THROTTLE_BUDGET_SECONDS")
+            budget = conf.get(
+                "INTERLOCK_OUTBOX_GATE_BUDGET_SECONDS"
+                if error.gated
+                else "INTERLOCK_OUTBOX_THROTTLE_BUDGET_SECONDS"
+            )
             for row in rows:
                 row.attempts += 1
                 row.locked_until = None
                 row.last_error = f"{error.code}: {error}"[:4000]
-                if error.throttled:
-                    # Paced by the receiver: the clock decides, not the attempt count.
+                if error.throttled or error.gated:
+                    # Paced or held by the receiver: the clock decides, not the attempts.
                     spent = (now - row.created_at).total_seconds() >= budget
                     if spent:
+                        which = "GATE" if error.gated else "THROTTLE"
                         row.last_error = (
-                            f"{error.code}: still throttled {budget:.0f} s after it was "
-                            f"written (INTERLOCK_OUTBOX_THROTTLE_BUDGET_SECONDS): {error}"
+                            f"{error.code}: still {error.code} {budget:.0f} s after it was "
+                            f"written (INTERLOCK_OUTBOX_{which}_BUDGET_SECONDS): {error}"
                         )[:4000]
                     failed_out = spent
                 else:
@@ -344,9 +357,12 @@ def _send(
                     result.retried += 1
                 else:
                     row.status = OutboxStatus.PENDING
-                    row.next_attempt_at = now + dt.timedelta(
-                        seconds=backoff_seconds(row.attempts, error.retry_after)
+                    delay = (
+                        error.retry_after  # a gate is rechecked at the receiver's pace
+                        if error.gated and error.retry_after is not None
+                        else backoff_seconds(row.attempts, error.retry_after)
                     )
+                    row.next_attempt_at = now + dt.timedelta(seconds=delay)
                     result.retried += 1
                 changed.append(row)
         # One UPDATE … FROM on PostgreSQL: Django's CASE WHEN over seven columns was 65%
@@ -363,7 +379,7 @@ def _send(
                 "next_attempt_at",
             ],
         )
-    if error is not None and not error.permanent:
+    if error is not None and not error.permanent and not error.gated:
         circuit.record_failure(system, f"{error.code}: {error}")
         return False
     circuit.record_success(system)

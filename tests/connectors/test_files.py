@@ -77,6 +77,38 @@ def test_a_production_schedule_releases_orders_and_quarantines_the_bad_request(w
     assert bad.plant == world["p1"]
 
 
+def test_a_v0700_operations_schedule_releases_and_quarantines_the_bad_request(world, upload):
+    data = (DATA / "schedule-v0700.xml").read_bytes()
+    outcome = upload(world["erp_key"], "schedule-v0700.xml", data, plant="P1").json()
+    assert [r["status"] for r in outcome["results"]] == ["accepted"]
+    event = Event.objects.get(event_type="production_order.released")
+    assert event.payload["order"] == "WO-3001"
+    assert event.payload["components"][0]["item"] == "STEEL-2MM"  # MaterialUse Consumed
+    assert event.payload["operations"][1]["work_center"] == "P1-PACK1"
+    (bad,) = _quarantined(outcome)
+    reason = bad.reasons[0]
+    assert (
+        reason["path"]
+        == "/OperationsSchedule/OperationsRequest[2]/SegmentRequirement/MaterialRequirement/MaterialUse"
+    )
+    assert reason["line"] == 50
+    assert "<ID>WO-3002</ID>" in bad.body["raw"]
+
+
+def test_a_v0401_performance_confirms_and_quarantines_the_bad_segment(world, released, upload):
+    data = (DATA / "performance-v0401.xml").read_bytes()
+    outcome = upload(world["mes_key"], "performance-v0401.xml", data, plant="P1").json()
+    # read and mapped; it waits for the MES acknowledgment of WO-1001 like any confirmation
+    assert [r["status"] for r in outcome["results"]] == ["parked"]
+    event = Event.objects.get(event_type="operation.confirmed")
+    assert (event.payload["operation"], event.payload["qty"]) == ("0010", 60)
+    (bad,) = _quarantined(outcome)
+    assert bad.reasons[0]["path"] == (
+        "/ProductionPerformance/ProductionResponse/SegmentResponse[2]/ActualEndTime"
+    )
+    assert bad.reasons[0]["line"] == 22
+
+
 def test_a_broken_xml_document_is_quarantined_whole_with_its_line(world, upload):
     data = b'<?xml version="1.0"?>\n<ProductionSchedule>\n  <ID>x</Id>\n</ProductionSchedule>'
     outcome = upload(world["erp_key"], "broken.xml", data, plant="P1").json()

@@ -10,6 +10,12 @@ simulators) until Ctrl-C or SIGTERM, and stops every child cleanly.
 Scenario 1 then runs by itself at all three plants: ERP releases orders, Interlock
 publishes them to MES, MES reports the run, QMS inspects, ERP receives and settles.
 
+MQTT / Sparkplug B: when a broker answers at ``INTERLOCK_MQTT_HOST``:``--mqtt-port`` the
+demo starts the subscriber (``manage.py mqtt_subscribe``) against it; otherwise, when
+Debian's ``mosquitto`` is installed (``make sysdeps``), it starts a private Mosquitto with
+its persistence under ``<var>/mqtt`` and the subscriber. It says which, or why neither
+(``--no-mqtt``, or no broker and no ``mosquitto``).
+
 ``--check`` starts everything, verifies that the admin, the API docs, the schema and a
 Celery round trip answer, then that at least one order per plant reaches financially
 posted (or says where the orders stopped and what is missing), and stops again (exit code
@@ -26,10 +32,12 @@ PostgreSQL and Redis just the same, because they inherit the environment.
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -67,6 +75,8 @@ class DemoContext:
     orders_per_plant: int = 1
     max_orders_per_plant: int = 0
     simulators: bool = True
+    mqtt: bool = True
+    mqtt_port: int = 1883
 
     @property
     def base_url(self) -> str:
@@ -205,6 +215,64 @@ def _erp_simulator(ctx: DemoContext) -> ProcessSpec | None:
         str(ctx.max_orders_per_plant),
     )(ctx)
     return spec
+
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+def mqtt_processes(ctx: DemoContext) -> tuple[list[ProcessSpec], str]:
+    """The MQTT side of the demo and the sentence that says what it is: the Sparkplug B
+    subscriber against a broker that answers, or against a private Mosquitto, or why not."""
+    if not ctx.mqtt:
+        return [], "MQTT: not started (--no-mqtt)."
+    host = settings.INTERLOCK_MQTT_HOST
+    subscriber = ProcessSpec(
+        "mqtt-subscriber",
+        [
+            ctx.python,
+            str(Path(settings.BASE_DIR) / "manage.py"),
+            "mqtt_subscribe",
+            "--host",
+            host,
+            "--port",
+            str(ctx.mqtt_port),
+        ],
+        restart=RestartPolicy(),
+    )
+    if not _port_free(host, ctx.mqtt_port):
+        return [subscriber], (
+            f"MQTT: a broker answers at {host}:{ctx.mqtt_port}; the Sparkplug B subscriber "
+            "uses it (mappings: admin → Connectors → Sparkplug B metric mappings)."
+        )
+    mosquitto = shutil.which("mosquitto") or (MOSQUITTO if os.path.exists(MOSQUITTO) else None)
+    if mosquitto is None:
+        return [], (
+            f"MQTT: not started: no broker at {host}:{ctx.mqtt_port} and no `mosquitto` "
+            "(`make sysdeps` installs Debian's package), so the Sparkplug B subscriber would "
+            "have nothing to read."
+        )
+    if host not in ("127.0.0.1", "localhost"):
+        return [], (
+            f"MQTT: not started: no broker at {host}:{ctx.mqtt_port}, and a private "
+            "Mosquitto only listens on this machine (unset INTERLOCK_MQTT_HOST)."
+        )
+    folder = ctx.var_dir / "mqtt"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "mosquitto.conf"
+    config.write_text(
+        f"listener {ctx.mqtt_port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        # Started as root, mosquitto would switch to its own user and could not write here.
+        f"user {getpass.getuser()}\n"
+        "persistence true\n"
+        f"persistence_location {folder}/\n"
+    )
+    broker = ProcessSpec("mosquitto", [mosquitto, "-c", str(config)], restart=RestartPolicy())
+    return [broker, subscriber], (
+        f"MQTT: started Mosquitto on 127.0.0.1:{ctx.mqtt_port} (persistence {folder}) and "
+        "the Sparkplug B subscriber (mappings: admin → Connectors → Sparkplug B metric "
+        "mappings)."
+    )
 
 
 #: The demo's processes, started in this order and stopped in reverse. To add one,
@@ -403,6 +471,17 @@ class Command(BaseCommand):
             help="Stop releasing after this many orders per plant (default: no limit).",
         )
         parser.add_argument(
+            "--mqtt-port",
+            type=int,
+            default=settings.INTERLOCK_MQTT_PORT,
+            help="MQTT broker port for the Sparkplug B subscriber (default INTERLOCK_MQTT_PORT).",
+        )
+        parser.add_argument(
+            "--no-mqtt",
+            action="store_true",
+            help="Start neither Mosquitto nor the Sparkplug B subscriber.",
+        )
+        parser.add_argument(
             "--flow-timeout",
             type=float,
             default=90.0,
@@ -422,6 +501,8 @@ class Command(BaseCommand):
         orders_per_plant: int,
         max_orders_per_plant: int,
         flow_timeout: float,
+        mqtt_port: int = 1883,
+        no_mqtt: bool = False,
         **options,
     ):
         if not settings.DEBUG:
@@ -437,6 +518,8 @@ class Command(BaseCommand):
             orders_per_plant=orders_per_plant,
             max_orders_per_plant=max_orders_per_plant,
             simulators=not no_simulators,
+            mqtt=not no_mqtt,
+            mqtt_port=mqtt_port,
         )
         if not _port_free(host, port):
             raise CommandError(
@@ -491,6 +574,10 @@ class Command(BaseCommand):
         failed: str | None = None
         try:
             specs = demo_processes(ctx)
+            mqtt_specs, mqtt_note = mqtt_processes(ctx)
+            specs[3:3] = mqtt_specs  # after web, worker and beat; before the simulators
+            self.say(mqtt_note)
+            self.mqtt_note = mqtt_note
             for spec in specs:
                 supervisor.start(spec)
                 self.say(f"Started {spec.name} (log: {supervisor.log_path(spec)})")
@@ -636,6 +723,7 @@ class Command(BaseCommand):
             *(f"  {code:<10} {raw}" for code, raw in keys),
             "",
             *(self.where_to_look(ctx) if ctx.simulators else []),
+            getattr(self, "mqtt_note", ""),
             "Logs: " + ", ".join(str(supervisor.log_path(s)) for s in specs),
             "Press Ctrl-C to stop.",
         ]
