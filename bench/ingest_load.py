@@ -34,6 +34,9 @@ def lot_number(index: int) -> str:
 def make_event(stream: int, client: int, n: int) -> dict:
     """Event ``n`` of ``client`` in ``stream``: 3 of 4 are confirmations, 1 a material issue."""
     serial = (stream * 100 + client) * 10_000_000 + n
+    # The canonical schema caps an operation's sequence at 2^31 - 1 (PostgreSQL integer):
+    # unique while stream < 200, client < 100 and n < 100,000 (the message id keeps serial).
+    sequence = ((stream % 200) * 100 + client % 100) * 100_000 + n % 100_000
     if n % 4 != 3:
         return {
             "source": "MES-P1",
@@ -44,7 +47,7 @@ def make_event(stream: int, client: int, n: int) -> dict:
             "payload": {
                 "order": order_number(n),
                 "operation": "0010" if n % 2 else "0020",
-                "sequence": serial,
+                "sequence": sequence,
                 "qty": 1,
                 "scrap_qty": 0,
                 "uom": "BX12",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -64,6 +65,18 @@ def _plant_id(obj: models.Model) -> int | None:
         return plant_id
     order = getattr(obj, "order", None) if getattr(obj, "order_id", None) else None
     return order.plant_id if order is not None else None
+
+
+@cache
+def _history_of(model: type[models.Model]) -> tuple[type[models.Model], tuple[str, ...]] | None:
+    """``(historical model, tracked attnames)`` of ``model``, or ``None`` without history.
+    Reading simple-history's manager attribute builds a new manager class each time (most
+    of a transition's cost before this was cached)."""
+    attribute = getattr(model._meta, "simple_history_manager_attribute", None)
+    if attribute is None:
+        return None
+    historical = getattr(model, attribute).model
+    return historical, tuple(f.attname for f in historical.tracked_fields)
 
 
 #: Order in which buffered rows of these models are inserted (their foreign keys point to
@@ -226,12 +239,11 @@ class BatchContext:
         keeps history: ``save()`` would have written one, the set-wise UPDATE does not.
         Called after every transition, and at :meth:`flush` for an object changed since
         its last row, so history has a row per state and ends at what is stored."""
-        model = type(obj)
-        attribute = getattr(model._meta, "simple_history_manager_attribute", None)
-        if attribute is None:
+        tracked = _history_of(type(obj))
+        if tracked is None:
             return
-        historical = getattr(model, attribute).model
-        values = {f.attname: getattr(obj, f.attname) for f in historical.tracked_fields}
+        historical, attnames = tracked
+        values = {name: getattr(obj, name) for name in attnames}
         key = (obj._meta.label_lower, obj.pk)
         if self.snapshots.get(key) == values:
             return
