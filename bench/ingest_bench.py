@@ -119,7 +119,8 @@ def start_server(
     *, url: str, workers: int, threads: int, pipeline_only: bool = False, kind: str = "gunicorn"
 ) -> Server:
     """gunicorn gthread on ``interlock.wsgi`` (``kind="gunicorn"``) or uvicorn on
-    ``interlock.asgi`` (``kind="uvicorn"``: the lean single-event path in front of Django)."""
+    ``interlock.asgi`` (``kind="uvicorn"``: the lean single-event path in front of Django,
+    with the httptools parser; ``"uvicorn-h11"`` the same with the pure-Python h11)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -160,7 +161,7 @@ def start_server(
         "--chdir",
         str(ROOT),
     ]
-    if kind == "uvicorn":
+    if kind.startswith("uvicorn"):
         command = [
             sys.executable,
             "-m",
@@ -181,6 +182,9 @@ def start_server(
             "warning",
             "--app-dir",
             str(ROOT),
+            # httptools (C) unless the pure-Python h11 parser is asked for, to compare them.
+            "--http",
+            "h11" if kind == "uvicorn-h11" else "httptools",
         ]
     # Own session: the whole process group is stopped with it, whatever happens here.
     process = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
@@ -435,7 +439,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument(
         "--server",
-        choices=("gunicorn", "uvicorn"),
+        choices=("gunicorn", "uvicorn", "uvicorn-h11"),
         default="gunicorn",
         help="gunicorn gthread on interlock.wsgi, or uvicorn on interlock.asgi (lean single path)",
     )
