@@ -198,7 +198,9 @@ def start_server(
             conn.request("GET", NAIVE_SINGLE)
             conn.getresponse().read()
             conn.close()
-            if len(server.worker_pids()) >= workers:
+            # uvicorn with one worker serves in its own process (no children to wait for).
+            single = kind.startswith("uvicorn") and workers == 1
+            if len(server.worker_pids()) >= (0 if single else workers):
                 return server
         except OSError:
             pass
