@@ -41,6 +41,18 @@ BENCHMARKS: dict[str, tuple[str, dict[str, str]]] = {
             "REDIS_URL": "",
         },
     ),
+    # The decision of a coalesced batch in process: CPU per event and where it goes.
+    "profile": (
+        "bench.profile_decide",
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": os.environ.get(
+                "BENCH_PROFILE_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/interlock_bench_profile",
+            ),
+            "REDIS_URL": "",
+        },
+    ),
     # End to end (gunicorn, Celery on its own Redis database, the ERP simulator).
     "w3": (
         "bench.w3_bench",

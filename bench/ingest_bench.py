@@ -135,7 +135,8 @@ def start_server(
     *, url: str, workers: int, threads: int, pipeline_only: bool = False, kind: str = "gunicorn"
 ) -> Server:
     """gunicorn gthread on ``interlock.wsgi`` (``kind="gunicorn"``) or uvicorn on
-    ``interlock.asgi`` (``kind="uvicorn"``: the lean single-event path in front of Django)."""
+    ``interlock.asgi`` (``kind="uvicorn"``: the lean single-event path in front of Django,
+    with the httptools parser; ``"uvicorn-h11"`` the same with the pure-Python h11)."""
     port = _free_port()
     # Only the bench's Redis: a CELERY_BROKER_URL or CACHE_URL of the caller's shell would
     # send the server's wake-ups and cache elsewhere.
@@ -178,7 +179,7 @@ def start_server(
         "--chdir",
         str(ROOT),
     ]
-    if kind == "uvicorn":
+    if kind.startswith("uvicorn"):
         command = [
             sys.executable,
             "-m",
@@ -199,6 +200,9 @@ def start_server(
             "warning",
             "--app-dir",
             str(ROOT),
+            # httptools (C) unless the pure-Python h11 parser is asked for, to compare them.
+            "--http",
+            "h11" if kind == "uvicorn-h11" else "httptools",
         ]
     # Own session: the whole process group is stopped with it, whatever happens here.
     process = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
@@ -212,7 +216,9 @@ def start_server(
             conn.request("GET", NAIVE_SINGLE)
             conn.getresponse().read()
             conn.close()
-            if len(server.worker_pids()) >= workers:
+            # uvicorn with one worker serves in its own process (no children to wait for).
+            single = kind.startswith("uvicorn") and workers == 1
+            if len(server.worker_pids()) >= (0 if single else workers):
                 return server
         except OSError:
             pass
@@ -453,7 +459,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument(
         "--server",
-        choices=("gunicorn", "uvicorn"),
+        choices=("gunicorn", "uvicorn", "uvicorn-h11"),
         default="gunicorn",
         help="gunicorn gthread on interlock.wsgi, or uvicorn on interlock.asgi (lean single path)",
     )

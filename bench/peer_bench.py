@@ -239,7 +239,7 @@ def main(argv: list[str]) -> int:
         "--server",
         default="uvicorn",
         help="Interlock's server(s), comma-separated, each measured: uvicorn (interlock.asgi, "
-        "the lean single-event path) and/or gunicorn (interlock.wsgi, gthread)",
+        "the lean single-event path, httptools), uvicorn-h11 (the same, pure-Python h11) and/or gunicorn (interlock.wsgi, gthread)",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -292,8 +292,8 @@ def main(argv: list[str]) -> int:
         }
         for kind in kinds:
             shape = (
-                f"uvicorn ×{args.workers}, interlock.asgi"
-                if kind == "uvicorn"
+                f"{kind} ×{args.workers}, interlock.asgi"
+                if kind.startswith("uvicorn")
                 else f"gunicorn gthread {args.workers}×{args.threads}"
             )
             sides[f"Interlock {kind}"] = (

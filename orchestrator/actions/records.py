@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from ..ingest import caches
 from ..ingest.context import TransitionRefused
 from ..models import ApprovalRequest, Nonconformance, Notification, OutboxMessage
 from ..models.gates import APPROVAL_GATE
 from ..models.notifications import NotificationKind
 from ..selectors_exposure import supplier_case_evidence
 from ..services.lifecycle import transition_for_target
-from ..services.outbox import outbox_system_for, outbox_wake_on_commit
+from ..services.outbox import outbox_wake_on_commit
 from ..services.tasks import open_task_in_batch
 from . import ActionContext, implements
 
@@ -55,7 +56,7 @@ def _outbox_system(a: ActionContext, kind: str) -> int | None:
     systems = a.ctx.cache.setdefault("outbox_systems", {})
     lookup = (a.event.plant_id, kind)
     if lookup not in systems:
-        systems[lookup] = outbox_system_for(plant_id=a.event.plant_id, kind=kind)
+        systems[lookup] = caches.outbox_systems.get(a.event.plant_id).get(kind)
     system_id = systems[lookup]
     if system_id is not None:
         wake = a.ctx.cache.get("outbox_wake")

@@ -1,4 +1,5 @@
-"""Per-process caches of what every batch re-reads: live rule sets and site parameters.
+"""Per-process caches of what every batch re-reads: live rule sets, site parameters and
+the connected systems the outbox posts to.
 
 Each batch used to read the activations (2 queries) and the site parameters (2 queries)
 of every plant it touched. Both change rarely (a publish, a rollback, an admin edit), so
@@ -9,7 +10,8 @@ mapping tables are):
 * after that, a *generation counter* in the shared cache (Redis in production) says
   whether anything changed; if not, the snapshot is trusted again without a query;
 * any save or delete of an ``Activation`` / ``RuleSetVersion`` (rules) or a
-  ``SiteParameter`` / ``SiteParameterOverride`` (parameters) drops this process's
+  ``SiteParameter`` / ``SiteParameterOverride`` (parameters) or a ``ConnectedSystem``
+  and its plants (outbox systems) drops this process's
   snapshots at once (the next batch here reads the change) and, after commit, drops them
   again and bumps the shared generation (other processes read it within the TTL);
 * a snapshot is reloaded after :data:`MAX_AGE` seconds whatever the generation says, a
@@ -50,6 +52,12 @@ def _load_parameters(plant_id: int) -> dict[str, Any]:
     return plant_parameters(plant=Plant(pk=plant_id))
 
 
+def _load_outbox_systems(plant_id: int) -> dict[str, int]:
+    from ..services.outbox import outbox_systems_of
+
+    return outbox_systems_of(plant_id=plant_id)
+
+
 #: Rule set key → live ``RuleSetVersion`` per plant (``rules.services.live_versions``).
 def plant_cache(name: str, loader: Callable[[int], Any]) -> SnapshotCache:
     """Snapshots per plant id; one shared generation for the whole cache ``name``."""
@@ -59,6 +67,8 @@ def plant_cache(name: str, loader: Callable[[int], Any]) -> SnapshotCache:
 rule_versions = plant_cache("rule-versions", _load_rule_versions)
 #: Site parameter key → typed value per plant (``rules.selectors.plant_parameters``).
 site_parameters = plant_cache("site-parameters", _load_parameters)
+#: Kind → id of the active connected system serving a plant (``post_to_system``'s target).
+outbox_systems = plant_cache("outbox-systems", _load_outbox_systems)
 
 
 def _invalidator(target: SnapshotCache) -> Callable[..., None]:
@@ -74,11 +84,14 @@ def _invalidator(target: SnapshotCache) -> Callable[..., None]:
 
 _invalidate_rules = _invalidator(rule_versions)
 _invalidate_parameters = _invalidator(site_parameters)
+_invalidate_systems = _invalidator(outbox_systems)
 
 
 def connect() -> None:
     """Connect the invalidation signals (idempotent; called when the bridge is imported)."""
-    from plants.models import SiteParameter, SiteParameterOverride
+    from django.db.models.signals import m2m_changed
+
+    from plants.models import ConnectedSystem, SiteParameter, SiteParameterOverride
     from rules.models import Activation, RuleSetVersion
 
     for model, handler in (
@@ -86,6 +99,7 @@ def connect() -> None:
         (RuleSetVersion, _invalidate_rules),
         (SiteParameter, _invalidate_parameters),
         (SiteParameterOverride, _invalidate_parameters),
+        (ConnectedSystem, _invalidate_systems),
     ):
         for signal, what in ((post_save, "save"), (post_delete, "delete")):
             signal.connect(
@@ -95,7 +109,15 @@ def connect() -> None:
                 dispatch_uid=f"ingest-cache-{model._meta.label_lower}-{what}",
             )
 
+    m2m_changed.connect(
+        _invalidate_systems,
+        sender=ConnectedSystem.plants.through,
+        weak=False,
+        dispatch_uid="ingest-cache-connectedsystem-plants",
+    )
+
 
 def clear_all() -> None:
     rule_versions.clear()
     site_parameters.clear()
+    outbox_systems.clear()

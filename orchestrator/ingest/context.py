@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -44,9 +45,13 @@ EVENT_OUTCOME_FIELDS = (
 class TransitionRefused(Exception):
     """A transition does not apply to the object's state (or its guard said no)."""
 
-    def __init__(self, obj: models.Model, name: str, state: str, why: str) -> None:
+    def __init__(
+        self, obj: models.Model, name: str, state: str, why: str, *, applicable: bool = True
+    ) -> None:
         super().__init__(f"cannot {name} {obj}: it is {state!r} ({why})")
         self.obj, self.name, self.state, self.why = obj, name, state, why
+        #: ``False``: the transition does not leave from this state at all (else a guard).
+        self.applicable = applicable
 
     def reason(self, path: str = "") -> Reason:
         return Reason(
@@ -63,7 +68,76 @@ def _plant_id(obj: models.Model) -> int | None:
     if plant_id is not None:
         return plant_id
     order = getattr(obj, "order", None) if getattr(obj, "order_id", None) else None
-    return order.plant_id if order is not None else None
+    if order is not None:
+        return order.plant_id
+    scope = getattr(obj, "scope_plant_ids", None)
+    plants = scope() if scope else None
+    return next(iter(plants)) if plants and len(plants) == 1 else None
+
+
+def audit_record(
+    obj: models.Model,
+    *,
+    actor_label: str,
+    transition: str,
+    source: str,
+    target: str,
+    correlation_id: str,
+    reason: str = "",
+    field_name: str = "state",
+    actor: Any = None,
+    occurred_at: dt.datetime | None = None,
+    plant_id: int | None = None,
+) -> AuditRecord:
+    """The audit record of a state change of ``obj`` (which must have a pk): the one place
+    every writer builds it (the batch, ``services.lifecycle.transition_apply``, replays,
+    the escalation of parked events). ``actor`` is a person (``None`` for a system, named
+    by ``actor_label``); ``plant_id`` defaults to the object's plant."""
+    record = AuditRecord(
+        actor=actor,
+        actor_label=actor_label,
+        content_type=ContentType.objects.get_for_model(type(obj)),
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        plant_id=plant_id if plant_id is not None else _plant_id(obj),
+        field=field_name,
+        transition=transition,
+        source_state=str(source),
+        target_state=str(target),
+        reason=reason,
+        correlation_id=correlation_id,
+    )
+    if occurred_at is not None:
+        record.occurred_at = occurred_at
+    return record
+
+
+def fire(obj: models.Model, name: str, field: models.Field, **kwargs: Any) -> tuple[str, str]:
+    """Run django-fsm transition ``name`` on ``obj`` in memory, guards included; return
+    ``(source, target)`` of ``field``. Raises :class:`TransitionRefused` and changes nothing
+    when it does not apply. The one transition core of the batch and of human services."""
+    source = getattr(obj, field.name)
+    bound = getattr(obj, name)
+    if not can_proceed(bound, check_conditions=False):
+        raise TransitionRefused(
+            obj, name, source, f"{name} does not apply from {source}", applicable=False
+        )
+    if not can_proceed(bound):
+        raise TransitionRefused(obj, name, source, "its preconditions are not met")
+    bound(**kwargs)
+    return source, getattr(obj, field.name)
+
+
+@cache
+def _history_of(model: type[models.Model]) -> tuple[type[models.Model], tuple[str, ...]] | None:
+    """``(historical model, tracked attnames)`` of ``model``, or ``None`` without history.
+    Reading simple-history's manager attribute builds a new manager class each time (most
+    of a transition's cost before this was cached)."""
+    attribute = getattr(model._meta, "simple_history_manager_attribute", None)
+    if attribute is None:
+        return None
+    historical = getattr(model, attribute).model
+    return historical, tuple(f.attname for f in historical.tracked_fields)
 
 
 #: Order in which buffered rows of these models are inserted (their foreign keys point to
@@ -107,6 +181,8 @@ class BatchContext:
     fulfilled: list[str] = field(default_factory=list)
     #: Tracked values of the last history row buffered per object (``_snapshot``).
     snapshots: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    #: The person the changes are attributed to (``None``: the system of ``actor_label``).
+    actor: Any = None
 
     def save_outcomes(self, *also: Event) -> None:
         """Write back what this batch decided for every event it touched (including those
@@ -173,39 +249,36 @@ class BatchContext:
     ) -> None:
         """Buffer the audit record of a state change of ``obj`` (which must have a pk)."""
         self.add(
-            AuditRecord(
+            audit_record(
+                obj,
                 occurred_at=self.now,
-                actor=None,
+                actor=self.actor,
                 actor_label=self.actor_label,
-                content_type=ContentType.objects.get_for_model(type(obj)),
-                object_id=str(obj.pk),
-                object_repr=str(obj)[:200],
-                plant_id=_plant_id(obj),
-                field=field_name,
                 transition=transition,
-                source_state=str(source),
-                target_state=str(target),
-                reason=reason[:2000],
+                source=source,
+                target=target,
                 correlation_id=correlation_id,
+                reason=reason[:2000],
+                field_name=field_name,
             )
         )
 
     def transition(
-        self, obj: models.Model, name: str, *, event: Event, reason: str = ""
+        self,
+        obj: models.Model,
+        name: str,
+        *,
+        event: Event | None = None,
+        reason: str = "",
+        correlation_id: str | None = None,
+        **kwargs: Any,
     ) -> models.Model:
         """Run django-fsm transition ``name`` on the locked in-memory ``obj``, guards
-        included, and buffer the state change and its audit record (actor
-        ``system:<code>``, the event's correlation id). Raises :class:`TransitionRefused`
-        and changes nothing when it does not apply."""
+        included (:func:`fire`), and buffer the state change and its audit record (actor
+        ``system:<code>``, the event's correlation id, or ``correlation_id``). Raises
+        :class:`TransitionRefused` and changes nothing when it does not apply."""
         field = type(obj).lifecycle_field()
-        source = getattr(obj, field.name)
-        bound = getattr(obj, name)
-        if not can_proceed(bound, check_conditions=False):
-            raise TransitionRefused(obj, name, source, f"{name} does not apply from {source}")
-        if not can_proceed(bound):
-            raise TransitionRefused(obj, name, source, "its preconditions are not met")
-        bound()
-        target = getattr(obj, field.name)
+        source, target = fire(obj, name, field, **kwargs)
         obj.state_changed_at = self.now
         self.mark(obj, field.attname, "state_changed_at", "updated_at")
         obj.updated_at = self.now
@@ -214,7 +287,7 @@ class BatchContext:
             transition=name,
             source=source,
             target=target,
-            correlation_id=event.correlation_id,
+            correlation_id=correlation_id or (event.correlation_id if event else ""),
             reason=reason,
             field_name=field.name,
         )
@@ -226,12 +299,11 @@ class BatchContext:
         keeps history: ``save()`` would have written one, the set-wise UPDATE does not.
         Called after every transition, and at :meth:`flush` for an object changed since
         its last row, so history has a row per state and ends at what is stored."""
-        model = type(obj)
-        attribute = getattr(model._meta, "simple_history_manager_attribute", None)
-        if attribute is None:
+        tracked = _history_of(type(obj))
+        if tracked is None:
             return
-        historical = getattr(model, attribute).model
-        values = {f.attname: getattr(obj, f.attname) for f in historical.tracked_fields}
+        historical, attnames = tracked
+        values = {name: getattr(obj, name) for name in attnames}
         key = (obj._meta.label_lower, obj.pk)
         if self.snapshots.get(key) == values:
             return
@@ -241,7 +313,7 @@ class BatchContext:
                 **values,
                 history_date=self.now,
                 history_type="~",
-                history_user_id=None,
+                history_user_id=getattr(self.actor, "pk", None),
                 history_change_reason=self.actor_label[:100],
             )
         )

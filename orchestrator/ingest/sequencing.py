@@ -22,14 +22,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
 from plants.models import Plant, SiteParameter, SiteParameterOverride
 
 from ..models import AuditRecord, Event, EventStatus
-from .context import BatchContext
+from .context import BatchContext, audit_record
 from .normalize import Reason
 
 #: Escalate after this long when the site parameter is missing (seconds).
@@ -95,7 +94,6 @@ def escalate_parked(*, now: dt.datetime | None = None) -> int:
     """
     now = now or timezone.now()
     escalated = 0
-    event_type = ContentType.objects.get_for_model(Event)
     for plant_id, timeout in park_timeouts().items():
         with transaction.atomic():
             due = list(
@@ -119,17 +117,15 @@ def escalate_parked(*, now: dt.datetime | None = None) -> int:
                     ).as_dict(),
                 ]
                 records.append(
-                    AuditRecord(
+                    audit_record(
+                        event,
                         occurred_at=now,
                         actor_label=ESCALATION_ACTOR,
-                        content_type=event_type,
-                        object_id=str(event.pk),
-                        object_repr=str(event)[:200],
                         plant_id=plant_id,
-                        field="status",
+                        field_name="status",
                         transition="escalate",
-                        source_state=EventStatus.PARKED,
-                        target_state=EventStatus.ESCALATED,
+                        source=EventStatus.PARKED,
+                        target=EventStatus.ESCALATED,
                         reason=f"waited for {waited} longer than {timeout}",
                         correlation_id=event.correlation_id,
                     )

@@ -25,7 +25,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
+
+from django.db import connection, models
 
 from plants.models import Item, Plant, UnitOfMeasure, WorkCenter
 
@@ -139,17 +142,109 @@ class World:
         #: The batch's plants (from its events): loaded rows share them instead of each
         #: joining and instantiating its own copy.
         self.plants: dict[int, Plant] = {}
+        #: Master-data rows joined by the preload (items, units), one instance per row;
+        #: ``items`` and ``uoms`` (by code) see them too, so a lookup by code costs no query.
+        self.master: dict[tuple[type, int], models.Model] = {}
 
 
-def _with_plant(w: World, qs, wanted: dict[int, set[str]]):
-    """``qs`` joined to its plant unless the batch has every plant in hand already."""
-    return qs if all(p in w.plants for p in wanted) else qs.select_related("plant")
+# --- set-wise reads without the ORM's query compiler --------------------------------------
+# The preload's statements are constant text per model (built once per process from the
+# models' fields), their rows become instances through ``Model.from_db``'s positional fast
+# path, and master data (plants, items, units) is shared by every row of the batch that
+# points at it instead of being joined and instantiated once per row.
+@cache
+def _columns(model: type[models.Model], alias: str) -> str:
+    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
 
 
-def _share_plant(w: World, obj) -> None:
-    plant = w.plants.get(obj.plant_id)
-    if plant is not None:
-        obj.plant = plant
+@cache
+def _attnames(model: type[models.Model]) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields)
+
+
+def _rows(sql: str, params: list[Any]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _instance(model: type[models.Model], row: tuple, start: int = 0) -> models.Model:
+    names = _attnames(model)
+    return model.from_db(connection.alias, names, row[start : start + len(names)])
+
+
+@cache
+def _select_sql(model: type[models.Model], where: str, joins: tuple[type[models.Model], ...]):
+    """``SELECT`` the model's columns (and those of ``joins``, each a master-data table its
+    foreign key of the same name points at) ``WHERE where ORDER BY pk FOR UPDATE OF t``."""
+    table = model._meta.db_table
+    columns = [_columns(model, "t")]
+    joined = []
+    for i, related in enumerate(joins):
+        fk = next(
+            f for f in model._meta.concrete_fields if f.is_relation and f.related_model is related
+        )
+        columns.append(_columns(related, f"j{i}"))
+        joined.append(
+            f'LEFT JOIN "{related._meta.db_table}" j{i} '
+            f'ON j{i}."{related._meta.pk.column}" = t."{fk.column}"'
+        )
+    # Only quoted identifiers from the models' metadata are interpolated.
+    return (
+        f'SELECT {", ".join(columns)} FROM "{table}" t {" ".join(joined)} '  # noqa: S608
+        f'WHERE {where} ORDER BY t."{model._meta.pk.column}" FOR UPDATE OF t'
+    )
+
+
+def _fetch(
+    w: World,
+    model: type[models.Model],
+    where: str,
+    params: list[Any],
+    joins: tuple[type[models.Model], ...] = (),
+) -> list[models.Model]:
+    """Locked rows of ``model`` as instances, their ``joins`` (item, uom) shared per batch."""
+    objs = []
+    width = len(_attnames(model))
+    for row in _rows(_select_sql(model, where, joins), params):
+        obj = _instance(model, row)
+        start = width
+        for related in joins:
+            pk = row[start]
+            if pk is not None:
+                shared = w.master.get((related, pk))
+                if shared is None:
+                    shared = w.master[(related, pk)] = _instance(related, row, start)
+                    if related is Item:
+                        w.items.setdefault(shared.code, shared)
+                    elif related is UnitOfMeasure:
+                        w.uoms.setdefault(shared.code, shared)
+                _fk_of(model, related).set_cached_value(obj, shared)
+            start += len(_attnames(related))
+        objs.append(obj)
+    return objs
+
+
+@cache
+def _fk_of(model: type[models.Model], related: type[models.Model]) -> models.ForeignKey:
+    return next(
+        f for f in model._meta.concrete_fields if f.is_relation and f.related_model is related
+    )
+
+
+def _share_plants(w: World, objs: list[models.Model]) -> None:
+    """Point every row at the batch's copy of its plant (loaded once if the batch has none)."""
+    missing = {o.plant_id for o in objs} - w.plants.keys()
+    if missing:
+        w.plants.update(Plant.objects.in_bulk(missing))
+    field = _fk_of(type(objs[0]), Plant) if objs else None
+    for obj in objs:
+        field.set_cached_value(obj, w.plants[obj.plant_id])
+
+
+def _by_number(wanted: dict[int, set[str]]) -> tuple[str, list[Any]]:
+    numbers = sorted(set().union(*wanted.values()))
+    return 't."plant_id" = ANY(%s) AND t."number" = ANY(%s)', [sorted(wanted), numbers]
 
 
 def world(ctx: BatchContext) -> World:
@@ -173,19 +268,10 @@ def _load_orders(w: World, wanted: dict[int, set[str]]) -> None:
     wanted = {p: ns for p, ns in wanted.items() if ns}
     if not wanted:
         return
-    numbers = set().union(*wanted.values())
-    orders = list(
-        _with_plant(
-            w,
-            ProductionOrder.objects.select_for_update(of=("self",)).select_related("item", "uom"),
-            wanted,
-        )
-        .filter(plant_id__in=wanted, number__in=numbers)
-        .order_by("pk")
-    )
+    where, params = _by_number(wanted)
+    orders = _fetch(w, ProductionOrder, where, params, (Item, UnitOfMeasure))
     orders = [o for o in orders if o.number in wanted[o.plant_id]]
-    for o in orders:
-        _share_plant(w, o)
+    _share_plants(w, orders)
     by_pk = {o.pk: o for o in orders}
     for plant_id, ns in wanted.items():
         for number in ns:
@@ -195,23 +281,23 @@ def _load_orders(w: World, wanted: dict[int, set[str]]) -> None:
     bundles = {
         o.pk: OrderBundle(order=o, operations={}, components={}, gates={}, links={}) for o in orders
     }
+    order_field = _fk_of(Operation, ProductionOrder)
+    where, params = 't."order_id" = ANY(%s)', [list(by_pk)]
     # No work center join: handlers never read an operation's work center.
-    for op in Operation.objects.select_for_update().filter(order_id__in=by_pk).order_by("pk"):
-        op.order = by_pk[op.order_id]
+    for op in _fetch(w, Operation, where, params):
+        order_field.set_cached_value(op, by_pk[op.order_id])
         bundles[op.order_id].operations[op.sequence] = op
-    for comp in (
-        OrderComponent.objects.select_for_update(of=("self",))
-        .select_related("item")
-        .filter(order_id__in=by_pk)
-        .order_by("pk")
-    ):
-        comp.order = by_pk[comp.order_id]
+    order_field = _fk_of(OrderComponent, ProductionOrder)
+    for comp in _fetch(w, OrderComponent, where, params, (Item, UnitOfMeasure)):
+        order_field.set_cached_value(comp, by_pk[comp.order_id])
         bundles[comp.order_id].components[comp.item_id] = comp
-    for gate in Gate.objects.select_for_update().filter(order_id__in=by_pk).order_by("pk"):
-        gate.order = by_pk[gate.order_id]
+    order_field = _fk_of(Gate, ProductionOrder)
+    for gate in _fetch(w, Gate, where, params):
+        order_field.set_cached_value(gate, by_pk[gate.order_id])
         bundles[gate.order_id].gates[gate.kind] = gate
-    for link in LotOrderLink.objects.select_for_update().filter(order_id__in=by_pk).order_by("pk"):
-        link.order = by_pk[link.order_id]
+    order_field = _fk_of(LotOrderLink, ProductionOrder)
+    for link in _fetch(w, LotOrderLink, where, params):
+        order_field.set_cached_value(link, by_pk[link.order_id])
         bundles[link.order_id].links[(link.lot_id, link.relation)] = link
     for o in orders:
         w.orders[(o.plant_id, o.number)] = bundles[o.pk]
@@ -222,20 +308,18 @@ def _load_lots(w: World, wanted: dict[int, set[str]]) -> None:
     wanted = {p: ns for p, ns in wanted.items() if ns}
     if not wanted:
         return
-    numbers = set().union(*wanted.values())
     for plant_id, ns in wanted.items():
         for number in ns:
             w.lots[(plant_id, number)] = None
-    for lot in (
-        _with_plant(
-            w, Lot.objects.select_for_update(of=("self",)).select_related("item", "uom"), wanted
-        )
-        .filter(plant_id__in=wanted, number__in=numbers)
-        .order_by("pk")
-    ):
-        if lot.number in wanted[lot.plant_id]:
-            _share_plant(w, lot)
-            w.lots[(lot.plant_id, lot.number)] = lot
+    where, params = _by_number(wanted)
+    lots = [
+        lot
+        for lot in _fetch(w, Lot, where, params, (Item, UnitOfMeasure))
+        if lot.number in wanted[lot.plant_id]
+    ]
+    _share_plants(w, lots)
+    for lot in lots:
+        w.lots[(lot.plant_id, lot.number)] = lot
 
 
 def _load_inspections(w: World, wanted: dict[int, set[str]]) -> None:
@@ -243,18 +327,16 @@ def _load_inspections(w: World, wanted: dict[int, set[str]]) -> None:
     wanted = {p: ns for p, ns in wanted.items() if ns}
     if not wanted:
         return
-    numbers = set().union(*wanted.values())
     for plant_id, ns in wanted.items():
         for number in ns:
             w.inspections[(plant_id, number)] = None
-    for ins in (
-        _with_plant(w, Inspection.objects.select_for_update(of=("self",)), wanted)
-        .filter(plant_id__in=wanted, number__in=numbers)
-        .order_by("pk")
-    ):
-        if ins.number in wanted[ins.plant_id]:
-            _share_plant(w, ins)
-            w.inspections[(ins.plant_id, ins.number)] = ins
+    where, params = _by_number(wanted)
+    inspections = [
+        i for i in _fetch(w, Inspection, where, params) if i.number in wanted[i.plant_id]
+    ]
+    _share_plants(w, inspections)
+    for ins in inspections:
+        w.inspections[(ins.plant_id, ins.number)] = ins
 
 
 def preload(ctx: BatchContext, events: list[Event]) -> None:

@@ -13,15 +13,14 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
-from django_fsm import GET_STATE, ConcurrentTransition, FSMFieldMixin, Transition, can_proceed
+from django_fsm import GET_STATE, ConcurrentTransition, FSMFieldMixin, Transition
 
 from interlock.errors import Conflict, DomainError, ErrorDetail
 from interlock.fsm_graph import fsm_field
 
-from ..models import AuditRecord
+from ..ingest.context import TransitionRefused, audit_record, fire
 
 #: Who a state change is attributed to when no person or system is named.
 INTERNAL_ACTOR = "system:interlock"
@@ -182,22 +181,22 @@ def transition_apply(
         source = getattr(locked, field.name)
         for name, value in (updates or {}).items():
             setattr(locked, name, value)
-        bound = getattr(locked, transition)
-        if not can_proceed(bound, check_conditions=False):
-            sources = sorted({str(t.source) for t in method._django_fsm.transitions.values()})
+        try:
+            # The one transition core, shared with the batch (``ingest.context.fire``).
+            source, target = fire(locked, transition, field, **kwargs)
+        except TransitionRefused as exc:
+            if not exc.applicable:
+                sources = sorted({str(t.source) for t in method._django_fsm.transitions.values()})
+                raise IllegalTransition(
+                    obj=locked,
+                    transition=transition,
+                    state=source,
+                    why=f"{transition} applies only from {', '.join(sources)}",
+                    allowed_from=sources,
+                ) from exc
             raise IllegalTransition(
-                obj=locked,
-                transition=transition,
-                state=source,
-                why=f"{transition} applies only from {', '.join(sources)}",
-                allowed_from=sources,
-            )
-        if not can_proceed(bound):
-            raise IllegalTransition(
-                obj=locked, transition=transition, state=source, why="its preconditions are not met"
-            )
-        bound(**kwargs)
-        target = getattr(locked, field.name)
+                obj=locked, transition=transition, state=source, why=exc.why
+            ) from exc
         if hasattr(locked, "state_changed_at"):
             locked.state_changed_at = timezone.now()
         locked.full_clean()
@@ -207,17 +206,15 @@ def transition_apply(
             raise Conflict(
                 f"{locked} changed while it was being moved; retry.", code="concurrent_transition"
             ) from exc
-        record = AuditRecord(
+        record = audit_record(
+            locked,
             actor=user,
             actor_label=label,
-            content_type=ContentType.objects.get_for_model(model),
-            object_id=str(locked.pk),
-            object_repr=str(locked)[:200],
             plant_id=_plant_id(locked),
-            field=field.name,
+            field_name=field.name,
             transition=transition,
-            source_state=str(source),
-            target_state=str(target),
+            source=source,
+            target=target,
             reason=reason,
             correlation_id=correlation_id,
         )

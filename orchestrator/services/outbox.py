@@ -36,6 +36,19 @@ def outbox_system_for(*, plant_id: int, kind: str) -> int | None:
     )
 
 
+def outbox_systems_of(*, plant_id: int) -> dict[str, int]:
+    """``{kind: system id}`` of every kind :func:`outbox_system_for` answers for the plant
+    (one query; the ingest caches it per process, ``ingest.caches.outbox_systems``)."""
+    systems: dict[str, int] = {}
+    for kind, pk in (
+        ConnectedSystem.objects.filter(plants=plant_id, active=True)
+        .order_by("pk")
+        .values_list("kind", "pk")
+    ):
+        systems.setdefault(kind, pk)
+    return systems
+
+
 def outbox_attach_systems() -> int:
     """Give pending rows without a system the one that now serves their plant and kind."""
     pairs = set(

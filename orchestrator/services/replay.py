@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
 from interlock.errors import Conflict, DomainError, ErrorDetail, NotAllowed
 
-from ..ingest.context import BatchContext
+from ..ingest.context import BatchContext, audit_record
 from ..ingest.handlers import apply_events
 from ..ingest.pipeline import ingest_batch, principal_for
 from ..ingest.rules_bridge import pin_version
@@ -106,17 +105,15 @@ def _audit(
     plant_id: int | None,
 ) -> AuditRecord:
     user, label = actor_identity(actor)
-    record = AuditRecord(
+    record = audit_record(
+        obj,
         actor=user,
         actor_label=label,
-        content_type=ContentType.objects.get_for_model(type(obj)),
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:200],
         plant_id=plant_id,
-        field="status",
+        field_name="status",
         transition=transition,
-        source_state=str(source),
-        target_state=str(target),
+        source=source,
+        target=target,
         reason=reason,
         correlation_id=correlation_id,
     )

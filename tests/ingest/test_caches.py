@@ -119,3 +119,26 @@ def test_change_reaches_another_process_through_the_shared_generation(
         with django_capture_on_commit_callbacks(execute=True):
             SiteParameter.objects.get(key="test.flag").save()  # bumps after commit
         assert reader.get(plant.pk)["test.flag"] is True
+
+
+def test_outbox_systems_follow_a_new_deactivated_or_moved_system(django_assert_num_queries):
+    from plants.choices import SystemKind
+    from tests.factories import ConnectedSystemFactory
+
+    p1, p2 = PlantFactory(code="P1"), PlantFactory(code="P2")
+    assert caches.outbox_systems.get(p1.pk) == {}
+    first = ConnectedSystemFactory(code="ERP-A", kind=SystemKind.ERP)
+    first.plants.set([p1])  # m2m change: the next batch sees it
+    assert caches.outbox_systems.get(p1.pk) == {"erp": first.pk}
+    with django_assert_num_queries(0):  # cached now
+        assert caches.outbox_systems.get(p1.pk) == {"erp": first.pk}
+
+    second = ConnectedSystemFactory(code="ERP-B", kind=SystemKind.ERP)
+    second.plants.set([p1])
+    assert caches.outbox_systems.get(p1.pk) == {"erp": first.pk}  # lowest id stays
+    first.active = False
+    first.save()
+    assert caches.outbox_systems.get(p1.pk) == {"erp": second.pk}
+    second.plants.set([p2])
+    assert caches.outbox_systems.get(p1.pk) == {}
+    assert caches.outbox_systems.get(p2.pk) == {"erp": second.pk}
