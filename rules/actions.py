@@ -143,8 +143,15 @@ register_action(
 )
 register_action(
     "quarantine_event",
-    description="Quarantine the event with a reason for the exception workbench.",
-    params={"reason": _S},
+    description="Quarantine the event with a reason for the exception workbench (a "
+    "synchronous check answers 'not allowed' with the same reason). 'code' is the "
+    "machine-readable reason code (default rule_quarantine), 'path' the payload field it "
+    "is about.",
+    params={
+        "reason": _S,
+        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_.]{0,59}$"},
+        "path": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
     required=["reason"],
 )
 register_action(

@@ -19,7 +19,8 @@ it from records that carry their own time:
 - **derived facts**: ``window_qty`` of ``scrap.declared`` is the order's scrap declared
   within ``scrap.spike_window`` (the parameter *as of then*) before the event, plus its
   own quantity (``handlers.production._scrap_window``); ``reserved`` of a material issue
-  is true (only reserved components reach the rules); ``supplier`` and ``defects`` of an
+  is whether its item is a component of the order (the release's BOM, which never
+  changes); ``supplier`` and ``defects`` of an
   inspection result come from its lot and result lines.
 
 What cannot be rebuilt is named rather than guessed: a lot's quantity and expiry are the
@@ -262,7 +263,10 @@ class PlantHistory:
         if event.event_type == "scrap.declared" and order is not None:
             return {"window_qty": self.window_qty(order, event, parameters)}
         if event.event_type == "material.issued":
-            return {"reserved": True}
+            reserved = order is not None and any(
+                c.item.code == payload.get("item") for c in order.components.all()
+            )
+            return {"reserved": reserved}
         if event.event_type == "inspection.recorded":
             lines = InspectionResult.objects.filter(inspection=inspection) if inspection else []
             return {

@@ -27,14 +27,14 @@ from ...models import (
 )
 from .. import sequencing
 from ..context import BatchContext
-from ..masterdata import RUNNABLE_ORDER_STATES, material_issue_reasons
+from ..masterdata import RUNNABLE_ORDER_STATES, structural_issue_reasons
 from ..normalize import Reason
 from ..world import (
     ORDER_RANK,
     OrderBundle,
     Step,
     dec,
-    event_day,
+    get_item,
     get_lot,
     get_order,
     get_uom,
@@ -256,24 +256,18 @@ def operation_confirmed(ctx: BatchContext, event: Event) -> Step | None:
 
 @handles("material.issued")
 def material_issued(ctx: BatchContext, event: Event) -> Step | None:
-    """Consumption of a lot by an order: the lot must exist, not be expired or blocked,
-    and its item be a component reserved for the order; otherwise the issue is
-    quarantined with every reason. Records the issue and the lot ↔ order link."""
+    """Consumption of a lot by an order. The handler refuses only what cannot be recorded
+    (an unknown lot or unit); whether the lot *may* be issued (expired, restricted status,
+    another item, a component not reserved for the order) is the published
+    ``material-gates`` rule set's decision, with ``reserved`` derived here. An issue the
+    rules let through is recorded with the lot ↔ order link."""
     bundle = open_order(ctx, event)
     if bundle is None:
         return None
     p = event.payload
     order = bundle.order
     lot = get_lot(ctx, event.plant_id, p["lot"])
-    reserved = {c.item.code: c for c in bundle.components.values()}
-    reasons = material_issue_reasons(
-        lot=lot,
-        lot_number=p["lot"],
-        item_code=p["item"],
-        reserved_item_codes=reserved,
-        order_number=order.number,
-        on=event_day(event),
-    )
+    reasons = structural_issue_reasons(lot=lot, lot_number=p["lot"])
     uom = get_uom(ctx, p["uom"])
     if uom is None:
         reasons.append(
@@ -284,7 +278,9 @@ def material_issued(ctx: BatchContext, event: Event) -> Step | None:
         return None
     op = bundle.operations.get(p.get("operation", ""))
     qty = dec(p["qty"])
-    component = reserved[p["item"]]
+    reserved = {c.item.code: c for c in bundle.components.values()}
+    component = reserved.get(p["item"])
+    item = component.item if component is not None else get_item(ctx, p["item"]) or lot.item
 
     def apply() -> None:
         ctx.add(
@@ -292,15 +288,16 @@ def material_issued(ctx: BatchContext, event: Event) -> Step | None:
                 order=order,
                 operation=op,
                 lot=lot,
-                item=component.item,
+                item=item,
                 qty=qty,
                 uom=uom,
                 issued_at=event.occurred_at,
                 correlation_id=event.correlation_id,
             )
         )
-        component.issued_qty += qty
-        ctx.mark(component, "issued_qty")
+        if component is not None:  # an unreserved issue the rules allowed books no BOM line
+            component.issued_qty += qty
+            ctx.mark(component, "issued_qty")
         link = bundle.links.get((lot.pk, LotOrderRelation.CONSUMED))
         if link is None:
             link = bundle.links[(lot.pk, LotOrderRelation.CONSUMED)] = ctx.add(
@@ -310,7 +307,7 @@ def material_issued(ctx: BatchContext, event: Event) -> Step | None:
         if link.pk is not None:
             ctx.mark(link, "qty")
 
-    return Step(apply=apply, order=order, lot=lot, derived={"reserved": True})
+    return Step(apply=apply, order=order, lot=lot, derived={"reserved": component is not None})
 
 
 def _scrap_window(ctx: BatchContext, event: Event, order) -> Decimal:
