@@ -36,12 +36,12 @@ def _free_port() -> int:
 
 
 def free_sim_port() -> int:
-    """The first of three consecutive free ports (ERP, MES, QMS simulators)."""
+    """The first of five consecutive free ports (ERP, MES, QMS, -, WMS simulators)."""
     for _ in range(200):
         first = _free_port()
-        if first < 65000 and all(_port_free(first + n) for n in range(3)):
+        if first < 65000 and all(_port_free(first + n) for n in range(5)):
             return first
-    raise RuntimeError("no three consecutive free ports")
+    raise RuntimeError("no five consecutive free ports")
 
 
 def _port_free(port: int) -> bool:

@@ -28,6 +28,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.test_demo import ROOT, SERVER_VARS, _demo, _free_port, free_sim_port
 
 ORDERS_PER_PLANT = 2
@@ -85,6 +87,7 @@ def _run(var: Path) -> dict:
     }
 
 
+@pytest.mark.scenario
 def test_scenario_1_posts_every_order_on_every_plant_with_a_three_way_ledger(tmp_path):
     """One test, not four: the run is the expensive part, and pytest-xdist would start it
     once per worker that gets a test of this module."""

@@ -615,7 +615,7 @@ class _Transaction:
 
 # --- command line ---------------------------------------------------------------------------
 
-DEFAULT_PORTS = {"erp": 8101, "mes": 8102, "qms": 8103}
+DEFAULT_PORTS = {"erp": 8101, "mes": 8102, "qms": 8103, "wms": 8105}
 
 
 def env_default(name: str, flag: str, default: Any) -> Any:

@@ -223,6 +223,8 @@ class ErpSimulator(base.Simulator):
 
     # --- read endpoints -----------------------------------------------------------------
     def extra_routes(self, method: str, parts: list[str], query: dict) -> base.Answer | None:
+        if method == "POST" and parts == ["_release"]:
+            return self._release_now(query)
         if method != "GET":
             return None
         if parts == ["_inventory"]:
@@ -236,6 +238,24 @@ class ErpSimulator(base.Simulator):
             orders = [dict(r) | {"envelope": json.loads(r["envelope"])} for r in rows]
             return base.Answer(200, {"count": len(orders), "orders": orders})
         return None
+
+    def _release_now(self, query: dict) -> base.Answer:
+        """``POST /erp/_release?plant=P1&count=1``: a planner releases orders now (what
+        ``demo_scenario 1`` does); answers the order numbers once Interlock took them."""
+        plant = query.get("plant", "")
+        if plant not in self.world:
+            return base.Answer(
+                400, {"error": f"plant {plant!r} is not one of {sorted(self.world)}"}
+            )
+        try:
+            count = int(query.get("count", 1))
+        except ValueError:
+            return base.Answer(400, {"error": "count must be a whole number"})
+        if not 1 <= count <= 100:
+            return base.Answer(400, {"error": "count must be 1 to 100"})
+        numbers = self.create_orders(plant, count)
+        self.send_releases()
+        return base.Answer(200, {"plant": plant, "orders": numbers})
 
     # --- release driver -----------------------------------------------------------------
     def background(self):

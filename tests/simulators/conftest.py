@@ -88,7 +88,7 @@ def interlock():
 @pytest.fixture
 def keys_file(tmp_path):
     path = tmp_path / "keys.json"
-    codes = ["ERP"] + [f"{kind}-P{n}" for kind in ("MES", "QMS") for n in (1, 2, 3)]
+    codes = ["ERP"] + [f"{kind}-P{n}" for kind in ("MES", "QMS", "WMS") for n in (1, 2, 3)]
     path.write_text(json.dumps({code: f"key-{code}" for code in codes}))
     return path
 

@@ -51,7 +51,7 @@ from django.db import transaction
 DEMO_KEY_NAME = "demo"
 STOP_TIMEOUT_SECONDS = 10.0
 #: Simulator → offset from ``--sim-port`` (8101: ERP 8101, MES 8102, QMS 8103).
-SIMULATOR_PORTS = {"erp": 0, "mes": 1, "qms": 2}
+SIMULATOR_PORTS = {"erp": 0, "mes": 1, "qms": 2, "wms": 4}  # 8104: the supplier portal
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,7 @@ DEMO_PROCESSES: list[Callable[[DemoContext], ProcessSpec | None]] = [
     _beat,
     _simulator("mes"),
     _simulator("qms"),
+    _simulator("wms"),
     _erp_simulator,  # last: it starts releasing orders at once
 ]
 
@@ -353,7 +354,7 @@ def _port_free(host: str, port: int) -> bool:
 class Command(BaseCommand):
     help = (
         "Run the demo: migrate, seed, API keys, web server, Celery worker and beat, and the "
-        "ERP / MES / QMS simulators that play scenario 1 at three plants."
+        "ERP / MES / QMS / WMS simulators that play scenario 1 at three plants."
     )
 
     def add_arguments(self, parser):
@@ -526,7 +527,7 @@ class Command(BaseCommand):
         from plants.services.apikeys import api_key_issue, api_key_revoke
 
         issued = []
-        kinds = (SystemKind.ERP, SystemKind.MES, SystemKind.QMS)
+        kinds = (SystemKind.ERP, SystemKind.MES, SystemKind.QMS, SystemKind.WMS)
         with transaction.atomic():
             for system in ConnectedSystem.objects.filter(kind__in=kinds, active=True).order_by(
                 "kind", "code"
@@ -549,14 +550,19 @@ class Command(BaseCommand):
         from plants.choices import SystemKind
         from plants.models import ConnectedSystem
 
-        mounts = {SystemKind.ERP: "erp", SystemKind.MES: "mes", SystemKind.QMS: "qms"}
+        mounts = {
+            SystemKind.ERP: "erp",
+            SystemKind.MES: "mes",
+            SystemKind.QMS: "qms",
+            SystemKind.WMS: "wms",
+        }
         outbound = {}
         with transaction.atomic():
             for system in ConnectedSystem.objects.filter(kind__in=list(mounts), active=True):
                 name = mounts[system.kind]
                 url = ctx.sim_url(name)
                 if name != "erp":
-                    url += "/" + system.code.rsplit("-", 1)[-1]  # MES-P1 → …/mes/P1
+                    url += "/" + system.code.rsplit("-", 1)[-1]  # MES-P1 → …/mes/P1, WMS-P1 …
                 if system.base_url != url:
                     system.base_url = url
                     system.full_clean()
@@ -652,6 +658,8 @@ class Command(BaseCommand):
             f"  ERP ledger   {ctx.sim_url('erp')}/_ledger   (stock: {ctx.sim_url('erp')}/_inventory)",
             f"  MES runs     {ctx.sim_url('mes')}/_runs",
             f"  QMS          {ctx.sim_url('qms')}/_inspections",
+            f"  WMS          {ctx.sim_url('wms')}/_tasks   (also _picks, _shipments, _stock)",
+            "  Scenarios    manage.py demo_scenario --list   (then: demo_scenario N)",
             f"  Faults       curl -X POST {ctx.sim_url('erp')}/_control "
             '-d \'{"fail_rate": 0.3, "throttle_rps": 5}\'',
             "",
