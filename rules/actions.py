@@ -164,3 +164,30 @@ register_action(
     },
     required=["parameter", "roles"],
 )
+
+# --- planning (scenarios 6, 7, 8) ------------------------------------------------------
+register_action(
+    "flag_replenishment",
+    description="Flag the replenishment plan of the scrapped item in the planning system "
+    "(ERP): the scrap in the window eats into the planned supply (scenario 6).",
+    params={"system": _SYSTEM, "reason": _S},
+    required=["reason"],
+)
+register_action(
+    "record_supply_exposure",
+    description="Record the exposure of a supply delay: the orders at every plant that need "
+    "the delayed critical components before they arrive, and the stock other plants could "
+    "lend (an inter-plant reallocation proposal); tells the ERP which order dates are at "
+    "risk, and the roles in 'notify' (customer service) which orders and dates (scenario 7).",
+    params={"system": _SYSTEM, "reason": _S, "notify": {"type": "array", "items": _ROLE}},
+    required=["reason"],
+)
+register_action(
+    "record_line_stoppage",
+    description="Record a stoppage of a constrained work center: the capacity lost goes to "
+    "the planning system (ERP), the orders at risk are listed with an alternate routing or "
+    "plant where master data has one; the roles in 'notify' (customer service) are told "
+    "which orders and dates are at risk (scenario 8).",
+    params={"system": _SYSTEM, "reason": _S, "notify": {"type": "array", "items": _ROLE}},
+    required=["reason"],
+)

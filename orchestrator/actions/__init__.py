@@ -73,4 +73,4 @@ def run(ctx: BatchContext, event: Event, step: Step, planned: Iterable[PlannedAc
         event.explanation = {**(event.explanation or {}), "actions_done": done}
 
 
-from . import gates, records  # noqa: E402, F401
+from . import gates, planning, records  # noqa: E402, F401

@@ -222,7 +222,6 @@ def evaluate_with(
 EXTRA_FACTS: dict[str, dict[str, Any]] = {
     "inspection.recorded": {"supplier": {"type": "string"}, "defects": {"type": "integer"}},
     "cycle_count.recorded": {"variance_pct": {"type": "number"}},
-    "asn.delayed": {"critical": {"type": "boolean"}},
 }
 
 

@@ -2,6 +2,7 @@
 
 from .audit import AuditRecord, AuditRecordImmutable, AuditSeal
 from .events import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
+from .exposures import Exposure, ExposureKind, ExposureLine, ProposalKind
 from .gates import CheckRecord, Gate, GateState
 from .inventory import AdvanceShippingNotice, AsnLine, CycleCount, GoodsReceipt
 from .lots import Lot, LotGenealogy, LotOrderLink
@@ -39,6 +40,9 @@ __all__ = [
     "Disposition",
     "Event",
     "EventStatus",
+    "Exposure",
+    "ExposureKind",
+    "ExposureLine",
     "Gate",
     "GateState",
     "GoodsReceipt",
@@ -65,5 +69,6 @@ __all__ = [
     "PayloadEdit",
     "PayloadEditState",
     "ProductionOrder",
+    "ProposalKind",
     "ScrapDeclaration",
 ]

@@ -22,6 +22,8 @@ def test_the_packs_cover_scenario_one_and_the_pipeline_gates():
         "quality-gates",
         "material-gates",
         "scrap-spike",
+        "supply-risk",
+        "line-stoppage",
     }
 
 
@@ -48,7 +50,7 @@ def board_users(db):
 @pytest.mark.django_db
 def test_loading_publishes_global_versions_with_four_eyes(board_users):
     author, approver = board_users
-    assert "4 published" in load()
+    assert f"{len(PACKS)} published" in load()
     versions = RuleSetVersion.objects.all()
     assert versions.count() == len(PACKS)
     for version in versions:

@@ -14,6 +14,8 @@ from decimal import Decimal
 from django.db.models import Sum
 from django.utils.dateparse import parse_datetime
 
+from plants.models import WorkCenter
+
 from ...choices import LotOrderRelation, OperationState, OrderState
 from ...models import (
     Event,
@@ -310,26 +312,32 @@ def material_issued(ctx: BatchContext, event: Event) -> Step | None:
     return Step(apply=apply, order=order, lot=lot, derived={"reserved": component is not None})
 
 
-def _scrap_window(ctx: BatchContext, event: Event, order) -> Decimal:
-    """Scrap of ``order`` within the plant's ``scrap.spike_window`` before this batch,
-    read once per order and batch; this batch's declarations are added as they apply."""
+def _scrap_window(ctx: BatchContext, event: Event, key: tuple[int, int | None, int]) -> Decimal:
+    """Scrap of one item on one line of the plant (``key``: plant, work center, item)
+    within the plant's ``scrap.spike_window`` before this batch, read once per key and
+    batch; this batch's declarations are added as they apply."""
     from ..rules_bridge import plant_parameters
 
     w = world(ctx)
-    if order.pk not in w.scrap_window:
+    if key not in w.scrap_window:
+        plant_id, work_center_id, item_id = key
         window = plant_parameters(ctx, event.plant).get("scrap.spike_window", 3600.0)
         since = ctx.now - dt.timedelta(seconds=float(window))
-        total = ScrapDeclaration.objects.filter(order=order, declared_at__gte=since).aggregate(
-            s=Sum("qty")
-        )["s"]
-        w.scrap_window[order.pk] = total or Decimal(0)
-    return w.scrap_window[order.pk]
+        total = ScrapDeclaration.objects.filter(
+            order__plant_id=plant_id,
+            work_center_id=work_center_id,
+            item_id=item_id,
+            declared_at__gte=since,
+        ).aggregate(s=Sum("qty"))["s"]
+        w.scrap_window[key] = total or Decimal(0)
+    return w.scrap_window[key]
 
 
 @handles("scrap.declared")
 def scrap_declared(ctx: BatchContext, event: Event) -> Step | None:
-    """Scrap on an order (and operation): added to the running totals; rules see the
-    scrap summed over the plant's window (``window_qty``) for spike detection."""
+    """Scrap on an order (and operation): added to the running totals. Rules see the
+    scrap of the same item on the same line of the plant summed over the plant's window
+    (``window_qty``, the sliding window of scenario 6), and the line (``line``)."""
     bundle = open_order(ctx, event)
     if bundle is None:
         return None
@@ -350,15 +358,21 @@ def scrap_declared(ctx: BatchContext, event: Event) -> Step | None:
         return None
     lot = get_lot(ctx, event.plant_id, p["lot"]) if p.get("lot") else None
     order, qty = bundle.order, dec(p["qty"])
-    window_qty = _scrap_window(ctx, event, order) + qty
+    item = (get_item(ctx, p["item"]) if p.get("item") else None) or order.item
+    work_center_id = op.work_center_id if op is not None else None
+    key = (event.plant_id, work_center_id, item.pk)
+    window_qty = _scrap_window(ctx, event, key) + qty
+    line = _work_center_code(ctx, work_center_id)
 
     def apply() -> None:
-        world(ctx).scrap_window[order.pk] = window_qty
+        world(ctx).scrap_window[key] = window_qty
         ctx.add(
             ScrapDeclaration(
                 order=order,
                 operation=op,
                 lot=lot,
+                work_center_id=work_center_id,
+                item=item,
                 qty=qty,
                 uom=uom,
                 reason_code=p["reason"],
@@ -372,7 +386,24 @@ def scrap_declared(ctx: BatchContext, event: Event) -> Step | None:
             op.scrapped_qty += qty
             ctx.mark(op, "scrapped_qty")
 
-    return Step(apply=apply, order=order, derived={"window_qty": float(window_qty)})
+    return Step(
+        apply=apply,
+        order=order,
+        lot=lot,
+        derived={"window_qty": float(window_qty), "line": line, "window_item": item.code},
+    )
+
+
+def _work_center_code(ctx: BatchContext, work_center_id: int | None) -> str:
+    if work_center_id is None:
+        return ""
+    codes = ctx.cache.setdefault("work_center_codes", {})
+    if work_center_id not in codes:
+        codes[work_center_id] = (
+            WorkCenter.objects.filter(pk=work_center_id).values_list("code", flat=True).first()
+            or ""
+        )
+    return codes[work_center_id]
 
 
 @handles("production.completed")
@@ -474,7 +505,12 @@ def production_completed(ctx: BatchContext, event: Event) -> Step | None:
 
 @handles("machine.downtime")
 def machine_downtime(ctx: BatchContext, event: Event) -> Step | None:
-    """A stoppage of a work center: recorded for line-stoppage rules (scenario 8)."""
+    """A stoppage of a work center: recorded. Rules see whether the work center is
+    constrained (master data), the duration, the open orders with operations still to
+    run on it and how many have an alternate routing or plant
+    (``services.exposures.stoppage_at_risk``), which ``record_line_stoppage`` records."""
+    from ...services.exposures import stoppage_at_risk
+
     p = event.payload
     wc = get_work_center(ctx, event.plant_id, p["work_center"])
     if wc is None:
@@ -493,6 +529,8 @@ def machine_downtime(ctx: BatchContext, event: Event) -> Step | None:
     started = parse_datetime(p["started_at"])
     ended = parse_datetime(p["ended_at"]) if p.get("ended_at") else None
     minutes = (ended - started).total_seconds() / 60 if ended else 0.0
+    found = stoppage_at_risk(work_center=wc, since=started, until=ended)
+    ctx.cache.setdefault("exposures", {})[event.pk] = found
 
     def apply() -> None:
         MachineDowntime.objects.update_or_create(
@@ -507,4 +545,12 @@ def machine_downtime(ctx: BatchContext, event: Event) -> Step | None:
             },
         )
 
-    return Step(apply=apply, derived={"duration_minutes": minutes, "constrained": False})
+    return Step(
+        apply=apply,
+        derived={
+            "duration_minutes": minutes,
+            "constrained": wc.constrained,
+            "orders_at_risk": len(found.lines),
+            "alternates": found.proposals,
+        },
+    )
