@@ -309,7 +309,10 @@ def asn_delayed(ctx: BatchContext, event: Event) -> Step | None:
     items = {line.item.pk: line.item for line in lines}
     if asn is not None:
         items.update({a.item.pk: a.item for a in asn.lines.select_related("item")})
-    before = (asn.revised_expected_at or asn.expected_at) if asn is not None else new_eta
+    if asn is not None:
+        before = asn.revised_expected_at or asn.expected_at
+    else:  # never announced: the date the supplier had promised, if the notice says it
+        before = parse_datetime(p.get("previous_expected_at") or "") or event.occurred_at
     found = supply_at_risk(asn=asn, items=list(items.values()), since=before, until=new_eta)
     ctx.cache.setdefault("exposures", {})[event.pk] = found
     derived = {
@@ -324,7 +327,7 @@ def asn_delayed(ctx: BatchContext, event: Event) -> Step | None:
         nonlocal asn
         if asn is None:
             asn = AdvanceShippingNotice(
-                plant=plant, number=p["asn"], supplier=supplier, expected_at=new_eta
+                plant=plant, number=p["asn"], supplier=supplier, expected_at=before
             )
             asn.save()
             ctx.audit(
