@@ -62,8 +62,10 @@ def test_scenario_7_a_late_critical_component_puts_orders_at_every_plant_at_risk
     for line in lines.values():
         assert line.need_date == line.due_date - dt.timedelta(days=2)
         assert line.item.code == "CMP-4711"
-        assert line.proposal == "reallocation" and line.from_plant is not None
-        assert line.from_plant_id != line.plant_id and line.proposal_qty > 0
+        assert line.proposal == "reallocation"
+        assert line.from_plant is not None
+        assert line.from_plant_id != line.plant_id
+        assert line.proposal_qty > 0
 
     # People: quality decides a substitution, planning the reallocation, customer service
     # is told the orders and their dates.
