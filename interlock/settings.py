@@ -356,6 +356,35 @@ CELERY_BEAT_SCHEDULE["connectors-scan-file-drop"] = {
     "schedule": 30.0,
 }
 
+# --- Task inbox (orchestrator/services/tasks.py; README "Task inbox") ---------------------
+# New and escalated tasks are e-mailed to the people of the role, with a link under this URL.
+INTERLOCK_BASE_URL = env_str("INTERLOCK_BASE_URL", "http://127.0.0.1:8000")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "interlock@localhost")
+CELERY_BEAT_SCHEDULE["orchestrator-mail-tasks"] = {
+    "task": "orchestrator.mail_tasks",
+    "schedule": 30.0,
+}
+CELERY_BEAT_SCHEDULE["orchestrator-escalate-gate-timeouts"] = {
+    "task": "orchestrator.escalate_gate_timeouts",
+    "schedule": 60.0,
+}
+# Scenario 9: each plant is reconciled when its reconciliation.interval has passed.
+CELERY_BEAT_SCHEDULE["orchestrator-reconcile-plants"] = {
+    "task": "orchestrator.reconcile_plants",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["orchestrator-escalate-tasks"] = {
+    "task": "orchestrator.escalate_overdue_tasks",
+    "schedule": 60.0,
+}
+
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 # JSON lines for the web server and the worker; readable lines in the demo (DEBUG=1).
 LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", ("json", "plain"))

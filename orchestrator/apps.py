@@ -13,6 +13,7 @@ class OrchestratorConfig(AppConfig):
 
         from . import system_checks  # noqa: F401 - registers the deploy checks
         from .ingest.rules_bridge import register_schemas
+        from .services import approvals, reconciliation  # noqa: F401 - complete their tasks
         from .simulation import stored_events
 
         register_schemas()

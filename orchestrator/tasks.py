@@ -53,3 +53,50 @@ def verify_audit_trail() -> dict:
 
     result = audit_verify_and_alert()
     return {"ok": result.ok, "checked": result.checked, "head_seq": result.head_seq}
+
+
+@shared_task(acks_late=True, name="orchestrator.escalate_overdue_tasks")
+def escalate_overdue_tasks() -> int:
+    """Beat task (every minute): open or claimed tasks past ``due_at`` → escalated to
+    their escalation role (audited, e-mailed). Safe to run twice."""
+    from .services.tasks import tasks_escalate_overdue
+
+    return tasks_escalate_overdue()
+
+
+@shared_task(acks_late=True, name="orchestrator.mail_tasks")
+def mail_tasks() -> int:
+    """Beat task (every 30 s) and woken after a task opens: e-mail new and escalated tasks
+    to the people of the role. Each task is claimed by a conditional update: safe twice."""
+    from .services.tasks import tasks_mail_pending
+
+    return tasks_mail_pending()
+
+
+@shared_task(acks_late=True, name="orchestrator.escalate_gate_timeouts")
+def escalate_gate_timeouts() -> int:
+    """Beat task (every minute): a gate closed longer than its plant's
+    ``gate.timeout.<kind>`` opens a task for ``gate.escalate_to.<kind>`` (audited on the
+    gate); tasks of gates opened since are resolved. Safe to run twice (keyed tasks)."""
+    from .services.gate_timeouts import gates_escalate_overdue
+
+    return gates_escalate_overdue()
+
+
+@shared_task(acks_late=True, name="orchestrator.reconcile_plants")
+def reconcile_plants() -> list[int]:
+    """Beat task (every 5 minutes): reconcile each plant whose last run is older than its
+    ``reconciliation.interval`` with its ERP, MES and QMS (scenario 9)."""
+    from .services.reconciliation import reconcile_due_plants
+
+    return reconcile_due_plants()
+
+
+@shared_task(acks_late=True, name="orchestrator.reconcile_plant")
+def reconcile_plant(plant_id: int) -> int:
+    """Reconcile one plant now (the admin's "Reconcile now")."""
+    from plants.models import Plant
+
+    from .services.reconciliation import reconcile_plant as run
+
+    return run(plant=Plant.objects.get(pk=plant_id)).pk

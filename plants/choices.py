@@ -127,6 +127,7 @@ class Role(models.TextChoices):
     SUPERVISOR = "supervisor", "Shift supervisor"
     PROCUREMENT = "procurement", "Procurement"
     CUSTOMER_SERVICE = "customer_service", "Customer service"
+    ENGINEERING = "engineering", "Engineering"
 
 
 Weekday = models.IntegerChoices(

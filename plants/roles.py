@@ -115,6 +115,8 @@ ROLE_GRANTS: dict[str, dict[str, list[str]]] = {
     Role.MAINTENANCE: _DECIDER,
     Role.PROCUREMENT: _DECIDER,
     Role.CUSTOMER_SERVICE: _DECIDER,
+    # Approves substitutions of delayed critical components (scenario 7).
+    Role.ENGINEERING: _DECIDER,
     # Cycle-count variances over tolerance wait for a supervisor (scenario 5).
     Role.SUPERVISOR: {
         **_DECIDER,

@@ -71,8 +71,10 @@ _ROLE = {
         "planning",
         "customer_service",
         "supervisor",
+        "engineering",
     ]
 }
+_TASK_KIND = {"enum": ["approve", "investigate", "contain", "reply", "correct", "review"]}
 
 register_action(
     "post_to_system",
@@ -190,4 +192,18 @@ register_action(
     "which orders and dates are at risk (scenario 8).",
     params={"system": _SYSTEM, "reason": _S, "notify": {"type": "array", "items": _ROLE}},
     required=["reason"],
+)
+register_action(
+    "open_task",
+    description="Open a task for the people holding a role at the plant (their inbox and "
+    "e-mail), with a due time and the event as evidence; escalated when overdue.",
+    params={
+        "role": _ROLE,
+        "kind": _TASK_KIND,
+        "title": _S,
+        "due_in": {"type": "integer", "minimum": 1, "maximum": 43200},
+        "escalate_to": _ROLE,
+        "details": {"type": "object"},
+    },
+    required=["role", "kind", "title"],
 )

@@ -55,6 +55,7 @@ GOVERNED = {
     "orchestrator.ordercomponent",
     "orchestrator.asnline",
     "orchestrator.payloadedit",
+    "orchestrator.reconciliationrun",
     "rules.rulesetversion",
     "rules.versiondecision",
     "rules.activation",

@@ -258,10 +258,67 @@ class ErpSimulator(base.Simulator):
         n = self._next(db, f"pln:{plant}")
         return f"PLN-{plant}-{n:06d}", {"plant": where, "type": type_, subject_field: subject}
 
+    # --- reconciliation snapshot ----------------------------------------------------------
+    def snapshot(self, plant: str) -> dict:
+        """What this ERP holds for ``plant``, for Interlock's reconciliation (scenario 9), in
+        the codes and units it was posted in: per order the produced quantity (yield
+        confirmed on its last operation), the scrapped quantity, the received quantity and
+        whether it is settled; per lot the status last posted."""
+        orders: dict[str, dict] = {}
+
+        def order(number: str) -> dict:
+            return orders.setdefault(
+                number,
+                {
+                    "status": "open",
+                    "produced_qty": "0",
+                    "scrapped_qty": "0",
+                    "received_qty": "0",
+                    "uom": "",
+                    "_ops": {},
+                },
+            )
+
+        for entry in self.ledger(plant):
+            p, type_ = entry["payload"], entry["type"]
+            number = str(p.get("order") or "")
+            if not number:
+                continue
+            row = order(number)
+            if type_ == "operation.confirmation":
+                ops = row["_ops"]
+                op = str(p.get("operation", ""))
+                ops[op] = ops.get(op, Decimal(0)) + _dec(p.get("qty", 0), "qty")
+                row["uom"] = row["uom"] or str(p.get("uom", ""))
+            elif type_ == "scrap":
+                total = Decimal(row["scrapped_qty"]) + _dec(p.get("qty", 0), "qty")
+                row["scrapped_qty"] = _text(total)
+                row["uom"] = row["uom"] or str(p.get("uom", ""))
+            elif type_ == "goods_receipt":
+                row["status"] = "received"
+            elif type_ == "order.settle":
+                row["status"] = "settled"
+        for r in self.query("SELECT * FROM orders WHERE plant = ?", (plant,)):
+            if r["number"] in orders:
+                orders[r["number"]]["received_qty"] = r["received_qty"]
+                if r["settled"]:
+                    orders[r["number"]]["status"] = "settled"
+        for row in orders.values():
+            ops = row.pop("_ops")
+            if ops:
+                row["produced_qty"] = _text(ops[max(ops)])
+        lots = {
+            r["lot"]: {"status": r["status"]}
+            for r in self.query("SELECT lot, status FROM lots WHERE plant = ?", (plant,))
+        }
+        return {"system": "erp", "plant": plant, "orders": orders, "lots": lots}
+
     # --- read endpoints -----------------------------------------------------------------
     def extra_routes(self, method: str, parts: list[str], query: dict) -> base.Answer | None:
         if method == "POST" and parts == ["_release"]:
             return self._release_now(query)
+        if method == "POST" and parts == ["_reverse"]:
+            return self._reverse(query)
         if method != "GET":
             return None
         if parts == ["_planning"]:
@@ -271,6 +328,11 @@ class ErpSimulator(base.Simulator):
             rows = self.query(sql + " ORDER BY id", params)
             items = [dict(r) | {"detail": json.loads(r["detail"])} for r in rows]
             return base.Answer(200, {"count": len(items), "planning": items})
+
+        if parts == ["snapshot"]:
+            if not query.get("plant"):
+                return base.Answer(400, {"error": "snapshot needs ?plant="})
+            return base.Answer(200, self.snapshot(query["plant"]))
         if parts == ["_inventory"]:
             rows = self.query("SELECT plant, item, qty, uom FROM stock ORDER BY plant, item")
             return base.Answer(200, {"stock": [dict(r) for r in rows]})
@@ -282,6 +344,23 @@ class ErpSimulator(base.Simulator):
             orders = [dict(r) | {"envelope": json.loads(r["envelope"])} for r in rows]
             return base.Answer(200, {"count": len(orders), "orders": orders})
         return None
+
+    def _reverse(self, query: dict) -> base.Answer:
+        """``POST /erp/_reverse?plant=P1&order=…&type=scrap``: someone reverses the order's
+        postings of that type in the ERP by hand (they leave the ledger), so that the ERP
+        and Interlock diverge (what ``demo_scenario 9`` reconciles)."""
+        plant, order, type_ = query.get("plant", ""), query.get("order", ""), query.get("type", "")
+        if not plant or not order or type_ not in MESSAGE_TYPES:
+            return base.Answer(
+                400, {"error": f"needs plant, order and type (one of {sorted(MESSAGE_TYPES)})"}
+            )
+        with self.transaction() as db:
+            removed = db.execute(
+                "DELETE FROM ledger WHERE plant = ? AND type = ? "
+                "AND json_extract(payload, '$.order') = ?",
+                (plant, type_, order),
+            ).rowcount
+        return base.Answer(200, {"plant": plant, "order": order, "type": type_, "removed": removed})
 
     def _release_now(self, query: dict) -> base.Answer:
         """``POST /erp/_release?plant=P1&count=1``: a planner releases orders now (what

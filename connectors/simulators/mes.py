@@ -318,7 +318,45 @@ class MesSimulator(base.Simulator):
         )[0]["due"]
         return max(0.05, (nxt - time.time()) if nxt else 1.0)
 
+    def snapshot(self, plant: str) -> dict:
+        """What this MES reported for ``plant`` (the steps sent so far; a duplicate counts
+        once), for Interlock's reconciliation, in the plant's own units: per order the
+        status of its run, the good quantity confirmed on its last operation and the
+        scrap declared."""
+        orders: dict[str, dict] = {}
+        for r in self.query(
+            "SELECT number, plan, next_step, status FROM runs WHERE plant = ?", (plant,)
+        ):
+            seen: set[str] = set()
+            produced: dict[str, Decimal] = {}
+            scrapped, uom = Decimal(0), ""
+            for step in json.loads(r["plan"])[: r["next_step"]]:
+                for env in step:
+                    fingerprint = json.dumps(env, sort_keys=True)
+                    if fingerprint in seen:
+                        continue
+                    seen.add(fingerprint)
+                    p = env["payload"]
+                    if env["type"] == "operation.confirmed":
+                        op = str(p["operation"])
+                        produced[op] = produced.get(op, Decimal(0)) + Decimal(str(p["qty"]))
+                        uom = uom or str(p.get("uom", ""))
+                    elif env["type"] == "scrap.declared":
+                        scrapped += Decimal(str(p["qty"]))
+                        uom = uom or str(p.get("uom", ""))
+            orders[r["number"]] = {
+                "status": "completed" if r["status"] == "done" else "in_process",
+                "produced_qty": _num(produced[max(produced)]) if produced else 0,
+                "scrapped_qty": _num(scrapped),
+                "uom": uom,
+            }
+        return {"system": "mes", "plant": plant, "orders": orders}
+
     def extra_routes(self, method: str, parts: list[str], query: dict) -> base.Answer | None:
+        if method == "GET" and parts == ["snapshot"]:
+            if not query.get("plant"):
+                return base.Answer(400, {"error": "snapshot needs ?plant="})
+            return base.Answer(200, self.snapshot(query["plant"]))
         if method == "GET" and parts == ["_runs"]:
             sql, params = "SELECT * FROM runs", []
             if query.get("plant"):

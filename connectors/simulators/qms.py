@@ -209,7 +209,32 @@ class QmsSimulator(base.Simulator):
                 if status not in ("accepted", "parked", "duplicate"):
                     log.warning("%s %s: %s", plant, row["number"], result)
 
+    def snapshot(self, plant: str) -> dict:
+        """The inspections this QMS holds for ``plant`` (for Interlock's reconciliation):
+        per inspection its order, lot, and result in the plant's code once recorded, with
+        the counts per result."""
+        inspections, counts = {}, {}
+        for r in self.query(
+            "SELECT number, order_number, lot, result_code, recorded_status FROM inspections"
+            " WHERE plant = ? ORDER BY created_at",
+            (plant,),
+        ):
+            recorded = r["recorded_status"] is not None
+            inspections[r["number"]] = {
+                "order": r["order_number"],
+                "lot": r["lot"],
+                "result": r["result_code"] if recorded else "",
+                "status": "recorded" if recorded else "requested",
+            }
+            if recorded:
+                counts[r["result_code"]] = counts.get(r["result_code"], 0) + 1
+        return {"system": "qms", "plant": plant, "inspections": inspections, "counts": counts}
+
     def extra_routes(self, method: str, parts: list[str], query: dict) -> base.Answer | None:
+        if method == "GET" and parts == ["snapshot"]:
+            if not query.get("plant"):
+                return base.Answer(400, {"error": "snapshot needs ?plant="})
+            return base.Answer(200, self.snapshot(query["plant"]))
         if method == "GET" and parts == ["_inspections"]:
             rows = self.query("SELECT * FROM inspections ORDER BY created_at")
             items = [dict(r) for r in rows]

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import Exposure, OutboxMessage
+from ..models import Exposure, Notification, OutboxMessage
 from ..models.notifications import NotificationKind
 from ..services.exposures import Found
+from ..services.tasks import open_task_in_batch
 from . import ActionContext, implements
-from .records import _key, _notify, _outbox_system
+from .records import _key, _outbox_system
 
 
 def _post(a: ActionContext, message: str, payload: dict[str, Any], *parts: str) -> str:
@@ -49,28 +50,55 @@ def _post(a: ActionContext, message: str, payload: dict[str, Any], *parts: str) 
 
 
 def _tell(a: ActionContext, exposure: Exposure, found: Found) -> list[str]:
-    """Tell the roles in ``notify`` which orders (and dates) the exposure puts at risk."""
+    """Tell the roles in ``notify`` (customer service) at **each plant at risk** which of
+    its orders and dates the exposure puts at risk: a notification and a task to review,
+    linked to the exposure page."""
     roles = a.action.params.get("notify") or []
-    orders = [
-        {
-            "order": line.order.number,
-            "plant": line.order.plant.code,
-            "due_date": line.due_date.isoformat(),
-            "proposal": line.proposal_text,
-        }
-        for line in found.lines
-    ]
-    for role in roles:
-        dates = ", ".join(f"{o['order']} ({o['plant']}, due {o['due_date']})" for o in orders)
-        _notify(
-            a,
-            NotificationKind.NOTIFY,
-            role,
-            f"order dates at risk: {exposure.title}: {dates}",
-            exposure=exposure.pk,
-            exposure_url=f"/admin/orchestrator/exposure/{exposure.pk}/change/",
-            orders=orders,
-        )
+    by_plant: dict[int, list] = {}
+    for line in found.lines:
+        by_plant.setdefault(line.order.plant_id, []).append(line)
+    url = f"/admin/orchestrator/exposure/{exposure.pk}/change/"
+    for lines in by_plant.values():
+        plant = lines[0].order.plant
+        orders = [
+            {
+                "order": line.order.number,
+                "plant": plant.code,
+                "due_date": line.due_date.isoformat(),
+                "proposal": line.proposal_text,
+            }
+            for line in lines
+        ]
+        dates = ", ".join(f"{o['order']} (due {o['due_date']})" for o in orders)
+        message = f"order dates at risk at {plant.code}: {dates} ({exposure.title})"[:500]
+        details = {"exposure": exposure.pk, "exposure_url": url, "orders": orders}
+        for role in roles:
+            open_task_in_batch(
+                a.ctx,
+                plant=plant,
+                role=role,
+                kind="review",
+                title=message[:300],
+                details=details,
+                event=a.event,
+                subject=exposure,
+                rule=a.rule,
+                correlation_id=a.event.correlation_id,
+                key=_key(a, "exposure-task", plant.code, role),
+            )
+            a.ctx.add(
+                Notification(
+                    plant=plant,
+                    kind=NotificationKind.NOTIFY,
+                    role=role,
+                    message=message,
+                    details=details,
+                    event=a.event,
+                    rule=a.rule,
+                    correlation_id=a.event.correlation_id,
+                    created_at=a.ctx.now,
+                )
+            )
     return roles
 
 

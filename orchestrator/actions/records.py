@@ -12,6 +12,7 @@ from ..models.gates import APPROVAL_GATE
 from ..models.notifications import NotificationKind
 from ..services.lifecycle import transition_for_target
 from ..services.outbox import outbox_system_for, outbox_wake_on_commit
+from ..services.tasks import open_task_in_batch
 from . import ActionContext, implements
 
 #: The gate ``require_approval`` holds on the event's order (else lot).
@@ -64,7 +65,42 @@ def _outbox_system(a: ActionContext, kind: str) -> int | None:
     return system_id
 
 
-def _notify(a: ActionContext, kind: str, role: str, message: str, **details) -> dict:
+def _task(
+    a: ActionContext,
+    *,
+    role: str,
+    kind: str,
+    title: str,
+    details: dict | None = None,
+    due_in: int | None = None,
+    escalate_to: str = "",
+    approval: ApprovalRequest | None = None,
+) -> bool:
+    """Open the task a person holding ``role`` at the event's plant acts on (once per
+    event, rule, role and kind)."""
+    task = open_task_in_batch(
+        a.ctx,
+        plant=a.event.plant,
+        role=role,
+        kind=kind,
+        title=title,
+        details=details,
+        due_in=due_in,
+        escalate_to=escalate_to,
+        event=a.event,
+        order=a.step.order,
+        lot=a.step.lot,
+        approval=approval,
+        rule=a.rule,
+        key=_key(a, "task", role, kind),
+    )
+    return task is not None
+
+
+def _notify(
+    a: ActionContext, kind: str, role: str, message: str, *, task_kind: str = "review", **details
+) -> dict:
+    _task(a, role=role, kind=task_kind, title=message, details=details or None)
     a.ctx.add(
         Notification(
             plant=a.event.plant,
@@ -95,6 +131,7 @@ def threshold_alert(a: ActionContext) -> dict:
             NotificationKind.THRESHOLD_ALERT,
             role,
             params.get("message") or f"{params['parameter']} crossed",
+            task_kind="investigate",
             parameter=params["parameter"],
         )
     return {"notified": params["roles"]}
@@ -109,6 +146,7 @@ def open_supplier_case(a: ActionContext) -> dict:
         NotificationKind.SUPPLIER_CASE,
         "procurement",
         a.action.params["reason"],
+        task_kind="reply",
         supplier=supplier,
         lot=lot.number if lot is not None else "",
         evidence=a.event.payload,
@@ -134,20 +172,29 @@ def require_approval(a: ActionContext) -> dict:
         gate.reason = params["reason"][:300]
         gate.rule = a.rule[:200]
         a.ctx.mark(gate, "waits_for", "reason", "rule")
-    a.ctx.add(
-        ApprovalRequest(
-            plant=a.event.plant,
-            role=params["role"],
-            reason=params["reason"][:500],
-            escalate_to=params.get("escalate_to", ""),
-            due_at=a.ctx.now + dt.timedelta(minutes=minutes) if minutes else None,
-            order=a.step.order,
-            gate=gate,
-            event=a.event,
-            rule=a.rule,
-            correlation_id=a.event.correlation_id,
-            created_at=a.ctx.now,
-        )
+    request = ApprovalRequest(
+        plant=a.event.plant,
+        role=params["role"],
+        reason=params["reason"][:500],
+        escalate_to=params.get("escalate_to", ""),
+        due_at=a.ctx.now + dt.timedelta(minutes=minutes) if minutes else None,
+        order=a.step.order,
+        gate=gate,
+        event=a.event,
+        rule=a.rule,
+        correlation_id=a.event.correlation_id,
+        created_at=a.ctx.now,
+    )
+    request.save()  # a few per order; the task links to it (a buffered row has no key)
+    _task(
+        a,
+        role=params["role"],
+        kind="approve",
+        title=f"Approve: {params['reason']}",
+        details={"approval_request": request.pk, "evidence": a.event.payload},
+        due_in=minutes,
+        escalate_to=params.get("escalate_to", ""),
+        approval=request,
     )
     return {"approval": params["role"], "gate": APPROVAL_GATE if gate is not None else None}
 
@@ -198,3 +245,19 @@ def change_lot_status(a: ActionContext) -> dict:
     except TransitionRefused as exc:
         return {"lot": lot.number, "result": exc.why}
     return {"lot": lot.number, "status": status}
+
+
+@implements("open_task")
+def open_task(a: ActionContext) -> dict:
+    params = a.action.params
+    details = {**params.get("details", {}), "evidence": a.event.payload}
+    opened = _task(
+        a,
+        role=params["role"],
+        kind=params["kind"],
+        title=params["title"],
+        details=details,
+        due_in=params.get("due_in"),
+        escalate_to=params.get("escalate_to", ""),
+    )
+    return {"task": params["role"], "result": "opened" if opened else "exists"}

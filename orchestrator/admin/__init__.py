@@ -413,4 +413,4 @@ class MachineDowntimeAdmin(ServiceWritten, ScopedAdmin):
 
 # Registered on import: outbox, dead-letter queue, replay, circuit state; and the
 # exception workbench: messages, events, trace.
-from . import exposures, outbox, workbench  # noqa: E402, F401
+from . import exposures, outbox, reconciliation, tasks, workbench  # noqa: E402, F401

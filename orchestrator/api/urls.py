@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import approvals, checks, outbox, reads, trace, views, workbench
+from . import approvals, checks, outbox, reads, tasks, trace, views, workbench
 
 router = SimpleRouter(trailing_slash=False)
 router.register("orders", views.OrderViewSet, basename="order")
@@ -27,5 +27,20 @@ urlpatterns = [
     path("outbox/<int:pk>/replay", outbox.OutboxReplayView.as_view(), name="outbox-replay"),
     path(
         "approvals/<int:pk>/decide", approvals.ApprovalDecideView.as_view(), name="approval-decide"
+    ),
+    path("tasks/mine", tasks.MyTasksView.as_view(), name="tasks-mine"),
+    path("tasks/<int:pk>/claim", tasks.TaskClaimView.as_view(), name="task-claim"),
+    path("tasks/<int:pk>/release", tasks.TaskReleaseView.as_view(), name="task-release"),
+    path("tasks/<int:pk>/complete", tasks.TaskCompleteView.as_view(), name="task-complete"),
+    path("reconciliation/runs", tasks.ReconciliationRunView.as_view(), name="reconciliation-run"),
+    path(
+        "reconciliation/exceptions",
+        tasks.ReconciliationExceptionsView.as_view(),
+        name="reconciliation-exceptions",
+    ),
+    path(
+        "reconciliation/exceptions/<int:pk>/<str:action>",
+        tasks.ReconciliationExceptionActionView.as_view(),
+        name="reconciliation-exception-act",
     ),
 ]

@@ -11,6 +11,8 @@ from .orders import Operation, OrderComponent, OrderRevision, ProductionOrder
 from .outbox import OutboxMessage, OutboxStatus
 from .production import MachineDowntime, MaterialIssue, OperationConfirmation, ScrapDeclaration
 from .quality import Disposition, Inspection, InspectionPlan, InspectionResult, Nonconformance
+from .reconciliation import ReconciliationException, ReconciliationRun
+from .tasks import Task, TaskKind, TaskState
 from .workbench import PayloadEdit, PayloadEditState
 
 #: Every model with a lifecycle, by API/admin name (the state picture and tests iterate it).
@@ -70,5 +72,10 @@ __all__ = [
     "PayloadEditState",
     "ProductionOrder",
     "ProposalKind",
+    "ReconciliationException",
+    "ReconciliationRun",
     "ScrapDeclaration",
+    "Task",
+    "TaskKind",
+    "TaskState",
 ]

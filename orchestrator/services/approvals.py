@@ -16,12 +16,10 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from interlock.errors import Conflict, DomainError, ErrorDetail, NotAllowed
 from plants.choices import Role
-from plants.models import Membership
 
 from ..ingest import sequencing
 from ..ingest.context import BatchContext
@@ -30,43 +28,16 @@ from ..ingest.world import key_gate_open
 from ..models import ApprovalRequest, AuditRecord, Event, GateState, Notification
 from ..models.notifications import ApprovalState, NotificationKind
 from .lifecycle import actor_identity, transition_apply
+from .roles import RULE_ROLES, holds_role
+from .tasks import register_task_completer, tasks_cancel_for_approval
 
 ESCALATION_ACTOR = "system:interlock"
 
-#: Rule role names (``rules.actions._ROLE``) → the people's roles that hold them. Every
-#: role a shipped pack routes to has its own people's role (and a demo login per plant);
-#: the plant admin also stands in for the supervisor, as before that role existed.
-RULE_ROLES: dict[str, tuple[str, ...]] = {
-    "governance_board": (Role.GOVERNANCE_BOARD,),
-    "plant_admin": (Role.PLANT_ADMIN,),
-    "supervisor": (Role.SUPERVISOR, Role.PLANT_ADMIN),
-    "operator": (Role.OPERATOR,),
-    "quality": (Role.QUALITY_LEAD,),
-    "quality_lead": (Role.QUALITY_LEAD,),
-    "auditor": (Role.AUDITOR,),
-    "planning": (Role.PLANNING,),
-    "maintenance": (Role.MAINTENANCE,),
-    "procurement": (Role.PROCUREMENT,),
-    "customer_service": (Role.CUSTOMER_SERVICE,),
-}
 DECIDABLE = (ApprovalState.PENDING, ApprovalState.ESCALATED)
 
 
 def escalation_role(request: ApprovalRequest) -> str:
     return request.escalate_to or Role.PLANT_ADMIN
-
-
-def holds_role(user: Any, rule_role: str, plant_id: int) -> bool:
-    """Does ``user`` hold the people's role behind ``rule_role`` at ``plant_id`` (or
-    company-wide)?"""
-    roles = RULE_ROLES.get(rule_role)
-    if roles is None or user is None or not getattr(user, "is_active", False):
-        return False
-    if getattr(user, "pk", None) is None:
-        return False
-    return Membership.objects.filter(
-        Q(plant_id=plant_id) | Q(plant__isnull=True), user=user, role__in=roles
-    ).exists()
 
 
 def may_decide(user: Any, request: ApprovalRequest) -> bool:
@@ -157,6 +128,12 @@ def approval_decide(
             source=source,
             reason=reason,
         )
+        tasks_cancel_for_approval(
+            approval=locked,
+            actor=actor,
+            outcome="approved" if approve else "rejected",
+            comment=reason,
+        )
         gate = locked.gate
         if approve and gate is not None and gate.state == GateState.CLOSED:
             others = gate.approval_requests.exclude(pk=locked.pk).filter(state__in=DECIDABLE)
@@ -209,3 +186,24 @@ def approvals_escalate(*, now: dt.datetime | None = None) -> int:
                 reason=f"not decided by {request.due_at:%Y-%m-%d %H:%M}; escalated to {role}",
             )
     return len(due)
+
+
+def _complete_approval_task(*, task: Any, actor: Any, outcome: str, comment: str) -> bool:
+    """An approval task is done by deciding its request (which completes every task of
+    the request, this one included)."""
+    if task.approval_id is None:
+        return False
+    if outcome not in ("approved", "rejected"):
+        raise DomainError(
+            message="An approval task is completed with outcome 'approved' or 'rejected'.",
+            code="approval_outcome_required",
+            details=[ErrorDetail(path="outcome", code="invalid", message=outcome)],
+        )
+    approval_decide(
+        request=task.approval, actor=actor, approve=outcome == "approved", reason=comment
+    )
+    return True
+
+
+register_task_completer(_complete_approval_task)
+__all__ = ["RULE_ROLES", "approval_decide", "approvals_escalate", "holds_role", "may_decide"]

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from orchestrator.models import AuditRecord, Event, Notification, OutboxMessage
+from orchestrator.models import AuditRecord, Event, Notification, OutboxMessage, Task
 from orchestrator.services.audit_chain import audit_verify
 from rules import services as rule_services
 from rules.choices import VersionState
@@ -72,6 +72,13 @@ def test_scenario_6_a_scrap_spike_on_one_line_alerts_and_flags_the_replenishment
         ("threshold_alert", "maintenance"),
         ("notify", "planning"),
     }
+    # Each alert is a task in the inbox of the people holding the role at P1.
+    assert set(Task.objects.filter(event=spike).values_list("role", "kind", "plant__code")) == {
+        ("quality_lead", "investigate", "P1"),
+        ("maintenance", "investigate", "P1"),
+        ("planning", "review", "P1"),
+    }
+    assert not Task.objects.exclude(event=spike).exists()
     flag = OutboxMessage.objects.get(event=spike, message_type="replenishment.flag")
     assert (flag.payload["line"], flag.payload["item"], flag.payload["window_qty"]) == (
         "P1-PRESS-01",

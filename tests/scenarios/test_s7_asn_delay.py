@@ -17,6 +17,7 @@ from orchestrator.models import (
     Event,
     Exposure,
     Notification,
+    Task,
 )
 from orchestrator.services.audit_chain import audit_verify
 from tests.scenarios.plant_world import deliver, demo, envelope, erp, ledger, post, release
@@ -69,11 +70,25 @@ def test_scenario_7_a_late_critical_component_puts_orders_at_every_plant_at_risk
 
     # People: quality decides a substitution, planning the reallocation, customer service
     # is told the orders and their dates.
-    asks = set(ApprovalRequest.objects.filter(event=event).values_list("role", flat=True))
-    assert asks == {"quality_lead", "planning"}
-    [told] = Notification.objects.filter(event=event, role="customer_service")
-    assert {o["order"] for o in told.details["orders"]} == {p1, p3}
-    assert told.details["exposure"] == exposure.pk
+    asks = set(ApprovalRequest.objects.filter(event=event).values_list("role", "escalate_to"))
+    assert asks == {("engineering", "quality_lead"), ("planning", "supervisor")}
+    told = Notification.objects.filter(event=event, role="customer_service")
+    assert {(n.plant.code, o["order"]) for n in told for o in n.details["orders"]} == {
+        ("P1", p1),
+        ("P3", p3),
+    }
+    assert {n.details["exposure"] for n in told} == {exposure.pk}
+    # Tasks: approvals for engineering and planning, a review for customer service at
+    # each plant at risk, linked to the exposure.
+    tasks = set(Task.objects.filter(event=event).values_list("role", "kind", "plant__code"))
+    assert tasks == {
+        ("engineering", "approve", "P1"),
+        ("planning", "approve", "P1"),
+        ("customer_service", "review", "P1"),
+        ("customer_service", "review", "P3"),
+    }
+    review = Task.objects.get(event=event, role="customer_service", plant__code="P3")
+    assert review.subject == exposure
 
     # The ERP's planning gets each order date at risk, at the order's own plant.
     deliver("ERP")

@@ -18,6 +18,7 @@ from orchestrator.models import (
     Exposure,
     MachineDowntime,
     Notification,
+    Task,
 )
 from orchestrator.services.audit_chain import audit_verify
 from tests.scenarios.plant_world import deliver, demo, envelope, erp, ledger, post, release
@@ -68,6 +69,8 @@ def test_scenario_8_a_constrained_line_stops_and_planning_is_asked_to_move_its_o
     assert (ask.role, ask.escalate_to) == ("planning", "supervisor")
     [told] = Notification.objects.filter(event=event, role="customer_service")
     assert [o["order"] for o in told.details["orders"]] == [order]
+    tasks = set(Task.objects.filter(event=event).values_list("role", "kind"))
+    assert tasks == {("planning", "approve"), ("customer_service", "review")}
 
     deliver("ERP")
     [capacity] = ledger(erp, "capacity.update", "P1")

@@ -3,9 +3,8 @@ the minute as an :class:`SlaSample`, and raise or clear :class:`SlaBreach` alert
 
 A flow's *source* says, per plant, how many items are open, how many are older than the
 plant's target, and the oldest one's age. The sources read open work only, through
-existing indexes. Reconciliation has no source until reconciliation runs exist (issue 12):
-``register_sla_source`` is how that module adds it, and until then its flow is neither
-sampled nor alerted (the dashboard says "not measured").
+existing indexes. Reconciliation's source (differences not closed yet) is registered by
+``orchestrator.services.reconciliation`` with ``register_sla_source``.
 
 Alerts: a breach opens when a plant's flow has anything over target, and stays open (one
 row, one notification: deduplicated by a partial unique constraint, so two evaluators
@@ -97,6 +96,12 @@ def _measure(qs, column: str, now, targets, flow) -> dict[int, Measure]:
         for r in rows
         if r["plant_id"]
     }
+
+
+def measure_open(qs, column: str, now: dt.datetime, targets: SlaTargets, flow: str):
+    """Per plant: how many rows of ``qs`` are open, how many are older than the plant's
+    target for ``flow`` (by ``column``), and the oldest one's age (for other sources)."""
+    return _measure(qs, column, now, targets, flow)
 
 
 @register_sla_source(SlaFlow.DELIVERY)
