@@ -7,10 +7,24 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from .. import models as om
 from . import ScopedAdmin, ServiceWritten
+
+
+def exposure_links(exposures) -> str:
+    """Links to the exposure pages (the ASN and downtime pages show them)."""
+    links = [
+        format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:orchestrator_exposure_change", args=[e.pk]),
+            e.title,
+        )
+        for e in exposures
+    ]
+    return format_html_join(mark_safe("<br>"), "{}", ((link,) for link in links)) or "—"
 
 
 class ExposureLineInline(ServiceWritten, admin.TabularInline):

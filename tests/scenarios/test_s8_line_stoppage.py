@@ -82,6 +82,23 @@ def test_scenario_8_a_constrained_line_stops_and_planning_is_asked_to_move_its_o
     ).exists()
     assert audit_verify().ok
 
+    # The consolidated page, linked from the downtime's page (as planning sees it).
+    from django.test import Client
+
+    from plants.models import Membership
+
+    planner = Membership.objects.get(role="planning", plant__code="P1").user
+    browser = Client()
+    browser.force_login(planner)
+    page = browser.get(f"/admin/orchestrator/exposure/{exposure.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert order in html
+    assert "P3-ASSY-01" in html
+    downtime = MachineDowntime.objects.get(work_center__code="P1-PRESS-01")
+    page = browser.get(f"/admin/orchestrator/machinedowntime/{downtime.pk}/change/")
+    assert f"/admin/orchestrator/exposure/{exposure.pk}/change/" in page.content.decode()
+
 
 def test_an_unconstrained_line_stop_is_recorded_without_an_exposure(demo, erp, api_client):
     release(api_client, demo, erp, "P1")  # 0020 runs on LINE_A (not constrained)
