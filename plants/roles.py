@@ -23,6 +23,7 @@ _PLANT_CONFIG = [
     "plants.*_releasewindow",
     "plants.*_releasefreeze",
     "plants.*_workcenter",
+    "plants.*_alternaterouting",  # where its work centers' load can go (scenario 8)
     # How the plant's files and Sparkplug metrics become events (connectors/inbound).
     "connectors.*_csvlayout",
     "connectors.*_sparkplugmetricmapping",

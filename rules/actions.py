@@ -145,8 +145,15 @@ register_action(
 )
 register_action(
     "quarantine_event",
-    description="Quarantine the event with a reason for the exception workbench.",
-    params={"reason": _S},
+    description="Quarantine the event with a reason for the exception workbench (a "
+    "synchronous check answers 'not allowed' with the same reason). 'code' is the "
+    "machine-readable reason code (default rule_quarantine), 'path' the payload field it "
+    "is about.",
+    params={
+        "reason": _S,
+        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_.]{0,59}$"},
+        "path": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
     required=["reason"],
 )
 register_action(
@@ -158,6 +165,33 @@ register_action(
         "message": {"type": "string"},
     },
     required=["parameter", "roles"],
+)
+
+# --- planning (scenarios 6, 7, 8) ------------------------------------------------------
+register_action(
+    "flag_replenishment",
+    description="Flag the replenishment plan of the scrapped item in the planning system "
+    "(ERP): the scrap in the window eats into the planned supply (scenario 6).",
+    params={"system": _SYSTEM, "reason": _S},
+    required=["reason"],
+)
+register_action(
+    "record_supply_exposure",
+    description="Record the exposure of a supply delay: the orders at every plant that need "
+    "the delayed critical components before they arrive, and the stock other plants could "
+    "lend (an inter-plant reallocation proposal); tells the ERP which order dates are at "
+    "risk, and the roles in 'notify' (customer service) which orders and dates (scenario 7).",
+    params={"system": _SYSTEM, "reason": _S, "notify": {"type": "array", "items": _ROLE}},
+    required=["reason"],
+)
+register_action(
+    "record_line_stoppage",
+    description="Record a stoppage of a constrained work center: the capacity lost goes to "
+    "the planning system (ERP), the orders at risk are listed with an alternate routing or "
+    "plant where master data has one; the roles in 'notify' (customer service) are told "
+    "which orders and dates are at risk (scenario 8).",
+    params={"system": _SYSTEM, "reason": _S, "notify": {"type": "array", "items": _ROLE}},
+    required=["reason"],
 )
 register_action(
     "open_task",

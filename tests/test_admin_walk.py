@@ -56,6 +56,8 @@ GOVERNED = {
     "orchestrator.asnline",
     "orchestrator.payloadedit",
     "orchestrator.reconciliationrun",
+    "orchestrator.exposure",
+    "orchestrator.exposureline",
     "rules.rulesetversion",
     "rules.versiondecision",
     "rules.activation",

@@ -79,6 +79,18 @@ MESSAGE_TYPES = frozenset(
     }
 )
 
+#: What Interlock tells the ERP's planning side (scenarios 6, 7, 8): each is kept in
+#: ``planning`` (``GET /erp/_planning``) as the planner's worklist would show it.
+PLANNING_TYPES = frozenset({"replenishment.flag", "order.date_at_risk", "capacity.update"})
+MESSAGE_TYPES = MESSAGE_TYPES | PLANNING_TYPES
+
+PLANNING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS planning (
+    id INTEGER PRIMARY KEY, plant TEXT NOT NULL, type TEXT NOT NULL,
+    subject TEXT NOT NULL, detail TEXT NOT NULL, created_at TEXT NOT NULL
+);
+"""
+
 
 def _dec(value, what: str) -> Decimal:
     try:
@@ -97,7 +109,7 @@ def _text(number: Decimal) -> str:
 class ErpSimulator(base.Simulator):
     name = "erp"
     message_types = MESSAGE_TYPES
-    extra_schema = SCHEMA
+    extra_schema = SCHEMA + PLANNING_SCHEMA
 
     def __init__(
         self,
@@ -166,6 +178,8 @@ class ErpSimulator(base.Simulator):
             if missing:
                 raise base.Rejected(f"{type_} needs {', '.join(missing)}")
 
+        if type_ in PLANNING_TYPES:
+            return self._planning(db, plant, type_, p)
         if type_ == "operation.confirmation":
             need("order", "operation")
             n = self._next(db, f"conf:{plant}")
@@ -322,6 +336,29 @@ class ErpSimulator(base.Simulator):
             )
         return base.Answer(200, {"backorder": number, "item": item, "qty": _text(qty)})
 
+    def _planning(self, db, plant: str, type_: str, p: dict) -> tuple[str, dict]:
+        """A replenishment flag (item, line), an order date at risk, or a capacity change
+        of a work center: the planner's worklist row, referenced ``PLN-<plant>-n``."""
+        subject_field = {
+            "replenishment.flag": "item",
+            "order.date_at_risk": "order",
+            "capacity.update": "work_center",
+        }[type_]
+        subject = p.get(subject_field)
+        if not subject:
+            raise base.Rejected(f"{type_} needs {subject_field}")
+        if type_ == "capacity.update":
+            _dec(p.get("lost_hours", 0), "lost_hours")
+        # An order's date at risk is booked at the order's own plant (another plant's
+        # orders can be at risk from one plant's delayed ASN).
+        where = str(p.get("order_plant") or plant)
+        db.execute(
+            "INSERT INTO planning (plant, type, subject, detail, created_at) VALUES (?, ?, ?, ?, ?)",
+            (where, type_, str(subject), json.dumps(p, sort_keys=True), base.iso(base.utcnow())),
+        )
+        n = self._next(db, f"pln:{plant}")
+        return f"PLN-{plant}-{n:06d}", {"plant": where, "type": type_, subject_field: subject}
+
     # --- reconciliation snapshot ----------------------------------------------------------
     def snapshot(self, plant: str) -> dict:
         """What this ERP holds for ``plant``, for Interlock's reconciliation (scenario 9), in
@@ -390,6 +427,14 @@ class ErpSimulator(base.Simulator):
             return base.Answer(200, {"count": len(rows), "backorders": rows})
         if method != "GET":
             return None
+        if parts == ["_planning"]:
+            sql, params = "SELECT * FROM planning", []
+            if query.get("plant"):
+                sql, params = sql + " WHERE plant = ?", [query["plant"]]
+            rows = self.query(sql + " ORDER BY id", params)
+            items = [dict(r) | {"detail": json.loads(r["detail"])} for r in rows]
+            return base.Answer(200, {"count": len(items), "planning": items})
+
         if parts == ["snapshot"]:
             if not query.get("plant"):
                 return base.Answer(400, {"error": "snapshot needs ?plant="})

@@ -82,4 +82,4 @@ def run(ctx: BatchContext, event: Event, step: Step, planned: Iterable[PlannedAc
         event.explanation = {**(event.explanation or {}), "actions_done": done}
 
 
-from . import exposure, gates, records, stock  # noqa: E402, F401
+from . import exposure, gates, planning, records, stock  # noqa: E402, F401

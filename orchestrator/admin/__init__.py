@@ -279,7 +279,14 @@ class AdvanceShippingNoticeAdmin(ServiceWritten, LifecycleAdminMixin, ScopedAdmi
     list_select_related = ["plant", "supplier"]
     search_fields = ["number", "supplier__code"]
     raw_id_fields = ["plant", "supplier"]
+    readonly_fields = ["exposures"]
     inlines = [AsnLineInline]
+
+    @admin.display(description="exposures (orders at risk)")
+    def exposures(self, asn: om.AdvanceShippingNotice) -> str:
+        from .exposures import exposure_links
+
+        return exposure_links(asn.exposures.all())
 
 
 @admin.register(om.AuditRecord)
@@ -409,8 +416,19 @@ class MachineDowntimeAdmin(ServiceWritten, ScopedAdmin):
     list_display = ["work_center", "equipment", "started_at", "ended_at", "reason", "plant"]
     list_filter = ["plant", "work_center"]
     raw_id_fields = ["plant", "work_center"]
+    readonly_fields = ["exposures"]
+
+    @admin.display(description="exposures (orders at risk)")
+    def exposures(self, downtime: om.MachineDowntime) -> str:
+        from .exposures import exposure_links
+
+        return exposure_links(
+            om.Exposure.objects.filter(
+                work_center=downtime.work_center_id, since=downtime.started_at
+            )
+        )
 
 
 # Registered on import: outbox, dead-letter queue, replay, circuit state; and the
 # exception workbench: messages, events, trace.
-from . import outbox, reconciliation, tasks, workbench  # noqa: E402, F401
+from . import exposures, outbox, reconciliation, tasks, workbench  # noqa: E402, F401

@@ -20,7 +20,8 @@ CHECK_PERMISSION = "orchestrator.view_productionorder"
 
 class CheckView(APIView):
     """Ask whether a step is allowed before committing it (e.g. may lot L-88 be issued to
-    WO-1001?). Codes are the plant's own; the answer uses the same checks as ingest and
+    WO-1001?). Codes are the plant's own; the answer uses the same checks and the same
+    published rule sets as ingest, explains a refusal by rule, condition and facts, and
     the question is recorded."""
 
     class InputSerializer(serializers.Serializer):
@@ -36,8 +37,15 @@ class CheckView(APIView):
 
     class OutputSerializer(serializers.Serializer):
         allowed = serializers.BooleanField()
-        reasons = serializers.ListField(child=serializers.DictField())
+        reasons = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Why not: code, path, message; a rule's reason also names the rule "
+            "set version, the rule, its condition and the facts it read ('rule').",
+        )
         correlation_id = serializers.CharField()
+        explanation = serializers.DictField(
+            help_text="The rule set versions live at the plant (pins) and what each decided."
+        )
 
     @extend_schema(
         operation_id="checks_run",
@@ -68,6 +76,7 @@ class CheckView(APIView):
                     "allowed": answer.allowed,
                     "reasons": answer.reasons,
                     "correlation_id": answer.correlation_id,
+                    "explanation": answer.explanation,
                 }
             ).data
         )

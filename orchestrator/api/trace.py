@@ -23,6 +23,11 @@ class TraceReasonSerializer(serializers.Serializer):
     message = serializers.CharField(allow_blank=True)
     expected = serializers.JSONField(required=False, allow_null=True)
     found = serializers.JSONField(required=False, allow_null=True)
+    rule = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="A rule's reason: rule set, version, rule, condition and the facts read.",
+    )
 
 
 class TraceValidationSerializer(serializers.Serializer):

@@ -9,19 +9,9 @@ so the two can never disagree.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Collection
-
-from plants.choices import LotStatus
-
 from ..choices import OrderState
 from ..models import Lot, Operation, ProductionOrder
 from .normalize import Reason
-
-#: Lot statuses from which material may be issued. Everything else is restricted stock
-#: (blocked, in inspection, in rework, scrapped, elsewhere): issuing it would build a wrong
-#: genealogy or consume unreleased material.
-ISSUABLE_LOT_STATUSES = frozenset({LotStatus.AVAILABLE})
 
 #: Order states in which MES may run the order (it acknowledged the released revision).
 RUNNABLE_ORDER_STATES = frozenset(
@@ -63,76 +53,24 @@ def revision_reasons(
     return reasons
 
 
-def material_issue_reasons(
-    *,
-    lot: Lot | None,
-    lot_number: str,
-    item_code: str,
-    reserved_item_codes: Collection[str],
-    order_number: str,
-    on: dt.date,
-) -> list[Reason]:
-    """Why ``lot_number`` (of ``item_code``) may not be issued to the order on day ``on``.
+def structural_issue_reasons(*, lot: Lot | None, lot_number: str) -> list[Reason]:
+    """Why an issue of ``lot_number`` cannot even be recorded: the lot is not known.
 
-    Checks, in this order, all reported together: the lot exists, is of the item, is not
-    expired (by date or status), is in an issuable status, and the item is a component
-    reserved for the order.
+    Whether a known lot *may* be issued (expiry, restricted status, item, reservation) is
+    not decided here but by the published ``material-gates`` rule set, in ingest and in
+    the synchronous check alike (``rules_bridge``): a board edit changes both at once.
     """
-    reasons: list[Reason] = []
-    if lot is None:
-        reasons.append(
-            Reason(
-                code="lot_unknown",
-                path="payload.lot",
-                message=f"lot {lot_number} is not known at this plant",
-                expected="an existing lot",
-                found=lot_number,
-            )
+    if lot is not None:
+        return []
+    return [
+        Reason(
+            code="lot_unknown",
+            path="payload.lot",
+            message=f"lot {lot_number} is not known at this plant",
+            expected="an existing lot",
+            found=lot_number,
         )
-    else:
-        lot_item = lot.item.code
-        if lot_item != item_code:
-            reasons.append(
-                Reason(
-                    code="lot_item_mismatch",
-                    path="payload.item",
-                    message=f"lot {lot.number} is of item {lot_item}, not {item_code}",
-                    expected=lot_item,
-                    found=item_code,
-                )
-            )
-        if lot.status == LotStatus.EXPIRED or lot.is_expired(on=on):
-            reasons.append(
-                Reason(
-                    code="lot_expired",
-                    path="payload.lot",
-                    message=f"lot {lot.number} expired"
-                    + (f" on {lot.expires_on.isoformat()}" if lot.expires_on else ""),
-                    expected=f"expiry after {on.isoformat()}",
-                    found=lot.expires_on.isoformat() if lot.expires_on else lot.status,
-                )
-            )
-        elif lot.status not in ISSUABLE_LOT_STATUSES:
-            reasons.append(
-                Reason(
-                    code="lot_blocked",
-                    path="payload.lot",
-                    message=f"lot {lot.number} is {lot.status}; it may not be issued",
-                    expected=sorted(ISSUABLE_LOT_STATUSES),
-                    found=lot.status,
-                )
-            )
-    if item_code not in reserved_item_codes:
-        reasons.append(
-            Reason(
-                code="component_not_reserved",
-                path="payload.item",
-                message=f"{item_code} is not a component reserved for order {order_number}",
-                expected=sorted(reserved_item_codes),
-                found=item_code,
-            )
-        )
-    return reasons
+    ]
 
 
 def operation_start_reasons(

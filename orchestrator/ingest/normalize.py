@@ -29,6 +29,9 @@ class Reason:
     message: str
     expected: Any = None
     found: Any = None
+    #: For a reason a rule gave: rule set, version, rule, condition and the facts it read
+    #: (``rules.explain.explain_rule``).
+    rule: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         # Messages and found values may quote client input (a 5 MB string, a NUL): what is
@@ -38,6 +41,8 @@ class Reason:
             out["expected"] = self.expected
         if self.found is not None:
             out["found"] = echo(self.found)
+        if self.rule is not None:
+            out["rule"] = self.rule  # built from the rule document and plain facts
         return out
 
 

@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from rules.compiler import CompiledRuleSet, PlannedAction, compile_ruleset
+from rules.compiler import CompiledRuleSet, Evaluation, PlannedAction, compile_ruleset
+from rules.explain import explain_rule
 from rules.services import compiled_version, rule_pack_paths
 
 from ..models import Event
 from . import caches
 from .context import BatchContext
+from .normalize import Reason
 from .world import Step, inspection_facts, lot_facts, order_facts
 
 DEFAULT_RULE_SET_NAME = "DEFAULT_RULE_SET"
@@ -51,11 +53,39 @@ def default_rule_set() -> tuple[CompiledRuleSet, ...]:
 
 @dataclass(frozen=True)
 class BridgeEvaluation:
-    """What the rules decided for one event: actions, pins and explanation."""
+    """What the rules decided for one event: actions, pins and explanation; with the
+    compiled rule sets, their evaluations and the context, to explain a rule's decision
+    (:func:`stop_reasons`)."""
 
     actions: tuple[PlannedAction, ...]
     pins: dict[str, int]
     explanation: dict[str, Any]
+    evaluated: tuple[tuple[CompiledRuleSet, Evaluation], ...] = ()
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def explain(self, rule_id: str) -> dict[str, Any]:
+        """Rule set, version, condition and facts of the rule ``rule_id`` that matched."""
+        for compiled, evaluation in self.evaluated:
+            if any(d.rule_id == rule_id for d in evaluation.decisions):
+                return explain_rule(compiled, evaluation, rule_id, self.context)
+        return {"rule": rule_id}
+
+
+def stop_reasons(evaluation: BridgeEvaluation) -> list[Reason]:
+    """The reasons of the rules that asked to quarantine the event (``quarantine_event``),
+    each with its code and path as the rule set names them, and its explanation. Ingest
+    quarantines with them; a synchronous check answers "not allowed" with them."""
+    return [
+        Reason(
+            code=a.params.get("code") or "rule_quarantine",
+            path=a.params.get("path") or f"rule:{a.rule_id}",
+            message=a.params.get("reason", "quarantined by rule"),
+            found=a.rule_id,
+            rule=evaluation.explain(a.rule_id),
+        )
+        for a in evaluation.actions
+        if a.action == "quarantine_event"
+    ]
 
 
 def _plain(value: Any) -> Any:
@@ -75,6 +105,11 @@ def plant_parameters(ctx: BatchContext, plant) -> dict[str, Any]:
     return params[plant.pk]
 
 
+def parameters_of(plant) -> dict[str, Any]:
+    """The plant's site parameters as rules read them (outside a batch: a check)."""
+    return _plain_parameters(plant.pk)
+
+
 _plain_lock = threading.Lock()
 _plain_memo: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
 
@@ -92,19 +127,24 @@ def _plain_parameters(plant_id: int) -> dict[str, Any]:
     return plain
 
 
+def live_rule_sets(plant) -> tuple[dict[str, int], tuple[CompiledRuleSet, ...]]:
+    """``(pins, compiled rule sets)`` live at ``plant`` now (the shipped packs when none
+    is published), from the process cache."""
+    versions = caches.rule_versions.get(plant.pk)
+    if versions:
+        keys = sorted(versions)
+        return (
+            {k: versions[k].pk for k in keys},
+            tuple(compiled_version(versions[k]) for k in keys),
+        )
+    return ({}, default_rule_set())
+
+
 def rule_sets(ctx: BatchContext, plant) -> tuple[dict[str, int], tuple[CompiledRuleSet, ...]]:
     """``(pins, compiled rule sets)`` live at ``plant``, once per batch."""
     cached = ctx.cache.setdefault("rule_sets", {})
     if plant.pk not in cached:
-        versions = caches.rule_versions.get(plant.pk)
-        if versions:
-            keys = sorted(versions)
-            cached[plant.pk] = (
-                {k: versions[k].pk for k in keys},
-                tuple(compiled_version(versions[k]) for k in keys),
-            )
-        else:
-            cached[plant.pk] = ({}, default_rule_set())
+        cached[plant.pk] = live_rule_sets(plant)
     return cached[plant.pk]
 
 
@@ -153,20 +193,42 @@ def context_for(ctx: BatchContext, event: Event, step: Step) -> dict[str, Any]:
 def evaluate(ctx: BatchContext, event: Event, step: Step) -> BridgeEvaluation:
     """Evaluate the rule sets for ``event``; raises ``RuleEvaluationError`` naming the rule."""
     pins, compiled = rule_sets(ctx, event.plant)
-    relevant = [c for c in compiled if event.event_type in c.by_event]
+    if not any(event.event_type in c.by_event for c in compiled):
+        return BridgeEvaluation((), pins, {})
+    return evaluate_with(
+        plant_code=event.plant.code,
+        event_type=event.event_type,
+        context=context_for(ctx, event, step),
+        pins=pins,
+        compiled=compiled,
+    )
+
+
+def evaluate_with(
+    *,
+    plant_code: str,
+    event_type: str,
+    context: dict[str, Any],
+    pins: dict[str, int],
+    compiled: tuple[CompiledRuleSet, ...],
+) -> BridgeEvaluation:
+    """Evaluate ``compiled`` for one event's ``context`` (ingest, or a synchronous check
+    asking about an event before it happens)."""
+    relevant = [c for c in compiled if event_type in c.by_event]
     if not relevant:
         return BridgeEvaluation((), pins, {})
-    context = context_for(ctx, event, step)
-    evaluations = [c.evaluate(event.event_type, context) for c in relevant]
+    evaluations = [c.evaluate(event_type, context) for c in relevant]
     explanation = {
-        "plant": event.plant.code,
-        "event_type": event.event_type,
+        "plant": plant_code,
+        "event_type": event_type,
         "pins": pins,
         "rule_set": "published" if pins else DEFAULT_RULE_SET_NAME,
         "rulesets": [e.explanation() for e in evaluations],
     }
     actions = tuple(a for e in evaluations for a in e.actions)
-    return BridgeEvaluation(actions, pins, explanation)
+    return BridgeEvaluation(
+        actions, pins, explanation, tuple(zip(relevant, evaluations, strict=True)), context
+    )
 
 
 # --- schemas for the rules registry (called from OrchestratorConfig.ready) -------------
@@ -184,7 +246,6 @@ EXTRA_FACTS: dict[str, dict[str, Any]] = {
         "variance_pct": {"type": "number"},
         "variance_qty": {"type": "number"},
     },
-    "asn.delayed": {"critical": {"type": "boolean"}},
 }
 
 

@@ -94,7 +94,11 @@ _SPECS = [
         quantities=(("qty", "uom"),),
         key=("source", "plant", "order", "operation", "reason"),
         time_bucket_seconds=60,
-        derived={"window_qty": {"type": "number"}},
+        derived={
+            "window_qty": {"type": "number"},
+            "line": {"type": "string"},
+            "window_item": {"type": "string"},
+        },
     ),
     EventSpec("production.completed", quantities=(("qty", "uom"),), key=("plant", "order", "lot")),
     EventSpec("inspection.requested", key=("plant", "inspection")),
@@ -126,12 +130,29 @@ _SPECS = [
         quantities=(("lines[].qty", "lines[].uom"),),
         key=("plant", "asn"),
     ),
-    EventSpec("asn.delayed", key=("plant", "asn", "expected_at")),
+    EventSpec(
+        "asn.delayed",
+        items=("lines[].item",),
+        quantities=(("lines[].qty", "lines[].uom"),),
+        key=("plant", "asn", "expected_at"),
+        derived={
+            "critical": {"type": "boolean"},
+            "delay_hours": {"type": "number"},
+            "orders_at_risk": {"type": "integer"},
+            "plants_at_risk": {"type": "integer"},
+            "reallocations": {"type": "integer"},
+        },
+    ),
     EventSpec(
         "machine.downtime",
         work_centers=("work_center",),
         key=("source", "plant", "work_center", "started_at"),
-        derived={"constrained": {"type": "boolean"}, "duration_minutes": {"type": "number"}},
+        derived={
+            "constrained": {"type": "boolean"},
+            "duration_minutes": {"type": "number"},
+            "orders_at_risk": {"type": "integer"},
+            "alternates": {"type": "integer"},
+        },
     ),
 ]
 

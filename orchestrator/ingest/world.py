@@ -138,7 +138,8 @@ class World:
         self.items: dict[str, Item | None] = {}
         self.uoms: dict[str, UnitOfMeasure | None] = {}
         self.work_centers: dict[tuple[int, str], WorkCenter | None] = {}
-        self.scrap_window: dict[int, Decimal] = {}
+        #: Scrap per (plant, line, item) in the spike window (``_scrap_window``).
+        self.scrap_window: dict[tuple[int, int | None, int], Decimal] = {}
         #: The batch's plants (from its events): loaded rows share them instead of each
         #: joining and instantiating its own copy.
         self.plants: dict[int, Plant] = {}

@@ -2,6 +2,7 @@
 
 from .audit import AuditRecord, AuditRecordImmutable, AuditSeal
 from .events import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
+from .exposures import Exposure, ExposureKind, ExposureLine, ProposalKind
 from .gates import CheckRecord, Gate, GateState
 from .inventory import AdvanceShippingNotice, AsnLine, CycleCount, GoodsReceipt
 from .lots import Lot, LotGenealogy, LotOrderLink
@@ -41,6 +42,9 @@ __all__ = [
     "Disposition",
     "Event",
     "EventStatus",
+    "Exposure",
+    "ExposureKind",
+    "ExposureLine",
     "Gate",
     "GateState",
     "GoodsReceipt",
@@ -67,6 +71,7 @@ __all__ = [
     "PayloadEdit",
     "PayloadEditState",
     "ProductionOrder",
+    "ProposalKind",
     "ReconciliationException",
     "ReconciliationRun",
     "ScrapDeclaration",

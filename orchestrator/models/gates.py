@@ -121,6 +121,11 @@ class CheckRecord(models.Model):
     request = models.JSONField()
     allowed = models.BooleanField()
     reasons = models.JSONField(default=list, blank=True)
+    explanation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The rule set versions that judged the question, and the rules that decided.",
+    )
     correlation_id = models.CharField(max_length=100, blank=True, db_index=True)
     asked_at = models.DateTimeField(db_index=True)
     duration_ms = models.FloatField(default=0)

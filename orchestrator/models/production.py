@@ -90,6 +90,14 @@ class ScrapDeclaration(OrderBound, models.Model):
     lot = models.ForeignKey(
         "orchestrator.Lot", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    #: The line (the operation's work center) and the item scrapped (the component the
+    #: declaration names, else the order's product): the key of the scrap-spike window.
+    work_center = models.ForeignKey(
+        "plants.WorkCenter", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    item = models.ForeignKey(
+        "plants.Item", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     qty = qty_field()
     uom = models.ForeignKey("plants.UnitOfMeasure", on_delete=models.PROTECT, related_name="+")
     reason_code = models.CharField(max_length=40, blank=True)
@@ -98,6 +106,10 @@ class ScrapDeclaration(OrderBound, models.Model):
 
     class Meta:
         ordering = ["order", "declared_at", "id"]
+        indexes = [
+            # The sliding window per line and item (handlers.production._scrap_window).
+            models.Index(fields=["work_center", "item", "declared_at"], name="scrap_window_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order.number}: scrap {self.qty.normalize()} {self.uom.code}"

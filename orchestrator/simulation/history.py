@@ -16,10 +16,11 @@ it from records that carry their own time:
   last operation, ``scrap_qty`` every scrap, exactly as the handlers add them up;
 - **site parameters**: django-simple-history of ``SiteParameter`` and
   ``SiteParameterOverride``, as of the moment the event was processed;
-- **derived facts**: ``window_qty`` of ``scrap.declared`` is the order's scrap declared
-  within ``scrap.spike_window`` (the parameter *as of then*) before the event, plus its
+- **derived facts**: ``window_qty`` of ``scrap.declared`` is the scrap of the same item
+  on the same line of the plant declared within ``scrap.spike_window`` (the parameter *as of then*) before the event, plus its
   own quantity (``handlers.production._scrap_window``); ``reserved`` of a material issue
-  is true (only reserved components reach the rules); ``supplier`` and ``defects`` of an
+  is whether its item is a component of the order (the release's BOM, which never
+  changes); ``supplier`` and ``defects`` of an
   inspection result come from its lot and result lines.
 
 What cannot be rebuilt is named rather than guessed: a lot's quantity and expiry are the
@@ -38,11 +39,14 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from plants.models import Plant, SiteParameter, SiteParameterOverride
+from django.utils.dateparse import parse_datetime
+
+from plants.models import Item, Plant, SiteParameter, SiteParameterOverride, WorkCenter
 
 from ..ingest.rules_bridge import event_facts
 from ..ingest.world import inspection_facts, lot_facts, order_facts
 from ..models import (
+    AdvanceShippingNotice,
     AuditRecord,
     Event,
     Inspection,
@@ -250,19 +254,58 @@ class PlantHistory:
         facts["scrap_qty"] = float(sum((q for t, q in quantities["scrap"] if t < before), 0))
         return facts
 
+    def _scrap_key(self, order: ProductionOrder, event: Event) -> tuple[Any, Any, str]:
+        """(line id, item id, line code) of a scrap declaration, as the handler keys it."""
+        payload = event.payload
+        operation = (
+            order.operations.filter(sequence=payload["operation"])
+            .select_related("work_center")
+            .first()
+            if payload.get("operation")
+            else None
+        )
+        item_id = order.item_id
+        if payload.get("item"):
+            item_id = (
+                Item.objects.filter(code=payload["item"]).values_list("pk", flat=True).first()
+                or item_id
+            )
+        work_center = operation.work_center if operation is not None else None
+        return (
+            work_center.pk if work_center is not None else None,
+            item_id,
+            work_center.code if work_center is not None else "",
+        )
+
     def window_qty(self, order: ProductionOrder, event: Event, parameters) -> float:
+        """Scrap of the same item on the same line of the plant within the window."""
         window = float(parameters.get("scrap.spike_window", DEFAULT_SCRAP_WINDOW_SECONDS))
         since = processed_at(event) - dt.timedelta(seconds=window)
-        declared = self._order_quantities(order)["declared"]
-        earlier = sum((q for t, q in declared if since <= t < event.occurred_at), Decimal(0))
-        return float(earlier + Decimal(str(event.payload.get("qty", 0))))
+        work_center_id, item_id, _ = self._scrap_key(order, event)
+        earlier = ScrapDeclaration.objects.filter(
+            order__plant_id=order.plant_id,
+            work_center_id=work_center_id,
+            item_id=item_id,
+            declared_at__gte=since,
+            declared_at__lt=event.occurred_at,
+        ).values_list("qty", flat=True)
+        return float(sum(earlier, Decimal(0)) + Decimal(str(event.payload.get("qty", 0))))
 
     def derived(self, event: Event, order, lot, inspection, parameters) -> dict[str, Any]:
         payload = event.payload
         if event.event_type == "scrap.declared" and order is not None:
-            return {"window_qty": self.window_qty(order, event, parameters)}
+            _, item_id, line = self._scrap_key(order, event)
+            item = Item.objects.filter(pk=item_id).values_list("code", flat=True).first()
+            return {
+                "window_qty": self.window_qty(order, event, parameters),
+                "line": line,
+                "window_item": item or "",
+            }
         if event.event_type == "material.issued":
-            return {"reserved": True}
+            reserved = order is not None and any(
+                c.item.code == payload.get("item") for c in order.components.all()
+            )
+            return {"reserved": reserved}
         if event.event_type == "inspection.recorded":
             lines = InspectionResult.objects.filter(inspection=inspection) if inspection else []
             return {
@@ -273,11 +316,50 @@ class PlantHistory:
             system = float(payload.get("system_qty") or 0)
             counted = float(payload.get("counted_qty") or 0)
             return {"variance_pct": abs(counted - system) * 100.0 / system if system else 0.0}
-        if event.event_type == "asn.delayed":
-            return {"critical": False}
-        if event.event_type == "machine.downtime":
-            return {"constrained": False, "duration_minutes": payload.get("duration_minutes", 0)}
+        if event.event_type in ("asn.delayed", "machine.downtime"):
+            return self.exposure_facts(event)
         return {}
+
+    def exposure_facts(self, event: Event) -> dict[str, Any]:
+        """Critical / constrained from master data; the orders at risk as they are *now*
+        (open orders and stock have no history of their own: named, not guessed)."""
+        from ..services.exposures import stoppage_at_risk, supply_at_risk
+
+        payload = event.payload
+        if event.event_type == "machine.downtime":
+            wc = WorkCenter.objects.filter(
+                plant_id=event.plant_id, code=payload.get("work_center")
+            ).first()
+            started = parse_datetime(payload.get("started_at") or "")
+            ended = parse_datetime(payload["ended_at"]) if payload.get("ended_at") else None
+            if wc is None or started is None:
+                return {"constrained": False, "duration_minutes": 0.0}
+            found = stoppage_at_risk(work_center=wc, since=started, until=ended)
+            return {
+                "constrained": wc.constrained,
+                "duration_minutes": (ended - started).total_seconds() / 60 if ended else 0.0,
+                "orders_at_risk": len(found.lines),
+                "alternates": found.proposals,
+            }
+        codes = {line.get("item") for line in payload.get("lines") or []}
+        asn = AdvanceShippingNotice.objects.filter(
+            plant_id=event.plant_id, number=payload.get("asn")
+        ).first()
+        if asn is not None:
+            codes |= set(asn.lines.values_list("item__code", flat=True))
+        items = list(Item.objects.filter(code__in=codes))
+        eta = parse_datetime(payload.get("expected_at") or "")
+        if eta is None:
+            return {"critical": any(i.critical for i in items)}
+        before = asn.expected_at if asn is not None else eta
+        found = supply_at_risk(asn=asn, items=items, since=before, until=eta)
+        return {
+            "critical": any(i.critical for i in items),
+            "delay_hours": max((eta - before).total_seconds() / 3600, 0.0),
+            "orders_at_risk": len(found.lines),
+            "plants_at_risk": len(found.plants),
+            "reallocations": found.proposals,
+        }
 
     def context(self, event: Event) -> dict[str, Any]:
         """The rule context of ``event`` as the pipeline built it when it judged the event."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ..models import Item, ItemRevision, Supplier, UnitOfMeasure, WorkCenter
+from ..models import AlternateRouting, Item, ItemRevision, Supplier, UnitOfMeasure, WorkCenter
 from .base import ParentScopedInlineMixin, ScopedHistoryAdmin
 
 
@@ -24,7 +24,15 @@ class ItemRevisionInline(ParentScopedInlineMixin, admin.TabularInline):
 
 @admin.register(Item)
 class ItemAdmin(ScopedHistoryAdmin):
-    list_display = ["code", "description", "item_type", "base_uom", "critical", "active"]
+    list_display = [
+        "code",
+        "description",
+        "item_type",
+        "base_uom",
+        "critical",
+        "need_lead_days",
+        "active",
+    ]
     list_filter = ["item_type", "critical", "active", "base_uom"]
     search_fields = ["code", "description"]
     autocomplete_fields = ["base_uom"]
@@ -54,3 +62,12 @@ class SupplierAdmin(ScopedHistoryAdmin):
     list_display = ["code", "name", "active"]
     list_filter = ["active"]
     search_fields = ["code", "name"]
+
+
+@admin.register(AlternateRouting)
+class AlternateRoutingAdmin(ScopedHistoryAdmin):
+    list_display = ["work_center", "item", "alternate", "priority", "capacity_pct", "active"]
+    list_filter = ["active"]
+    search_fields = ["work_center__code", "alternate__code", "item__code"]
+    autocomplete_fields = ["work_center", "item", "alternate"]
+    list_select_related = ["work_center", "item", "alternate"]

@@ -9,7 +9,14 @@ from .mappings import (
     UomMapping,
     WorkCenterMapping,
 )
-from .masterdata import Item, ItemRevision, Supplier, UnitOfMeasure, WorkCenter
+from .masterdata import (
+    AlternateRouting,
+    Item,
+    ItemRevision,
+    Supplier,
+    UnitOfMeasure,
+    WorkCenter,
+)
 from .parameters import SiteParameter, SiteParameterOverride
 from .plant import ApiKey, ConnectedSystem, Plant
 from .roles import GLOBAL_ROLES, Membership
@@ -17,6 +24,7 @@ from .roles import GLOBAL_ROLES, Membership
 __all__ = [
     "GLOBAL_ROLES",
     "MAPPING_MODELS",
+    "AlternateRouting",
     "ApiKey",
     "ConnectedSystem",
     "Item",

@@ -41,6 +41,11 @@ class Item(models.Model):
     critical = models.BooleanField(
         default=False, help_text="Critical component: supply delays put orders at risk."
     )
+    need_lead_days = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Days before an order's due date this component must be on hand: the "
+        "order's need date of it (a delayed supply arriving later puts the order at risk).",
+    )
     active = models.BooleanField(default=True)
     history = HistoricalRecords()
 
@@ -108,3 +113,50 @@ class Supplier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} · {self.name}"
+
+
+class AlternateRouting(models.Model):
+    """Where an item's operations at a (constrained) work center can run instead, at the
+    same plant (another line) or at another plant: what scenario 8 proposes when the work
+    center stops. ``item`` empty: any item of the work center. Lower ``priority`` first."""
+
+    work_center = models.ForeignKey(
+        WorkCenter, on_delete=models.CASCADE, related_name="alternate_routings"
+    )
+    item = models.ForeignKey(
+        Item, null=True, blank=True, on_delete=models.CASCADE, related_name="alternate_routings"
+    )
+    alternate = models.ForeignKey(
+        WorkCenter,
+        on_delete=models.PROTECT,
+        related_name="alternate_for",
+        help_text="The work center that can take the operations (any plant).",
+    )
+    priority = models.PositiveSmallIntegerField(default=10)
+    capacity_pct = models.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        default=100,
+        help_text="Share of the alternate's capacity available to take the load.",
+    )
+    note = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    plant_lookup = "work_center__plant"
+
+    class Meta:
+        ordering = ["work_center__code", "priority", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(alternate=models.F("work_center")),
+                name="alternate_routing_not_itself",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = self.item.code if self.item_id else "any item"
+        return f"{self.work_center.code} → {self.alternate.code} ({what})"
+
+    def scope_plant_ids(self) -> set[int]:
+        return {self.work_center.plant_id, self.alternate.plant_id}

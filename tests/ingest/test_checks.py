@@ -37,8 +37,16 @@ ISSUE = {
 def test_material_issue_is_allowed_and_recorded(running, ask):
     response = ask("material-issue", {**ISSUE, "correlation_id": "ask-1"})
     assert response.status_code == 200, response.json()
-    assert response.json() == {"allowed": True, "reasons": [], "correlation_id": "ask-1"}
+    body = response.json()
+    assert (body["allowed"], body["reasons"], body["correlation_id"]) == (True, [], "ask-1")
+    # Judged by the rules live at the plant (none published here: the shipped packs).
+    explanation = body["explanation"]
+    assert explanation["rule_set"] == "DEFAULT_RULE_SET"
+    judged = {r["ruleset"]: r for r in explanation["rulesets"]}
+    assert judged["material-gates"]["decided_by"] == []
+    assert "component_not_reserved" in judged["material-gates"]["evaluated"]
     record = CheckRecord.objects.get()
+    assert record.explanation == explanation
     assert (record.check_name, record.allowed, record.system.code) == (
         "material-issue",
         True,
@@ -72,3 +80,20 @@ def test_operation_start_checks_the_routing_revision(running, ask):
 def test_checks_are_plant_scoped_and_named(running, ask):
     assert ask("material-issue", {**ISSUE, "plant": "P2"}).status_code == 403
     assert ask("no-such-check", ISSUE).status_code == 404
+
+
+def test_a_refusal_names_the_rule_its_condition_and_the_facts(world, post, ask):
+    from orchestrator.models import Lot
+
+    Lot.objects.filter(pk=steel_lot(world).pk).update(status="blocked")
+    for key, body in run()[:2]:
+        post(world[key], body)
+    body = ask("material-issue", ISSUE).json()
+    assert body["allowed"] is False
+    [reason] = body["reasons"]
+    assert (reason["code"], reason["path"]) == ("lot_blocked", "payload.lot")
+    rule = reason["rule"]
+    assert (rule["ruleset"], rule["rule"]) == ("material-gates", "lot_restricted")
+    assert 'lot.status in ["available"]' in rule["condition"]["when"]
+    assert rule["facts"] == {"lot.status": "blocked"}
+    assert CheckRecord.objects.get().reasons == body["reasons"]

@@ -32,18 +32,19 @@ def _issue(world, post, **payload):
 
 
 @pytest.mark.parametrize(
-    ("lot_kwargs", "code", "expected", "found"),
+    ("lot_kwargs", "code", "rule", "facts"),
     [
         (
             {"expires_on": dt.date(2026, 5, 1)},
             "lot_expired",
-            "expiry after 2026-05-10",
-            "2026-05-01",
+            "lot_expired",
+            {"lot.expires_at": "2026-05-01T00:00:00Z", "event.occurred_at": "2026-05-10T08:02:00Z"},
         ),
-        ({"status": "blocked"}, "lot_blocked", ["available"], "blocked"),
+        ({"status": "blocked"}, "lot_blocked", "lot_restricted", {"lot.status": "blocked"}),
     ],
 )
-def test_invalid_lot_is_quarantined_with_its_reason(world, post, lot_kwargs, code, expected, found):
+def test_invalid_lot_is_quarantined_with_its_reason(world, post, lot_kwargs, code, rule, facts):
+    """The material-gates pack decides; the reason names its rule, condition and facts."""
     status = lot_kwargs.pop("status", None)
     lot = steel_lot(world, **lot_kwargs)
     if status:
@@ -53,9 +54,12 @@ def test_invalid_lot_is_quarantined_with_its_reason(world, post, lot_kwargs, cod
     _released_and_acknowledged(world, post)
     event, _ = _issue(world, post)
     assert event.status == "quarantined"
-    assert [(r["code"], r["path"], r["expected"], r["found"]) for r in event.reasons] == [
-        (code, "payload.lot", expected, found)
-    ]
+    [reason] = event.reasons
+    assert (reason["code"], reason["path"], reason["found"]) == (code, "payload.lot", rule)
+    explained = reason["rule"]
+    assert (explained["ruleset"], explained["rule"]) == ("material-gates", rule)
+    assert explained["condition"]["when"]
+    assert facts.items() <= explained["facts"].items()
     assert not MaterialIssue.objects.exists()
     assert InboundMessage.objects.filter(event=event).exists()  # nothing lost
 
@@ -78,8 +82,9 @@ def test_component_not_reserved_is_quarantined(world, post):
     event, _ = _issue(world, post, lot=fg_lot.number, item="000000000000001000", uom="ST")
     assert event.status == "quarantined"
     codes = {r["code"]: r for r in event.reasons}
-    assert codes["component_not_reserved"]["expected"] == ["STEEL-2MM"]
-    assert codes["component_not_reserved"]["found"] == "FG-1000"
+    facts = codes["component_not_reserved"]["rule"]["facts"]
+    assert facts == {"event.reserved": False}
+    assert codes["component_not_reserved"]["path"] == "payload.item"
 
 
 def test_valid_issue_is_applied_and_linked(world, post):

@@ -25,6 +25,8 @@ def test_the_packs_cover_scenario_one_and_the_pipeline_gates():
         "incoming-inspection",
         "finished-goods-release",
         "cycle-count",
+        "supply-risk",
+        "line-stoppage",
     }
 
 
@@ -111,7 +113,12 @@ def test_a_change_by_the_board_takes_effect_after_approval_and_survives_a_reload
         return [a.action for a in result.actions]
 
     load()
-    assert spike_actions() == ["post_to_system", "threshold_alert", "notify_role"]
+    assert spike_actions() == [
+        "post_to_system",
+        "threshold_alert",
+        "flag_replenishment",
+        "notify_role",
+    ]
     shipped = RuleSetVersion.objects.get(ruleset__key="scrap-spike")
     # The board doubles the tolerance: the same scrap is no longer a spike.
     changed = shipped.source.replace(
@@ -120,7 +127,12 @@ def test_a_change_by_the_board_takes_effect_after_approval_and_survives_a_reload
     ).replace("window_qty: 6.0}", "window_qty: 11.0}")
     version = services.ruleset_version_create(source=changed, author=author)
     services.ruleset_version_submit(version=version, actor=author)
-    assert spike_actions() == ["post_to_system", "threshold_alert", "notify_role"]  # not yet
+    assert spike_actions() == [
+        "post_to_system",
+        "threshold_alert",
+        "flag_replenishment",
+        "notify_role",
+    ]
     services.ruleset_version_approve(version=version, approver=approver)
     services.ruleset_version_publish(version=version, actor=approver)
     assert spike_actions() == ["post_to_system"]

@@ -129,6 +129,7 @@ def test_doubling_the_threshold_changes_exactly_the_three_alerts_it_should(histo
     assert {g["key"]: g["events"] for g in summary["by_rule"]} == {"scrap_spike": 3}
     assert {g["key"]: g["events"] for g in summary["by_action"]} == {
         "-threshold_alert": 3,
+        "-flag_replenishment": 3,
         "-notify_role": 3,
     }
     # Every judged event of the plant was evaluated; the baseline, on the rebuilt

@@ -68,20 +68,9 @@ def apply_one(ctx: BatchContext, event: Event) -> None:
         return
     event.rule_pins = evaluation.pins
     event.explanation = evaluation.explanation
-    stop = [a for a in evaluation.actions if a.action == "quarantine_event"]
+    stop = rules_bridge.stop_reasons(evaluation)
     if stop:
-        ctx.quarantine(
-            event,
-            [
-                Reason(
-                    code="rule_quarantine",
-                    path=f"rule:{a.rule_id}",
-                    message=a.params.get("reason", "quarantined by rule"),
-                    found=a.rule_id,
-                )
-                for a in stop
-            ],
-        )
+        ctx.quarantine(event, stop)
         return
     try:
         step.apply()

@@ -311,8 +311,13 @@ def _receive_purchased_lots(ctx: BatchContext, event: Event, asn, lines: list[As
 
 @handles("asn.delayed")
 def asn_delayed(ctx: BatchContext, event: Event) -> Step | None:
-    """The supplier announced a later arrival: the ASN is delayed with its new date
-    (an ASN not known yet is created from the supplier named)."""
+    """The supplier announced a later arrival: the ASN is delayed with its new date (an
+    ASN not known yet is created from the supplier named, with the lines the payload
+    gives). Rules see whether a delayed item is a critical component (master data), the
+    delay in hours, and the open orders at every plant that need it before it arrives
+    (``services.exposures.supply_at_risk``), which ``record_supply_exposure`` records."""
+    from ...services.exposures import supply_at_risk
+
     p, plant = event.payload, event.plant
     asn = _asn(plant, p["asn"])
     supplier = _supplier(ctx, p.get("supplier"))
@@ -330,12 +335,45 @@ def asn_delayed(ctx: BatchContext, event: Event) -> Step | None:
         )
         return None
     new_eta = parse_datetime(p["expected_at"])
+    lines = []
+    for i, line in enumerate(p.get("lines", [])):
+        item, uom = get_item(ctx, line["item"]), get_uom(ctx, line["uom"])
+        if item is None or uom is None:
+            ctx.quarantine(
+                event,
+                [
+                    Reason(
+                        code="master_data_missing",
+                        path=f"payload.lines[{i}]",
+                        message="unknown item or unit",
+                        found=[line["item"], line["uom"]],
+                    )
+                ],
+            )
+            return None
+        lines.append(AsnLine(line_no=i + 1, item=item, qty=dec(line["qty"]), uom=uom))
+    items = {line.item.pk: line.item for line in lines}
+    if asn is not None:
+        items.update({a.item.pk: a.item for a in asn.lines.select_related("item")})
+    if asn is not None:
+        before = asn.revised_expected_at or asn.expected_at
+    else:  # never announced: the date the supplier had promised, if the notice says it
+        before = parse_datetime(p.get("previous_expected_at") or "") or event.occurred_at
+    found = supply_at_risk(asn=asn, items=list(items.values()), since=before, until=new_eta)
+    ctx.cache.setdefault("exposures", {})[event.pk] = found
+    derived = {
+        "critical": any(i.critical for i in items.values()),
+        "delay_hours": max((new_eta - before).total_seconds() / 3600, 0.0),
+        "orders_at_risk": len(found.lines),
+        "plants_at_risk": len(found.plants),
+        "reallocations": found.proposals,
+    }
 
     def apply() -> None:
         nonlocal asn
         if asn is None:
             asn = AdvanceShippingNotice(
-                plant=plant, number=p["asn"], supplier=supplier, expected_at=new_eta
+                plant=plant, number=p["asn"], supplier=supplier, expected_at=before
             )
             asn.save()
             ctx.audit(
@@ -345,9 +383,14 @@ def asn_delayed(ctx: BatchContext, event: Event) -> Step | None:
                 target=asn.state,
                 correlation_id=event.correlation_id,
             )
+            for line in lines:
+                line.asn = asn
+            AsnLine.objects.bulk_create(lines)
+        found.asn = asn
+        found.title = found.title.replace("ASN ?", f"ASN {asn.number}")
         if asn.state in (AsnState.ANNOUNCED, AsnState.DELAYED):
             asn.revised_expected_at = new_eta
             ctx.mark(asn, "revised_expected_at")
             ctx.transition(asn, "delay", event=event, reason=p.get("reason", ""))
 
-    return Step(apply=apply, derived={"critical": False})
+    return Step(apply=apply, derived=derived)

@@ -14,6 +14,8 @@ from decimal import Decimal
 from django.db.models import Sum
 from django.utils.dateparse import parse_datetime
 
+from plants.models import WorkCenter
+
 from ...choices import LotOrderRelation, OperationState, OrderState
 from ...models import (
     Event,
@@ -27,14 +29,14 @@ from ...models import (
 )
 from .. import sequencing
 from ..context import BatchContext
-from ..masterdata import RUNNABLE_ORDER_STATES, material_issue_reasons
+from ..masterdata import RUNNABLE_ORDER_STATES, structural_issue_reasons
 from ..normalize import Reason
 from ..world import (
     ORDER_RANK,
     OrderBundle,
     Step,
     dec,
-    event_day,
+    get_item,
     get_lot,
     get_order,
     get_uom,
@@ -256,24 +258,18 @@ def operation_confirmed(ctx: BatchContext, event: Event) -> Step | None:
 
 @handles("material.issued")
 def material_issued(ctx: BatchContext, event: Event) -> Step | None:
-    """Consumption of a lot by an order: the lot must exist, not be expired or blocked,
-    and its item be a component reserved for the order; otherwise the issue is
-    quarantined with every reason. Records the issue and the lot ↔ order link."""
+    """Consumption of a lot by an order. The handler refuses only what cannot be recorded
+    (an unknown lot or unit); whether the lot *may* be issued (expired, restricted status,
+    another item, a component not reserved for the order) is the published
+    ``material-gates`` rule set's decision, with ``reserved`` derived here. An issue the
+    rules let through is recorded with the lot ↔ order link."""
     bundle = open_order(ctx, event)
     if bundle is None:
         return None
     p = event.payload
     order = bundle.order
     lot = get_lot(ctx, event.plant_id, p["lot"])
-    reserved = {c.item.code: c for c in bundle.components.values()}
-    reasons = material_issue_reasons(
-        lot=lot,
-        lot_number=p["lot"],
-        item_code=p["item"],
-        reserved_item_codes=reserved,
-        order_number=order.number,
-        on=event_day(event),
-    )
+    reasons = structural_issue_reasons(lot=lot, lot_number=p["lot"])
     uom = get_uom(ctx, p["uom"])
     if uom is None:
         reasons.append(
@@ -284,7 +280,9 @@ def material_issued(ctx: BatchContext, event: Event) -> Step | None:
         return None
     op = bundle.operations.get(p.get("operation", ""))
     qty = dec(p["qty"])
-    component = reserved[p["item"]]
+    reserved = {c.item.code: c for c in bundle.components.values()}
+    component = reserved.get(p["item"])
+    item = component.item if component is not None else get_item(ctx, p["item"]) or lot.item
 
     def apply() -> None:
         ctx.add(
@@ -292,15 +290,16 @@ def material_issued(ctx: BatchContext, event: Event) -> Step | None:
                 order=order,
                 operation=op,
                 lot=lot,
-                item=component.item,
+                item=item,
                 qty=qty,
                 uom=uom,
                 issued_at=event.occurred_at,
                 correlation_id=event.correlation_id,
             )
         )
-        component.issued_qty += qty
-        ctx.mark(component, "issued_qty")
+        if component is not None:  # an unreserved issue the rules allowed books no BOM line
+            component.issued_qty += qty
+            ctx.mark(component, "issued_qty")
         link = bundle.links.get((lot.pk, LotOrderRelation.CONSUMED))
         if link is None:
             link = bundle.links[(lot.pk, LotOrderRelation.CONSUMED)] = ctx.add(
@@ -310,29 +309,35 @@ def material_issued(ctx: BatchContext, event: Event) -> Step | None:
         if link.pk is not None:
             ctx.mark(link, "qty")
 
-    return Step(apply=apply, order=order, lot=lot, derived={"reserved": True})
+    return Step(apply=apply, order=order, lot=lot, derived={"reserved": component is not None})
 
 
-def _scrap_window(ctx: BatchContext, event: Event, order) -> Decimal:
-    """Scrap of ``order`` within the plant's ``scrap.spike_window`` before this batch,
-    read once per order and batch; this batch's declarations are added as they apply."""
+def _scrap_window(ctx: BatchContext, event: Event, key: tuple[int, int | None, int]) -> Decimal:
+    """Scrap of one item on one line of the plant (``key``: plant, work center, item)
+    within the plant's ``scrap.spike_window`` before this batch, read once per key and
+    batch; this batch's declarations are added as they apply."""
     from ..rules_bridge import plant_parameters
 
     w = world(ctx)
-    if order.pk not in w.scrap_window:
+    if key not in w.scrap_window:
+        plant_id, work_center_id, item_id = key
         window = plant_parameters(ctx, event.plant).get("scrap.spike_window", 3600.0)
         since = ctx.now - dt.timedelta(seconds=float(window))
-        total = ScrapDeclaration.objects.filter(order=order, declared_at__gte=since).aggregate(
-            s=Sum("qty")
-        )["s"]
-        w.scrap_window[order.pk] = total or Decimal(0)
-    return w.scrap_window[order.pk]
+        total = ScrapDeclaration.objects.filter(
+            order__plant_id=plant_id,
+            work_center_id=work_center_id,
+            item_id=item_id,
+            declared_at__gte=since,
+        ).aggregate(s=Sum("qty"))["s"]
+        w.scrap_window[key] = total or Decimal(0)
+    return w.scrap_window[key]
 
 
 @handles("scrap.declared")
 def scrap_declared(ctx: BatchContext, event: Event) -> Step | None:
-    """Scrap on an order (and operation): added to the running totals; rules see the
-    scrap summed over the plant's window (``window_qty``) for spike detection."""
+    """Scrap on an order (and operation): added to the running totals. Rules see the
+    scrap of the same item on the same line of the plant summed over the plant's window
+    (``window_qty``, the sliding window of scenario 6), and the line (``line``)."""
     bundle = open_order(ctx, event)
     if bundle is None:
         return None
@@ -353,15 +358,21 @@ def scrap_declared(ctx: BatchContext, event: Event) -> Step | None:
         return None
     lot = get_lot(ctx, event.plant_id, p["lot"]) if p.get("lot") else None
     order, qty = bundle.order, dec(p["qty"])
-    window_qty = _scrap_window(ctx, event, order) + qty
+    item = (get_item(ctx, p["item"]) if p.get("item") else None) or order.item
+    work_center_id = op.work_center_id if op is not None else None
+    key = (event.plant_id, work_center_id, item.pk)
+    window_qty = _scrap_window(ctx, event, key) + qty
+    line = _work_center_code(ctx, work_center_id)
 
     def apply() -> None:
-        world(ctx).scrap_window[order.pk] = window_qty
+        world(ctx).scrap_window[key] = window_qty
         ctx.add(
             ScrapDeclaration(
                 order=order,
                 operation=op,
                 lot=lot,
+                work_center_id=work_center_id,
+                item=item,
                 qty=qty,
                 uom=uom,
                 reason_code=p["reason"],
@@ -375,7 +386,24 @@ def scrap_declared(ctx: BatchContext, event: Event) -> Step | None:
             op.scrapped_qty += qty
             ctx.mark(op, "scrapped_qty")
 
-    return Step(apply=apply, order=order, derived={"window_qty": float(window_qty)})
+    return Step(
+        apply=apply,
+        order=order,
+        lot=lot,
+        derived={"window_qty": float(window_qty), "line": line, "window_item": item.code},
+    )
+
+
+def _work_center_code(ctx: BatchContext, work_center_id: int | None) -> str:
+    if work_center_id is None:
+        return ""
+    codes = ctx.cache.setdefault("work_center_codes", {})
+    if work_center_id not in codes:
+        codes[work_center_id] = (
+            WorkCenter.objects.filter(pk=work_center_id).values_list("code", flat=True).first()
+            or ""
+        )
+    return codes[work_center_id]
 
 
 @handles("production.completed")
@@ -477,7 +505,12 @@ def production_completed(ctx: BatchContext, event: Event) -> Step | None:
 
 @handles("machine.downtime")
 def machine_downtime(ctx: BatchContext, event: Event) -> Step | None:
-    """A stoppage of a work center: recorded for line-stoppage rules (scenario 8)."""
+    """A stoppage of a work center: recorded. Rules see whether the work center is
+    constrained (master data), the duration, the open orders with operations still to
+    run on it and how many have an alternate routing or plant
+    (``services.exposures.stoppage_at_risk``), which ``record_line_stoppage`` records."""
+    from ...services.exposures import stoppage_at_risk
+
     p = event.payload
     wc = get_work_center(ctx, event.plant_id, p["work_center"])
     if wc is None:
@@ -496,6 +529,8 @@ def machine_downtime(ctx: BatchContext, event: Event) -> Step | None:
     started = parse_datetime(p["started_at"])
     ended = parse_datetime(p["ended_at"]) if p.get("ended_at") else None
     minutes = (ended - started).total_seconds() / 60 if ended else 0.0
+    found = stoppage_at_risk(work_center=wc, since=started, until=ended)
+    ctx.cache.setdefault("exposures", {})[event.pk] = found
 
     def apply() -> None:
         MachineDowntime.objects.update_or_create(
@@ -510,4 +545,12 @@ def machine_downtime(ctx: BatchContext, event: Event) -> Step | None:
             },
         )
 
-    return Step(apply=apply, derived={"duration_minutes": minutes, "constrained": False})
+    return Step(
+        apply=apply,
+        derived={
+            "duration_minutes": minutes,
+            "constrained": wc.constrained,
+            "orders_at_risk": len(found.lines),
+            "alternates": found.proposals,
+        },
+    )

@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import models, transaction
 
 from plants.models import (
+    AlternateRouting,
     Item,
     ItemMapping,
     ItemRevision,
@@ -196,6 +197,7 @@ class Command(BaseCommand):
             revisions = row.pop("revisions", [])
             row["base_uom"] = units[row["base_uom"]]
             row.setdefault("critical", False)
+            row.setdefault("need_lead_days", 0)
             row.setdefault("shelf_life_days", None)
             item = seeder.upsert(Item, {"code": row.pop("code")}, row)
             for rev in revisions:
@@ -216,6 +218,20 @@ class Command(BaseCommand):
         for row in data["suppliers"]:
             row = dict(row)
             seeder.upsert(Supplier, {"code": row.pop("code")}, row)
+        centers = {w.code: w for w in WorkCenter.objects.all()}
+        for row in data.get("alternate_routings", []):
+            row = dict(row)
+            item = Item.objects.get(code=row.pop("item")) if row.get("item") else None
+            row.pop("item", None)
+            seeder.upsert(
+                AlternateRouting,
+                {
+                    "work_center": centers[row.pop("work_center")],
+                    "alternate": centers[row.pop("alternate")],
+                    "item": item,
+                },
+                row,
+            )
 
     def load_mappings(self, seeder: Seeder, plants: dict[str, Plant]) -> None:
         items = {i.code: i for i in Item.objects.all()}

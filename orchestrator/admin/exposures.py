@@ -1,0 +1,76 @@
+"""Exposures (scenarios 7 and 8): one consolidated page per supply delay or line stoppage,
+with every order it puts at risk at every plant and what Interlock proposes for each.
+Written by rule actions only (read-only here); the notifications and tasks of the
+people involved link to it."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from .. import models as om
+from . import ScopedAdmin, ServiceWritten
+
+
+def exposure_links(exposures) -> str:
+    """Links to the exposure pages (the ASN and downtime pages show them)."""
+    links = [
+        format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:orchestrator_exposure_change", args=[e.pk]),
+            e.title,
+        )
+        for e in exposures
+    ]
+    return format_html_join(mark_safe("<br>"), "{}", ((link,) for link in links)) or "—"
+
+
+class ExposureLineInline(ServiceWritten, admin.TabularInline):
+    model = om.ExposureLine
+    extra = 0
+    fields = [
+        "order_link",
+        "plant",
+        "item",
+        "need_date",
+        "due_date",
+        "open_qty",
+        "proposal",
+        "proposal_text",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="order")
+    def order_link(self, line: om.ExposureLine) -> str:
+        url = reverse("admin:orchestrator_productionorder_change", args=[line.order_id])
+        return format_html('<a href="{}">{}</a>', url, line.order.number)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order", "plant", "item")
+
+
+@admin.register(om.Exposure)
+class ExposureAdmin(ServiceWritten, ScopedAdmin):
+    """What one delay or stoppage puts at risk, across plants (consolidated view)."""
+
+    list_display = ["created_at", "kind", "title", "plant", "at_risk", "plants", "since", "until"]
+    list_filter = ["kind", "plant"]
+    list_select_related = ["plant"]
+    search_fields = ["title", "correlation_id", "lines__order__number"]
+    raw_id_fields = ["plant", "asn", "work_center", "event"]
+    inlines = [ExposureLineInline]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(line_count=Count("lines"))
+
+    @admin.display(description="orders at risk", ordering="line_count")
+    def at_risk(self, exposure: om.Exposure) -> int:
+        return exposure.line_count
+
+    @admin.display(description="plants at risk")
+    def plants(self, exposure: om.Exposure) -> str:
+        return ", ".join(exposure.plants_at_risk)

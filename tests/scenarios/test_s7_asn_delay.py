@@ -1,0 +1,114 @@
+"""Scenario 7 (supplier ASN delay across plants): a delayed ASN of a critical component
+finds the orders at every plant that need it before it arrives (need dates from master
+data), records one exposure, tells the ERP each order date at risk, asks quality for a
+substitution and planning for the inter-plant reallocation Interlock proposes, and
+tells customer service which orders and dates are at risk."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from orchestrator.models import (
+    ApprovalRequest,
+    AuditRecord,
+    Event,
+    Exposure,
+    Notification,
+    Task,
+)
+from orchestrator.services.audit_chain import audit_verify
+from tests.scenarios.plant_world import deliver, demo, envelope, erp, ledger, post, release
+
+__all__ = ["demo", "erp"]
+pytestmark = pytest.mark.django_db
+
+
+def _delay(api_client, demo, *, asn: str, item: str, days: int) -> Event:
+    now = timezone.now()
+    payload = {
+        "asn": asn,
+        "supplier": "SUP-100",
+        "expected_at": (now + dt.timedelta(days=days)).isoformat(),
+        "previous_expected_at": (now + dt.timedelta(days=1)).isoformat(),
+        "reason": "port strike",
+        "lines": [{"item": item, "qty": 5000, "uom": "EA"}],
+    }
+    [result] = post(api_client, demo["ERP"], [envelope("P1", "asn.delayed", payload, source="ERP")])
+    assert result["status"] == "accepted", result
+    return Event.objects.get(pk=result["event_id"])
+
+
+@pytest.mark.scenario
+def test_scenario_7_a_late_critical_component_puts_orders_at_every_plant_at_risk(
+    demo, erp, api_client
+):
+    # Orders due in 14 days at P1 and P3 build with CMP-4711 (critical, needed 2 days
+    # before the due date); the supplier's bracket shipment slips to day 20.
+    p1 = release(api_client, demo, erp, "P1")["order"]
+    p3 = release(api_client, demo, erp, "P3")["order"]
+    event = _delay(api_client, demo, asn="ASN-7001", item="000000000010004711", days=20)
+    assert event.status == "applied", event.reasons
+    facts = event.explanation["rulesets"]
+    decided = {r["ruleset"]: [d["rule"] for d in r["decided_by"]] for r in facts}
+    assert decided["supply-risk"] == ["critical_supply_late", "propose_reallocation"]
+
+    exposure = Exposure.objects.get(event=event)
+    assert exposure.kind == "supply_delay"
+    assert exposure.plants_at_risk == ["P1", "P3"]
+    lines = {line.order.number: line for line in exposure.lines.select_related("order")}
+    assert set(lines) == {p1, p3}
+    for line in lines.values():
+        assert line.need_date == line.due_date - dt.timedelta(days=2)
+        assert line.item.code == "CMP-4711"
+        assert line.proposal == "reallocation"
+        assert line.from_plant is not None
+        assert line.from_plant_id != line.plant_id
+        assert line.proposal_qty > 0
+
+    # People: quality decides a substitution, planning the reallocation, customer service
+    # is told the orders and their dates.
+    asks = set(ApprovalRequest.objects.filter(event=event).values_list("role", "escalate_to"))
+    assert asks == {("engineering", "quality_lead"), ("planning", "supervisor")}
+    told = Notification.objects.filter(event=event, role="customer_service")
+    assert {(n.plant.code, o["order"]) for n in told for o in n.details["orders"]} == {
+        ("P1", p1),
+        ("P3", p3),
+    }
+    assert {n.details["exposure"] for n in told} == {exposure.pk}
+    # Tasks: approvals for engineering and planning, a review for customer service at
+    # each plant at risk, linked to the exposure.
+    tasks = set(Task.objects.filter(event=event).values_list("role", "kind", "plant__code"))
+    assert tasks == {
+        ("engineering", "approve", "P1"),
+        ("planning", "approve", "P1"),
+        ("customer_service", "review", "P1"),
+        ("customer_service", "review", "P3"),
+    }
+    review = Task.objects.get(event=event, role="customer_service", plant__code="P3")
+    assert review.subject == exposure
+
+    # The ERP's planning gets each order date at risk, at the order's own plant.
+    deliver("ERP")
+    at_risk = ledger(erp, "order.date_at_risk")
+    assert sorted((e["effect"]["plant"], e["payload"]["order"]) for e in at_risk) == [
+        ("P1", p1),
+        ("P3", p3),
+    ]
+    worklist = erp.extra_routes("GET", ["_planning"], {"plant": "P3"}).body["planning"]
+    assert [w["subject"] for w in worklist] == [p3]
+    assert AuditRecord.objects.filter(
+        transition="record", object_id=str(exposure.pk), correlation_id=event.correlation_id
+    ).exists()
+    assert audit_verify().ok
+
+
+def test_a_late_component_nobody_needs_in_time_is_no_exposure(demo, erp, api_client):
+    release(api_client, demo, erp, "P1")
+    # Arrives on day 5, before the day-12 need date.
+    event = _delay(api_client, demo, asn="ASN-7002", item="000000000010004711", days=5)
+    assert event.status == "applied"
+    assert not Exposure.objects.exists()
+    assert not ApprovalRequest.objects.filter(event=event).exists()
