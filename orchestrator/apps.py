@@ -17,4 +17,12 @@ class OrchestratorConfig(AppConfig):
         from .simulation import stored_events
 
         register_schemas()
+        # Parameter definitions survive a flush (post_migrate follows it, as for permissions).
+        from django.db.models.signals import post_migrate
+
+        from .parameters import ensure_site_parameters
+
+        post_migrate.connect(
+            ensure_site_parameters, sender=self, dispatch_uid="orchestrator.site_parameters"
+        )
         register_event_source(stored_events)

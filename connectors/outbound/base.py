@@ -143,10 +143,11 @@ def register(transport: str) -> Callable[[type[Connector]], type[Connector]]:
 def connector_for(system) -> Connector:
     """A connector instance for ``system`` (a ``ConnectedSystem``), by its transport.
     Raises a permanent :class:`ConnectorError` when no connector handles it."""
-    if not CONNECTORS:
+    cls = CONNECTORS.get(system.transport)
+    if cls is None:  # a module imported early for another reason must not hide the rest
         for module in TRANSPORT_MODULES:
             importlib.import_module(module)
-    cls = CONNECTORS.get(system.transport)
+        cls = CONNECTORS.get(system.transport)
     if cls is None:
         raise ConnectorError(
             f"no outbound connector for transport {system.transport!r}",

@@ -14,10 +14,11 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models import F
 from django.utils import timezone
 
 from connectors.simulators.world import load_world
-from orchestrator.models import Event
+from orchestrator.models import Event, ScrapDeclaration
 from plants.models import ConnectedSystem
 from rules import services
 from rules.choices import VersionState
@@ -149,6 +150,11 @@ def test_board_authors_simulates_and_canaries_a_threshold_change(
     plants = Plants(context.request, live_server.url)
     before = plants.scrap_run("P1", "1000000901")
     assert alerts(before)  # 8.3 % > 5 %: the live rule alerts at P1 today
+    # The board works through the afternoon: the first run's scrap leaves P1's sliding
+    # window (scrap.spike_window, an hour) before the same run is made again below.
+    ScrapDeclaration.objects.filter(order__number="1000000901").update(
+        declared_at=F("declared_at") - dt.timedelta(hours=2)
+    )
     published = RuleSetVersion.objects.get(ruleset__key="scrap-spike", state=VersionState.PUBLISHED)
 
     # --- board1: new draft from the published version, a typo first -----------------------

@@ -178,3 +178,21 @@ def test_an_admin_save_of_a_layout_goes_through_the_service_with_the_person(setu
     record = layout.history.first()
     assert record.history_user == admin
     assert record.history_change_reason == "created in the admin"
+
+
+def test_every_transport_has_its_connector_whatever_was_imported_first():
+    """The REST module is imported at start-up (reconciliation's snapshot fetcher); the
+    Tryton connector must still be found for a Tryton system."""
+    import connectors.outbound.rest  # noqa: F401 - as the app's ready() does
+    from connectors.outbound import base
+    from plants.choices import Transport
+    from plants.models import ConnectedSystem
+
+    base.CONNECTORS.pop("tryton", None)
+    system = ConnectedSystem(
+        code="ERP-T", kind="erp", transport=Transport.TRYTON, base_url="http://127.0.0.1:1/erp/"
+    )
+    with pytest.raises(base.ConnectorError) as refused:
+        base.connector_for(system)  # found, then refused: the system has no credential
+    assert refused.value.code != "no_connector", refused.value
+    assert base.CONNECTORS["tryton"].transport == "tryton"

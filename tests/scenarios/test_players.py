@@ -23,11 +23,11 @@ from orchestrator.models import CycleCount, Lot, Task
 from plants.models import ConnectedSystem
 from tests.factories import issue_api_key
 
-# serialized_rollback: the flush at the end of a transactional test would also take the
-# rows data migrations wrote (site parameters), which the next tests on this database need.
+# The flush after this transactional test takes the rows data migrations wrote; the site
+# parameter definitions come back by post_migrate (orchestrator.parameters).
 pytestmark = [
     pytest.mark.scenario,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 CODES = ("ERP", "MES-P1", "QMS-P1", "WMS-P1")
