@@ -39,7 +39,11 @@ from .rest import credential
 
 logger = logging.getLogger(__name__)
 
-NOTE_TYPES = frozenset({"operation.confirmation", "goods_issue", "scrap", "order.settle"})
+#: Messages Tryton keeps as notes on the production. ``atp.update`` among them: Tryton
+#: derives what is available to promise from its own stock moves (the goods receipt's).
+NOTE_TYPES = frozenset(
+    {"operation.confirmation", "goods_issue", "scrap", "order.settle", "atp.update"}
+)
 
 
 def gate_recheck_seconds() -> float:
@@ -176,7 +180,14 @@ class TrytonConnector(Connector):
             raise Rejected("a lot status change names a lot and a status")
         rows = self.client.search_read("stock.lot", [("number", "=", lot)], ["id"], limit=1)
         if not rows:
-            raise Rejected(f"lot {lot} is not in Tryton")
+            # A produced lot enters Tryton with its goods receipt (production ``do``), which
+            # may still wait on Tryton's quality control: not done yet, retried like a gate.
+            raise ConnectorError(
+                f"lot {lot} is not in Tryton yet (it comes with its goods receipt); "
+                "the status change waits for it",
+                retry_after=gate_recheck_seconds(),
+                code=GATED,
+            )
         reason = f": {p['reason']}" if isinstance(p.get("reason"), str) else ""
         self._note_once(
             f"stock.lot,{rows[0]['id']}",

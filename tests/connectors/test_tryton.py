@@ -163,9 +163,16 @@ def test_release_in_tryton_runs_in_interlock_and_the_receipt_waits_for_tryton_qu
     assert plant.read_production(production)["state"] == "running"
     order.refresh_from_db()
     assert order.state != "financially_posted"
-    # The other messages to the ERP were taken (notes on the production in Tryton).
+    # The other messages to the ERP were taken (notes on the production in Tryton), but
+    # the finished lot's release (scenario 4) waits: the lot enters Tryton with the receipt.
     others = OutboxMessage.objects.filter(system=w["erp"]).exclude(pk=receipt.pk)
-    assert set(others.values_list("status", flat=True)) == {OutboxStatus.DELIVERED}
+    release = others.get(message_type="lot.status_change")
+    assert release.status == OutboxStatus.PENDING
+    assert release.last_error.startswith(f"gated: lot {lot} is not in Tryton yet")
+    others = others.exclude(pk=release.pk)
+    assert set(others.values_list("status", flat=True)) == {OutboxStatus.DELIVERED}, list(
+        others.exclude(status=OutboxStatus.DELIVERED).values_list("message_type", "last_error")
+    )
 
     # The quality user opens the inspection: pending, it still holds the receipt.
     inspection = plant.inspect(control=plant.control, production=production)
@@ -193,6 +200,11 @@ def test_release_in_tryton_runs_in_interlock_and_the_receipt_waits_for_tryton_qu
     assert order.state == "financially_posted"
     assert DeliveryAttempt.objects.filter(message=receipt).count() == 3
     assert receipt.attempts == 3  # gates did not use up max_attempts (counted apart)
+    # With the lot in Tryton, the waiting release is noted on it.
+    OutboxMessage.objects.filter(pk=release.pk).update(next_attempt_at=timezone.now())
+    deliver_system(system_id=w["erp"].pk, budget_seconds=30)
+    release.refresh_from_db()
+    assert release.status == OutboxStatus.DELIVERED, release.last_error
 
     # A repeated delivery (a crash after Tryton answered) is a duplicate, not a second do.
     OutboxMessage.objects.filter(pk=receipt.pk).update(
