@@ -48,11 +48,12 @@ def compiled_version(version: RuleSetVersion) -> CompiledRuleSet:
     """The compiled rule set of a stored version, cached per process.
 
     Submitted versions never change (drafts are compiled afresh), so the cache key is the
-    version id plus the event-schema registry version.
+    version id, its source (an id reused after a database reset must not answer with
+    another version's rules) and the event-schema registry version.
     """
     if version.state == VersionState.DRAFT:
         return compile_ruleset(version.source, version=version.label)
-    key = (version.pk, event_schemas.registry_version())
+    key = (version.pk, hash(version.source), event_schemas.registry_version())
     compiled = _compiled.get(key)
     if compiled is None:
         compiled = compile_ruleset(version.source, version=version.label)
