@@ -164,9 +164,27 @@ def _attnames(model: type[models.Model]) -> tuple[str, ...]:
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple]:
+    if connection.vendor != "postgresql":
+        sql, params = _portable(sql, params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def _portable(sql: str, params: list[Any]) -> tuple[str, list[Any]]:
+    """The statement for a database without ``= ANY(array)`` and ``FOR UPDATE`` (SQLite,
+    which ``make demo`` runs on): each ``= ANY(%s)`` becomes ``IN (%s, …)`` with the list
+    spread into the parameters, and the lock clause goes (SQLite has one writer at a time)."""
+    text, spread = "", []
+    chunks = sql.removesuffix(" FOR UPDATE OF t").split("%s")
+    for chunk, value in zip(chunks, params, strict=False):
+        if chunk.endswith(" = ANY(") and isinstance(value, list | tuple):
+            text += chunk.removesuffix(" = ANY(") + " IN (" + ", ".join(["%s"] * len(value))
+            spread.extend(value)
+        else:
+            text += chunk + "%s"
+            spread.append(value)
+    return text + chunks[-1], spread
 
 
 def _instance(model: type[models.Model], row: tuple, start: int = 0) -> models.Model:
