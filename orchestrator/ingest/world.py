@@ -189,7 +189,32 @@ def _portable(sql: str, params: list[Any]) -> tuple[str, list[Any]]:
 
 def _instance(model: type[models.Model], row: tuple, start: int = 0) -> models.Model:
     names = _attnames(model)
-    return model.from_db(connection.alias, names, row[start : start + len(names)])
+    values = row[start : start + len(names)]
+    if connection.vendor != "postgresql":
+        # psycopg returns Python types; SQLite's driver does not (a decimal comes back an
+        # int, a datetime a string), and raw rows skip the converters the ORM would apply.
+        values = [
+            _convert(value, col, converters)
+            for value, (col, converters) in zip(values, _converters(model), strict=True)
+        ]
+    return model.from_db(connection.alias, names, values)
+
+
+@cache
+def _converters(model: type[models.Model]) -> tuple[tuple[Any, list], ...]:
+    """Per concrete field, its column expression and the backend's and field's converters
+    (what the ORM's compiler applies to each value it reads)."""
+    out = []
+    for f in model._meta.concrete_fields:
+        col = f.get_col(model._meta.db_table)
+        out.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+    return tuple(out)
+
+
+def _convert(value: Any, col: Any, converters: list) -> Any:
+    for converter in converters:
+        value = converter(value, col, connection)
+    return value
 
 
 @cache
