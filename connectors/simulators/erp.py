@@ -383,7 +383,9 @@ class ErpSimulator(base.Simulator):
         for entry in self.ledger(plant):
             p, type_ = entry["payload"], entry["type"]
             number = str(p.get("order") or "")
-            if not number:
+            if not number or p.get("order_plant", plant) != plant:
+                # A planning note at this plant about another plant's order (scenario 7's
+                # at-risk orders everywhere) is no order of this plant.
                 continue
             row = order(number)
             if type_ == "operation.confirmation":

@@ -61,6 +61,22 @@ class ExposureAdmin(ServiceWritten, ScopedAdmin):
     search_fields = ["title", "correlation_id", "lines__order__number"]
     raw_id_fields = ["plant", "asn", "work_center", "event"]
     inlines = [ExposureLineInline]
+    # The plants at risk as a list a person reads ("P1, P2, P3"), not the stored JSON.
+    fields = [
+        "plant",
+        "kind",
+        "title",
+        "asn",
+        "work_center",
+        "since",
+        "until",
+        "lost_hours",
+        "plants",
+        "event",
+        "rule",
+        "correlation_id",
+        "created_at",
+    ]
 
     def get_queryset(self, request):
         from django.db.models import Count

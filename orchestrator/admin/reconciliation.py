@@ -10,6 +10,8 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from interlock.errors import DomainError
 from plants.models import Plant
@@ -55,6 +57,55 @@ class ReconciliationRunAdmin(ServiceWritten, ScopedAdmin):
     ]
     list_filter = ["plant", "state"]
     inlines = [ExceptionInline]
+    fields = [
+        "plant",
+        "state",
+        "started_at",
+        "finished_at",
+        "started_by",
+        "compared",
+        "differences",
+        "opened",
+        "closed",
+        "report_table",
+        "error",
+    ]
+
+    @admin.display(description="Report")
+    def report_table(self, obj):
+        """The run's report as a person reads it: per system what was compared and which
+        values differed, under the plant's tolerance (the raw JSON stays in the API)."""
+        report = obj.report or {}
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
+            (
+                (
+                    code,
+                    part.get("kind", ""),
+                    part.get("compared", 0),
+                    part.get("orders", 0),
+                    part.get("lots", 0),
+                    part.get("inspections", 0),
+                    format_html_join(
+                        mark_safe("<br>"), "{}", ((d,) for d in part.get("differences", []))
+                    )
+                    or "none",
+                )
+                for code, part in sorted(report.get("systems", {}).items())
+            ),
+        )
+        if not rows:
+            return "-"
+        return format_html(
+            "<p>Tolerance: {}</p><table><thead><tr><th>System</th><th>Kind</th>"
+            "<th>Values compared</th><th>Orders</th><th>Lots</th><th>Inspections</th>"
+            "<th>Differences</th></tr></thead><tbody>{}</tbody></table>",
+            report.get("tolerance", "-"),
+            rows,
+        )
+
     change_list_template = "admin/orchestrator/reconciliation_run_change_list.html"
 
     def get_urls(self):

@@ -164,14 +164,57 @@ def _attnames(model: type[models.Model]) -> tuple[str, ...]:
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple]:
+    if connection.vendor != "postgresql":
+        sql, params = _portable(sql, params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
+def _portable(sql: str, params: list[Any]) -> tuple[str, list[Any]]:
+    """The statement for a database without ``= ANY(array)`` and ``FOR UPDATE`` (SQLite,
+    which ``make demo`` runs on): each ``= ANY(%s)`` becomes ``IN (%s, …)`` with the list
+    spread into the parameters, and the lock clause goes (SQLite has one writer at a time)."""
+    text, spread = "", []
+    chunks = sql.removesuffix(" FOR UPDATE OF t").split("%s")
+    for chunk, value in zip(chunks, params, strict=False):
+        if chunk.endswith(" = ANY(") and isinstance(value, list | tuple):
+            text += chunk.removesuffix(" = ANY(") + " IN (" + ", ".join(["%s"] * len(value))
+            spread.extend(value)
+        else:
+            text += chunk + "%s"
+            spread.append(value)
+    return text + chunks[-1], spread
+
+
 def _instance(model: type[models.Model], row: tuple, start: int = 0) -> models.Model:
     names = _attnames(model)
-    return model.from_db(connection.alias, names, row[start : start + len(names)])
+    values = row[start : start + len(names)]
+    if connection.vendor != "postgresql":
+        # psycopg returns Python types; SQLite's driver does not (a decimal comes back an
+        # int, a datetime a string), and raw rows skip the converters the ORM would apply.
+        values = [
+            _convert(value, col, converters)
+            for value, (col, converters) in zip(values, _converters(model), strict=True)
+        ]
+    return model.from_db(connection.alias, names, values)
+
+
+@cache
+def _converters(model: type[models.Model]) -> tuple[tuple[Any, list], ...]:
+    """Per concrete field, its column expression and the backend's and field's converters
+    (what the ORM's compiler applies to each value it reads)."""
+    out = []
+    for f in model._meta.concrete_fields:
+        col = f.get_col(model._meta.db_table)
+        out.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+    return tuple(out)
+
+
+def _convert(value: Any, col: Any, converters: list) -> Any:
+    for converter in converters:
+        value = converter(value, col, connection)
+    return value
 
 
 @lru_cache(maxsize=256)

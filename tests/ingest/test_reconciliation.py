@@ -177,6 +177,12 @@ def test_the_admin_shows_runs_and_works_an_exception(world, order, admin_client)
     page = admin_client.get(f"/admin/orchestrator/reconciliationrun/{run_.pk}/change/")
     assert page.status_code == 200
     assert "produced_qty" in page.content.decode()
+    # The report reads as a table per system, not as the raw JSON it is stored as.
+    report = page.content.decode().split("Report:", 1)[1].split("Error:", 1)[0]
+    assert "<th>Values compared</th>" in report
+    assert f"order {order.number} produced_qty" in report
+    assert '"systems"' not in report
+    assert "&quot;systems&quot;" not in report
     assert admin_client.get("/admin/orchestrator/reconciliationrun/").status_code == 200
     url = f"/admin/orchestrator/reconciliationexception/{exception.pk}/change/"
     detail = admin_client.get(url).content.decode()

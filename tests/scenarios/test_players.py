@@ -13,13 +13,22 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 
+from connectors.management.commands.demo_scenario import demo_passwords
 from connectors.outbound import ratelimit
 from connectors.simulators.erp import ErpSimulator
 from connectors.simulators.mes import MesControls, MesSimulator
 from connectors.simulators.qms import QmsControls, QmsSimulator
 from connectors.simulators.scenarios import SCENARIOS, Stage
 from connectors.simulators.wms import WmsSimulator
-from orchestrator.models import CycleCount, Lot, Task
+from orchestrator.models import (
+    CycleCount,
+    Event,
+    Exposure,
+    Lot,
+    ReconciliationException,
+    ScrapDeclaration,
+    Task,
+)
 from plants.models import ConnectedSystem
 from tests.factories import issue_api_key
 
@@ -90,7 +99,7 @@ def live_demo(live_server, tmp_path, monkeypatch, settings):
         interlock_url=live_server.url,
         sim_urls=urls,
         keys=keys,
-        users={"p1-super": settings.INTERLOCK_DEMO_PASSWORD},
+        users=demo_passwords(),
         plant="P1",
         timeout=60,
         poll=0.3,
@@ -120,3 +129,28 @@ def test_scenarios_1_2_4_and_5_play_on_a_live_demo(live_demo):
     assert CycleCount.objects.get(number=small).state == "posted"
     assert CycleCount.objects.get(number=large).state == "posted"
     assert any("approved count" in step for step in played[5].steps)
+
+
+def test_scenarios_3_and_6_to_9_play_on_a_live_demo(live_demo):
+    played = {n: SCENARIOS[n].play(live_demo) for n in (3, 6, 7, 8, 9)}
+
+    quarantined = Event.objects.get(pk=played[3].facts["quarantined"])
+    assert quarantined.status == "quarantined"
+    assert "lot_item_mismatch" in played[3].facts["reasons"]
+
+    # The MES simulator scraps nothing here: the flag is the player's own burst, measured
+    # against the good quantity it confirmed first.
+    flag = played[6].facts["flag"]
+    assert flag["order"] == played[6].facts["order"]
+    burst = ScrapDeclaration.objects.filter(order__number=flag["order"]).first()
+    assert flag["window_qty"] >= float(burst.qty)
+    assert Task.objects.filter(role__in=["quality_lead", "maintenance"]).count() >= 2
+
+    assert len(played[7].facts["orders"]) == 3  # an order at risk at every plant
+    assert Exposure.objects.filter(correlation_id__startswith="s7-").exists()
+
+    assert played[8].facts["order"] in played[8].facts["capacity"]["orders_at_risk"]
+    assert Exposure.objects.filter(correlation_id__startswith="s8-").exists()
+
+    closed = ReconciliationException.objects.get(pk=played[9].facts["exception"])
+    assert closed.state == "closed"

@@ -95,6 +95,9 @@ def test_scenario_8_a_constrained_line_stops_and_planning_is_asked_to_move_its_o
     html = page.content.decode()
     assert order in html
     assert "P3-ASSY-01" in html
+    plants = html.split("Plants at risk:", 1)[1].split("</div>", 1)[0]
+    assert ", ".join(exposure.plants_at_risk) in plants  # read as "P1, P3", not as JSON
+    assert "[" not in plants
     downtime = MachineDowntime.objects.get(work_center__code="P1-PRESS-01")
     page = browser.get(f"/admin/orchestrator/machinedowntime/{downtime.pk}/change/")
     assert f"/admin/orchestrator/exposure/{exposure.pk}/change/" in page.content.decode()

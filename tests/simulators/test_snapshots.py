@@ -34,6 +34,8 @@ def test_erp_snapshot_sums_what_was_posted_per_order_and_a_reversal_removes_it(s
         ("l1", "lot.status_change", {"lot": "L-1", "status": "BLOC"}),
         ("g1", "goods_receipt", {"order": "WO-1", "qty": 9}),
         ("t1", "order.settle", {"order": "WO-1"}),
+        # A planning note at P1 about P2's order (scenario 7) is no order of P1.
+        ("r1", "order.date_at_risk", {"order": "WO-2", "order_plant": "P2", "exposure": 1}),
     ]:
         status, body, _ = call(f"{url}/messages", message(type_, key, payload))
         assert status == 200, body
@@ -46,6 +48,7 @@ def test_erp_snapshot_sums_what_was_posted_per_order_and_a_reversal_removes_it(s
         "received_qty": "0",
         "uom": "ST",
     }
+    assert "WO-2" not in snap["orders"]
     assert snap["lots"] == {"L-1": {"status": "BLOC"}}
     assert call(f"{url}/snapshot")[0] == 400
     status, body, _ = call(f"{url}/_reverse?plant=P1&order=WO-1&type=scrap", {})

@@ -40,6 +40,17 @@ def play(stage: Stage) -> Played:
         [stage.envelope(mes, "operation.confirmed", good, correlation_id=correlation)],
     )
     stage.say(f"MES confirmed {qty} {uom} good on {operations[-1]}: {confirmed['status']}", played)
+    # The threshold is a share of the good quantity the order confirmed so far: a
+    # confirmation parked until the release reaches Interlock would leave the burst
+    # measured against nothing (and the spike unseen), so wait until it is booked.
+    stage.wait_for(
+        f"the good quantity of order {number} to be booked",
+        lambda: [
+            o
+            for o in stage.results("orders", system="ERP", plant=stage.plant, number=number)
+            if float(o["confirmed_qty"]) >= float(qty)
+        ],
+    )
     scrap = max(1, round(qty * 0.2))
     burst = {
         "order": number,
