@@ -15,7 +15,6 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,10 +22,10 @@ from interlock.errors import Conflict, DomainError, ErrorDetail, NotAllowed
 from plants.choices import Role
 
 from ..ingest import sequencing
-from ..ingest.context import BatchContext
+from ..ingest.context import BatchContext, audit_record
 from ..ingest.handlers import apply_one
 from ..ingest.world import key_gate_open
-from ..models import ApprovalRequest, AuditRecord, Event, GateState, Notification
+from ..models import ApprovalRequest, Event, GateState, Notification
 from ..models.notifications import ApprovalState, NotificationKind
 from .counts import count_decided
 from .lifecycle import actor_identity, transition_apply
@@ -59,21 +58,16 @@ def _audit(
     request: ApprovalRequest, *, actor: Any, transition: str, source: str, reason: str
 ) -> None:
     user, label = actor_identity(actor)
-    AuditRecord.objects.create(
-        occurred_at=timezone.now(),
+    audit_record(
+        request,
         actor=user,
         actor_label=label,
-        content_type=ContentType.objects.get_for_model(ApprovalRequest),
-        object_id=str(request.pk),
-        object_repr=str(request)[:200],
-        plant_id=request.plant_id,
-        field="state",
         transition=transition,
-        source_state=source,
-        target_state=request.state,
+        source=source,
+        target=request.state,
         reason=reason[:2000],
         correlation_id=request.correlation_id,
-    )
+    ).save()
 
 
 def _release_parked(request: ApprovalRequest, label: str) -> list[Event]:

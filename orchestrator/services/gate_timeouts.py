@@ -25,6 +25,7 @@ from django.utils import timezone
 from plants.models import Plant, SiteParameter
 from plants.selectors import site_parameter
 
+from ..ingest.context import audit_record
 from ..models import AuditRecord, Gate, GateState
 from ..models.tasks import ACTIVE_STATES, Task, TaskKind
 from .tasks import SYSTEM_ACTOR, open_task, task_complete_by_system
@@ -98,21 +99,17 @@ def gates_escalate_overdue(*, now: dt.datetime | None = None) -> int:
                 correlation_id=_gate_correlation(gate, gate_type),
                 key=key,
             )
-            AuditRecord.objects.create(
-                occurred_at=now,
-                actor=None,
+            audit_record(
+                gate,
                 actor_label=SYSTEM_ACTOR,
-                content_type=gate_type,
-                object_id=str(gate.pk),
-                object_repr=str(gate)[:200],
-                plant_id=gate.plant_id,
-                field="escalation",
+                field_name="escalation",
                 transition="escalate",
-                source_state=gate.state,
-                target_state=gate.state,
+                source=gate.state,
+                target=gate.state,
                 reason=f"closed longer than {timeout}; task {task.pk} for {role}",
                 correlation_id=task.correlation_id,
-            )
+                occurred_at=now,
+            ).save()
         opened += 1
     # Gates that opened (or were overridden) since: their escalation tasks are resolved.
     stale = Task.objects.filter(

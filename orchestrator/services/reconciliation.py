@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -54,7 +53,8 @@ from plants.selectors import site_parameter
 from plants.services.mapping import MappingMissing, convert_quantity, map_status
 
 from ..choices import OrderState
-from ..models import AuditRecord, Inspection, Lot, OutboxMessage, ProductionOrder
+from ..ingest.context import audit_record
+from ..models import Inspection, Lot, OutboxMessage, ProductionOrder
 from ..models.reconciliation import (
     ACTIVE_EXCEPTION_STATES,
     ExceptionState,
@@ -308,21 +308,16 @@ def _outcome(inspection: Inspection) -> str:
 # --- the run ----------------------------------------------------------------------------------
 def _audit(obj, *, actor: Any, transition: str, source: str, target: str, reason: str, cid: str):
     user, label = actor_identity(actor)
-    AuditRecord.objects.create(
-        occurred_at=timezone.now(),
+    audit_record(
+        obj,
         actor=user,
         actor_label=label,
-        content_type=ContentType.objects.get_for_model(type(obj)),
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:200],
-        plant_id=obj.plant_id,
-        field="state",
         transition=transition,
-        source_state=source,
-        target_state=target,
+        source=source,
+        target=target,
         reason=reason[:2000],
         correlation_id=cid,
-    )
+    ).save()
 
 
 def plant_systems(plant: Plant) -> list[ConnectedSystem]:

@@ -36,7 +36,7 @@ from interlock.errors import DomainError, ErrorDetail, NotAllowed
 from plants.choices import Role
 from plants.models import Membership
 
-from ..models import AuditRecord
+from ..ingest.context import audit_record
 from ..models.tasks import ACTIVE_STATES, Task, TaskKind, TaskState
 from .lifecycle import actor_identity, transition_apply
 from .roles import RULE_ROLES, holds_role
@@ -197,21 +197,16 @@ def open_task_in_batch(
 
 def _audit(task: Task, *, actor: Any, transition: str, source: str, target: str, reason: str):
     user, label = actor_identity(actor)
-    AuditRecord.objects.create(
-        occurred_at=timezone.now(),
+    audit_record(
+        task,
         actor=user,
         actor_label=label,
-        content_type=ContentType.objects.get_for_model(Task),
-        object_id=str(task.pk),
-        object_repr=str(task)[:200],
-        plant_id=task.plant_id,
-        field="state",
         transition=transition,
-        source_state=source,
-        target_state=target,
+        source=source,
+        target=target,
         reason=reason[:2000],
         correlation_id=task.correlation_id or str(uuid.uuid4()),
-    )
+    ).save()
 
 
 def open_task(
@@ -468,21 +463,17 @@ def task_reassign(*, task: Task, actor: Any, role: str = "", assignee: Any = Non
         locked.save(update_fields=["role", "assignee", "updated_at"])
         user, label = actor_identity(actor)
         for field, source, target in changes:
-            AuditRecord.objects.create(
-                occurred_at=timezone.now(),
+            audit_record(
+                locked,
                 actor=user,
                 actor_label=label,
-                content_type=ContentType.objects.get_for_model(Task),
-                object_id=str(locked.pk),
-                object_repr=str(locked)[:200],
-                plant_id=locked.plant_id,
-                field=field,
+                field_name=field,
                 transition="reassign",
-                source_state=source,
-                target_state=target,
+                source=source,
+                target=target,
                 reason=reason[:2000],
                 correlation_id=locked.correlation_id or str(uuid.uuid4()),
-            )
+            ).save()
         if any(f == "role" for f, _, _ in changes):
             Task.objects.filter(pk=locked.pk).update(emailed_at=None)
             transaction.on_commit(tasks_mail_wake)
