@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from django.db import connection, models
@@ -217,7 +217,7 @@ def _convert(value: Any, col: Any, converters: list) -> Any:
     return value
 
 
-@lru_cache(maxsize=256)
+@cache
 def _select_sql(model: type[models.Model], where: str, joins: tuple[type[models.Model], ...]):
     """``SELECT`` the model's columns (and those of ``joins``, each a master-data table its
     foreign key of the same name points at) ``WHERE where ORDER BY pk FOR UPDATE OF t``."""
@@ -236,25 +236,8 @@ def _select_sql(model: type[models.Model], where: str, joins: tuple[type[models.
     # Only quoted identifiers from the models' metadata are interpolated.
     return (
         f'SELECT {", ".join(columns)} FROM "{table}" t {" ".join(joined)} '  # noqa: S608
-        f'WHERE {where} ORDER BY t."{model._meta.pk.column}"{_lock_clause()}'
+        f'WHERE {where} ORDER BY t."{model._meta.pk.column}" FOR UPDATE OF t'
     )
-
-
-def _lock_clause() -> str:
-    """Row locks where the database has them (PostgreSQL); SQLite, the demo's embedded
-    default, serialises writers on the whole database instead."""
-    return " FOR UPDATE OF t" if connection.features.has_select_for_update_of else ""
-
-
-def _any(column: str, values: Iterable[Any]) -> tuple[str, list[Any]]:
-    """``column`` is one of ``values``: one array parameter on PostgreSQL (constant SQL
-    text, whatever the count), a parameter per value elsewhere."""
-    values = list(values)
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [values]
-    if not values:
-        return "1 = 0", []
-    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
 
 
 def _fetch(
@@ -305,9 +288,7 @@ def _share_plants(w: World, objs: list[models.Model]) -> None:
 
 def _by_number(wanted: dict[int, set[str]]) -> tuple[str, list[Any]]:
     numbers = sorted(set().union(*wanted.values()))
-    plants, plant_params = _any('t."plant_id"', sorted(wanted))
-    numbers, number_params = _any('t."number"', numbers)
-    return f"{plants} AND {numbers}", plant_params + number_params
+    return 't."plant_id" = ANY(%s) AND t."number" = ANY(%s)', [sorted(wanted), numbers]
 
 
 def world(ctx: BatchContext) -> World:
@@ -345,7 +326,7 @@ def _load_orders(w: World, wanted: dict[int, set[str]]) -> None:
         o.pk: OrderBundle(order=o, operations={}, components={}, gates={}, links={}) for o in orders
     }
     order_field = _fk_of(Operation, ProductionOrder)
-    where, params = _any('t."order_id"', by_pk)
+    where, params = 't."order_id" = ANY(%s)', [list(by_pk)]
     # No work center join: handlers never read an operation's work center.
     for op in _fetch(w, Operation, where, params):
         order_field.set_cached_value(op, by_pk[op.order_id])
