@@ -75,6 +75,15 @@ _ROLE = {
     ]
 }
 _TASK_KIND = {"enum": ["approve", "investigate", "contain", "reply", "correct", "review"]}
+#: Facts (derived by the orchestrator, else the event's payload) that name what a person's
+#: task is about: while a task of the same rule, role and kind with the same values is open
+#: at the plant, the action opens no second one (the notification is still recorded).
+_ONCE_PER = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1},
+    "minItems": 1,
+    "uniqueItems": True,
+}
 
 register_action(
     "post_to_system",
@@ -128,8 +137,9 @@ register_action(
 )
 register_action(
     "notify_role",
-    description="Notify the people holding a role at the plant.",
-    params={"role": _ROLE, "message": _S},
+    description="Notify the people holding a role at the plant (a task to act on; "
+    "'once_per' facts: one open task per their values).",
+    params={"role": _ROLE, "message": _S, "once_per": _ONCE_PER},
     required=["role", "message"],
 )
 register_action(
@@ -158,11 +168,13 @@ register_action(
 )
 register_action(
     "threshold_alert",
-    description="Raise an alert when a value crosses a site-parameter threshold.",
+    description="Raise an alert when a value crosses a site-parameter threshold ('once_per' "
+    "facts: one open task per their values, e.g. per line and item).",
     params={
         "parameter": _S,
         "roles": {"type": "array", "items": _ROLE, "minItems": 1},
         "message": {"type": "string"},
+        "once_per": _ONCE_PER,
     },
     required=["parameter", "roles"],
 )

@@ -78,8 +78,16 @@ def _task(
     escalate_to: str = "",
     approval: ApprovalRequest | None = None,
 ) -> bool:
-    """Open the task a person holding ``role`` at the event's plant acts on (once per
-    event, rule, role and kind)."""
+    """Open the task a person holding ``role`` at the event's plant acts on: once per
+    event, rule, role and kind; with the action's ``once_per`` facts, once while a task
+    about the same values of them is open (a spike on a line is one task, not one per
+    order)."""
+    once_per = a.action.params.get("once_per")
+    key, while_open = _key(a, "task", role, kind), False
+    if once_per:
+        values = [str(a.step.derived.get(f, a.event.payload.get(f, ""))) for f in once_per]
+        key = "|".join(["open", a.rule, str(a.event.plant_id), role, kind, *values])[:500]
+        while_open = True
     task = open_task_in_batch(
         a.ctx,
         plant=a.event.plant,
@@ -95,7 +103,8 @@ def _task(
         approval=approval,
         subject=a.step.inspection,
         rule=a.rule,
-        key=_key(a, "task", role, kind),
+        key=key,
+        while_open=while_open,
     )
     return task is not None
 

@@ -158,16 +158,22 @@ def open_task_in_batch(
     rule: str = "",
     correlation_id: str = "",
     key: str = "",
+    while_open: bool = False,
 ) -> Task | None:
     """Open a task from inside ingest (a handler or a rule action): buffered with
     ``ctx.add`` and written with the batch. ``key`` (default: the event's idempotency key,
     the rule, role and kind) makes it idempotent: a re-applied event opens no second task.
+    With ``while_open`` the key only holds while a task of that key is open (claimed or
+    escalated included): once it is done or cancelled, the next one opens.
     Returns the unsaved task, or None when it exists already."""
     if not key:
         base = event.idempotency_key if event is not None else str(uuid.uuid4())
         key = _task_key(base, rule, role, kind, title[:60])
     opened = ctx.cache.setdefault("tasks_opened", set())
-    if key in opened or Task.objects.filter(key=key).exists():
+    existing = Task.objects.filter(key=key)
+    if while_open:
+        existing = existing.filter(state__in=ACTIVE_STATES)
+    if key in opened or existing.exists():
         return None
     opened.add(key)
     task = _build(

@@ -101,6 +101,35 @@ def test_scenario_6_a_scrap_spike_on_one_line_alerts_and_flags_the_replenishment
     assert audit_verify().ok
 
 
+def test_a_spike_that_goes_on_is_one_open_task_per_role_until_someone_completes_it(
+    demo, erp, api_client
+):
+    """The pack's ``once_per: [line, window_item]``: every further declaration over the
+    threshold is recorded (a notification each), but a person gets one task per line and
+    item while it is open; once completed, the next spike opens a new one."""
+    from orchestrator.services.tasks import task_complete_by_system
+
+    order = _confirmed(api_client, demo, erp)
+    spike = _scrap(api_client, demo, order, "0010", 7, 6)  # press line: 7 %
+    again = _scrap(api_client, demo, order, "0010", 1, 5)  # 8 %, same line and item
+    assert _alerts(again) == _alerts(spike) != set()
+    assert set(Task.objects.values_list("event_id", "role")) == {
+        (spike.pk, "quality_lead"),
+        (spike.pk, "maintenance"),
+        (spike.pk, "planning"),
+    }
+    other_line = _scrap(api_client, demo, order, "0020", 9, 4)  # assembly: its own spike
+    assert set(Task.objects.filter(event=other_line).values_list("role", flat=True)) == {
+        "quality_lead",
+        "maintenance",
+        "planning",
+    }
+    quality = Task.objects.get(event=spike, role="quality_lead")
+    task_complete_by_system(task=quality, outcome="done", comment="die changed on the press")
+    later = _scrap(api_client, demo, order, "0010", 1, 3)  # still over the threshold
+    assert set(Task.objects.filter(event=later).values_list("role", flat=True)) == {"quality_lead"}
+
+
 def test_a_board_edit_of_the_spike_threshold_changes_the_outcome(demo, erp, api_client):
     users = get_user_model().objects
     author, approver = users.get(username="board1"), users.get(username="board2")
