@@ -1,6 +1,6 @@
 """How Interlock asks a connected system for its reconciliation snapshot (scenario 9).
 
-``orchestrator.services.reconciliation`` compares snapshots; this module fetches them
+``orchestrator.services.reconciliation_compare`` compares snapshots; this module fetches them
 over the system's transport. REST systems answer ``GET {base_url}/snapshot?plant=<code>``
 with the JSON documented there, authenticated like the outbound messages (bearer, basic,
 HMAC of the empty body, OAuth2). The demo simulators implement it; an adapter for a real
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import httpx
 
-from orchestrator.services.reconciliation import SnapshotError, register_snapshot_fetcher
+from orchestrator.services.reconciliation_compare import SnapshotError, register_snapshot_fetcher
 
 from .outbound.base import ConnectorError
 from .outbound.rest import RestConnector
