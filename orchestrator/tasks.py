@@ -68,7 +68,7 @@ def escalate_overdue_tasks() -> int:
 def mail_tasks() -> int:
     """Beat task (every 30 s) and woken after a task opens: e-mail new and escalated tasks
     to the people of the role. Each task is claimed by a conditional update: safe twice."""
-    from .services.tasks import tasks_mail_pending
+    from .services.tasks_mail import tasks_mail_pending
 
     return tasks_mail_pending()
 

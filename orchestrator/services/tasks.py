@@ -10,8 +10,8 @@
   task's role at its plant (or, once escalated, the escalation role), moves the state by
   its django-fsm transition (``transition_apply``: row lock, save, audit record).
 - :func:`tasks_escalate_overdue` (beat) escalates tasks past ``due_at``;
-  :func:`tasks_mail_pending` (beat, and woken after commit) e-mails the people of the
-  role a link to each new or escalated task through Django's e-mail backend.
+  ``orchestrator.services.tasks_mail`` e-mails the people of the role a link to each new
+  or escalated task (woken after commit here; its names are importable from here too).
 """
 
 from __future__ import annotations
@@ -19,32 +19,31 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.mail import send_mail
 from django.db import models, transaction
 from django.db.models import Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from interlock.errors import DomainError, ErrorDetail, NotAllowed
-from plants.choices import Role
 from plants.models import Membership
 
 from ..ingest.context import audit_record
 from ..models.tasks import ACTIVE_STATES, Task, TaskKind, TaskState
 from .lifecycle import actor_identity, transition_apply
 from .roles import RULE_ROLES, holds_role
+from .tasks_mail import MAIL_TASK as MAIL_TASK
+from .tasks_mail import escalation_role_for, tasks_mail_wake
+from .tasks_mail import role_recipients as role_recipients
+from .tasks_mail import task_url as task_url
+from .tasks_mail import tasks_mail_pending as tasks_mail_pending
 
 logger = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system:interlock"
-MAIL_TASK = "orchestrator.mail_tasks"
 
 
 def _rule_roles() -> dict[str, tuple[str, ...]]:
@@ -498,10 +497,6 @@ def tasks_cancel_for_approval(*, approval: Any, actor: Any, outcome: str, commen
 
 
 # --- escalation ---------------------------------------------------------------------------
-def escalation_role_for(task: Task) -> str:
-    return task.escalate_to or Role.PLANT_ADMIN
-
-
 def tasks_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """Escalate every open or claimed task past ``due_at`` (never escalated before) to its
     escalation role (``escalate_to``, else the plant admin): state ``escalated``, the claim
@@ -540,81 +535,3 @@ def tasks_escalate_overdue(*, now: dt.datetime | None = None) -> int:
         if count:
             transaction.on_commit(tasks_mail_wake)
     return count
-
-
-# --- e-mail -------------------------------------------------------------------------------
-def task_url(task: Task) -> str:
-    base = settings.INTERLOCK_BASE_URL.rstrip("/")
-    return f"{base}{reverse('admin:orchestrator_task_change', args=[task.pk])}"
-
-
-def role_recipients(rule_role: str, plant_id: int) -> list[str]:
-    """E-mail addresses of the active people holding ``rule_role`` at the plant."""
-    roles = _rule_roles().get(rule_role, ())
-    rows = (
-        Membership.objects.filter(
-            Q(plant_id=plant_id) | Q(plant__isnull=True), role__in=roles, user__is_active=True
-        )
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
-    return sorted(set(rows))
-
-
-def tasks_mail_pending(*, limit: int = 200) -> int:
-    """E-mail the people of the role (and, once escalated, the escalation role) a link
-    to each active task not mailed yet. Each row is claimed by a conditional UPDATE
-    (``emailed_at`` null → now) before sending, so two workers never mail the same task;
-    a failed send is logged and the row is released for the next run."""
-    sent = 0
-    pending = list(
-        Task.objects.filter(emailed_at__isnull=True, state__in=ACTIVE_STATES)
-        .select_related("plant")
-        .order_by("pk")[:limit]
-    )
-    for task in pending:
-        now = timezone.now()
-        if Task.objects.filter(pk=task.pk, emailed_at__isnull=True).update(emailed_at=now) != 1:
-            continue
-        roles = [task.role]
-        if task.escalated_at:
-            roles.append(escalation_role_for(task))
-        to = sorted({addr for r in roles for addr in role_recipients(r, task.plant_id)})
-        if not to:
-            continue
-        escalated = "ESCALATED: " if task.escalated_at else ""
-        subject = (
-            f"[Interlock {task.plant.code}] {escalated}{task.get_kind_display()}: {task.title}"
-        )
-        due = f"Due: {task.due_at:%Y-%m-%d %H:%M %Z}\n" if task.due_at else ""
-        body = (
-            f"A task for {', '.join(roles)} at plant {task.plant.code}:\n\n"
-            f"{task.title}\n\n{due}Open it: {task_url(task)}\n"
-        )
-        try:
-            send_mail(subject[:250], body, settings.DEFAULT_FROM_EMAIL, to)
-            sent += 1
-        except Exception as exc:  # the SMTP server is away: try again next run
-            Task.objects.filter(pk=task.pk, emailed_at=now).update(emailed_at=None)
-            logger.warning("could not e-mail task %s: %s", task.pk, exc)
-    return sent
-
-
-_mail_wake_paused_until = 0.0
-
-
-def tasks_mail_wake() -> None:
-    """Ask a worker to mail new tasks now. Best effort: beat sweeps every 30 s anyway, so
-    after a broker failure no request pays for another attempt for a while."""
-    global _mail_wake_paused_until
-    from celery import current_app
-
-    from .outbox import WAKE_PAUSE_SECONDS
-
-    if time.monotonic() < _mail_wake_paused_until:
-        return
-    try:
-        current_app.send_task(MAIL_TASK, retry=False)
-    except Exception as exc:
-        _mail_wake_paused_until = time.monotonic() + WAKE_PAUSE_SECONDS
-        logger.warning("could not wake the task mailer: %s", exc)
