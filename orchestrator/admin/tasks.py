@@ -4,19 +4,18 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 
 from interlock.errors import DomainError
 
 from .. import models as om
 from ..models.tasks import ACTIVE_STATES, outcomes_for
+from ..selectors_tasks import task_detail_rows, task_links
 from ..services import tasks as task_services
 from . import ScopedAdmin, ServiceWritten
 
@@ -33,33 +32,6 @@ class CompleteForm(forms.Form):
         choices = outcomes_for(kind)
         self.fields["outcome"].choices = choices
         self.fields["outcome"].initial = choices[0][0]
-
-
-def task_links(task: om.Task) -> list[tuple[str, str]]:
-    """``(label, url)`` of what the task is about and where it came from."""
-    links: list[tuple[str, str]] = []
-    if task.order_id:
-        url = reverse("admin:orchestrator_productionorder_change", args=[task.order_id])
-        links.append((f"order {task.order.number}", url))
-    if task.lot_id:
-        links.append(
-            (f"lot {task.lot.number}", reverse("admin:orchestrator_lot_change", args=[task.lot_id]))
-        )
-    if task.approval_id:
-        url = reverse("admin:orchestrator_approvalrequest_change", args=[task.approval_id])
-        links.append(("approval request", url))
-    if task.event_id:
-        links.append(("event", reverse("admin:orchestrator_event_change", args=[task.event_id])))
-    if task.subject_type_id and task.subject_id:
-        model = task.subject_type.model_class()
-        if model is not None:
-            name = f"admin:{model._meta.app_label}_{model._meta.model_name}_change"
-            with contextlib.suppress(NoReverseMatch):  # a subject without an admin page
-                links.append((str(model._meta.verbose_name), reverse(name, args=[task.subject_id])))
-    if task.correlation_id:
-        url = reverse("admin:orchestrator_inboundmessage_trace", args=[task.correlation_id])
-        links.append(("trace", url))
-    return links
 
 
 @admin.register(om.Task)
@@ -130,6 +102,7 @@ class TaskAdmin(ServiceWritten, ScopedAdmin):
         return {
             "task": task,
             "links": task_links(task),
+            "detail_rows": task_detail_rows(task.details),
             "may_act": may,
             "can_claim": may and task.state in ("open", "escalated"),
             "can_release": may and task.state == "claimed",

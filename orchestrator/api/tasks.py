@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,10 +26,17 @@ from plants.models import Plant
 from plants.selectors import scope_queryset
 
 from ..models import ReconciliationException, ReconciliationRun, Task
+from ..selectors_tasks import task_links
 from ..services import reconciliation as recon
 from ..services import tasks as task_services
 from .serializers import code
 from .workbench import ERRORS
+
+
+class TaskLinkSerializer(serializers.Serializer):
+    rel = serializers.CharField()
+    label = serializers.CharField()
+    url = serializers.CharField()
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -41,6 +48,10 @@ class TaskSerializer(serializers.ModelSerializer):
     assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     completed_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
+    )
+    links = serializers.SerializerMethodField(
+        help_text="What the task is about and where it came from: ``rel``, ``label`` and "
+        "``url`` (its admin page), as My tasks shows them."
     )
 
     class Meta:
@@ -69,7 +80,17 @@ class TaskSerializer(serializers.ModelSerializer):
             "rule",
             "correlation_id",
             "created_at",
+            "links",
         ]
+
+    @extend_schema_field(TaskLinkSerializer(many=True))
+    def get_links(self, task: Task) -> list[dict[str, str]]:
+        request = self.context.get("request")
+        links = [link.as_dict() for link in task_links(task)]
+        if request is not None:
+            for link in links:
+                link["url"] = request.build_absolute_uri(link["url"])
+        return links
 
 
 class TaskCompleteSerializer(serializers.Serializer):
@@ -89,11 +110,13 @@ def _task(request, pk: int) -> Task:
     return get_object_or_404(visible.select_related("plant", "assignee"), pk=pk)
 
 
-def _task_out(task: Task) -> Response:
-    task = Task.objects.select_related("plant", "order", "lot", "assignee", "completed_by").get(
-        pk=task.pk
-    )
-    return Response(TaskSerializer(task).data)
+#: What a task's fields and links read, in one query.
+TASK_RELATED = ("plant", "order", "lot", "assignee", "completed_by", "subject_type")
+
+
+def _task_out(request, task: Task) -> Response:
+    task = Task.objects.select_related(*TASK_RELATED).get(pk=task.pk)
+    return Response(TaskSerializer(task, context={"request": request}).data)
 
 
 class MyTasksView(APIView):
@@ -108,10 +131,10 @@ class MyTasksView(APIView):
     def get(self, request):
         tasks = (
             task_services.inbox(request.user)
-            .select_related("plant", "order", "lot", "assignee", "completed_by")
+            .select_related(*TASK_RELATED)
             .order_by("due_at", "pk")[:500]
         )
-        return Response(TaskSerializer(tasks, many=True).data)
+        return Response(TaskSerializer(tasks, many=True, context={"request": request}).data)
 
 
 class TaskClaimView(APIView):
@@ -126,7 +149,9 @@ class TaskClaimView(APIView):
         responses={200: TaskSerializer, **ERRORS},
     )
     def post(self, request, pk: int):
-        return _task_out(task_services.task_claim(task=_task(request, pk), actor=request.user))
+        return _task_out(
+            request, task_services.task_claim(task=_task(request, pk), actor=request.user)
+        )
 
 
 class TaskReleaseView(APIView):
@@ -141,7 +166,9 @@ class TaskReleaseView(APIView):
         responses={200: TaskSerializer, **ERRORS},
     )
     def post(self, request, pk: int):
-        return _task_out(task_services.task_release(task=_task(request, pk), actor=request.user))
+        return _task_out(
+            request, task_services.task_release(task=_task(request, pk), actor=request.user)
+        )
 
 
 class TaskCompleteView(APIView):
@@ -165,7 +192,7 @@ class TaskCompleteView(APIView):
             outcome=body.validated_data["outcome"],
             comment=body.validated_data["comment"],
         )
-        return _task_out(done)
+        return _task_out(request, done)
 
 
 # --- reconciliation -------------------------------------------------------------------------
