@@ -37,6 +37,16 @@ class ExceptionInline(ServiceWritten, admin.TabularInline):
     extra = 0
 
 
+def _differences(part: dict):
+    """A system's cell in the report: its differences, or why it gave no snapshot."""
+    if part.get("error"):
+        return format_html(
+            '<strong class="recon-no-snapshot">no snapshot: {}</strong>', part["error"]
+        )
+    found = part.get("differences", [])
+    return format_html_join(mark_safe("<br>"), "{}", ((d,) for d in found)) or "none"
+
+
 class ReconcileForm(forms.Form):
     plant = forms.ModelChoiceField(queryset=Plant.objects.none())
 
@@ -56,6 +66,7 @@ class ReconciliationRunAdmin(ServiceWritten, ScopedAdmin):
         "started_by",
     ]
     list_filter = ["plant", "state"]
+    list_select_related = ["plant"]
     inlines = [ExceptionInline]
     fields = [
         "plant",
@@ -88,10 +99,7 @@ class ReconciliationRunAdmin(ServiceWritten, ScopedAdmin):
                     part.get("orders", 0),
                     part.get("lots", 0),
                     part.get("inspections", 0),
-                    format_html_join(
-                        mark_safe("<br>"), "{}", ((d,) for d in part.get("differences", []))
-                    )
-                    or "none",
+                    _differences(part),
                 )
                 for code, part in sorted(report.get("systems", {}).items())
             ),
@@ -99,9 +107,9 @@ class ReconciliationRunAdmin(ServiceWritten, ScopedAdmin):
         if not rows:
             return "-"
         return format_html(
-            "<p>Tolerance: {}</p><table><thead><tr><th>System</th><th>Kind</th>"
+            '<div id="recon-report"><p>Tolerance: {}</p><table><thead><tr><th>System</th><th>Kind</th>'
             "<th>Values compared</th><th>Orders</th><th>Lots</th><th>Inspections</th>"
-            "<th>Differences</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>Differences</th></tr></thead><tbody>{}</tbody></table></div>",
             report.get("tolerance", "-"),
             rows,
         )

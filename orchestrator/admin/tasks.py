@@ -15,7 +15,7 @@ from interlock.errors import DomainError
 
 from .. import models as om
 from ..models.tasks import ACTIVE_STATES, outcomes_for
-from ..selectors_tasks import task_detail_rows, task_links
+from ..selectors_tasks import task_detail_rows, task_links, tasks_links
 from ..services import tasks as task_services
 from . import ScopedAdmin, ServiceWritten
 
@@ -54,30 +54,39 @@ class TaskAdmin(ServiceWritten, ScopedAdmin):
     search_fields = ["title", "correlation_id", "order__number", "lot__number"]
     list_select_related = ["plant", "assignee"]
     raw_id_fields = ["plant", "event", "order", "lot", "approval", "assignee", "completed_by"]
-    fields = [
-        "plant",
-        "role",
-        "kind",
-        "title",
-        "details",
-        "state",
-        "due_at",
-        "escalate_to",
-        "escalated_at",
-        "assignee",
-        "claimed_at",
-        "completed_by",
-        "completed_at",
-        "outcome",
-        "comment",
-        "emailed_at",
-        "event",
-        "order",
-        "lot",
-        "approval",
-        "rule",
-        "correlation_id",
-        "created_at",
+    # The card above the record shows the task as a person reads it (its details as rows
+    # and tables); the record below, folded, keeps every field but the raw details.
+    fieldsets = [
+        (
+            "Record",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "plant",
+                    "role",
+                    "kind",
+                    "title",
+                    "state",
+                    "due_at",
+                    "escalate_to",
+                    "escalated_at",
+                    "assignee",
+                    "claimed_at",
+                    "completed_by",
+                    "completed_at",
+                    "outcome",
+                    "comment",
+                    "emailed_at",
+                    "event",
+                    "order",
+                    "lot",
+                    "approval",
+                    "rule",
+                    "correlation_id",
+                    "created_at",
+                ],
+            },
+        )
     ]
     change_form_template = "admin/orchestrator/task_change_form.html"
     change_list_template = "admin/orchestrator/task_change_list.html"
@@ -140,10 +149,11 @@ class TaskAdmin(ServiceWritten, ScopedAdmin):
             .order_by("due_at", "pk")
         )
         now = timezone.now()
+        links = tasks_links(tasks)
         rows = [
             {
                 "task": t,
-                "links": task_links(t),
+                "links": links[t.pk],
                 "overdue": bool(t.due_at and t.due_at < now),
                 "mine": t.assignee_id == request.user.pk,
             }

@@ -26,7 +26,7 @@ from plants.models import Plant
 from plants.selectors import scope_queryset
 
 from ..models import ReconciliationException, ReconciliationRun, Task
-from ..selectors_tasks import task_links
+from ..selectors_tasks import task_links, tasks_links
 from ..services import reconciliation as recon
 from ..services import tasks as task_services
 from .serializers import code
@@ -86,7 +86,8 @@ class TaskSerializer(serializers.ModelSerializer):
     @extend_schema_field(TaskLinkSerializer(many=True))
     def get_links(self, task: Task) -> list[dict[str, str]]:
         request = self.context.get("request")
-        links = [link.as_dict() for link in task_links(task)]
+        known = self.context.get("links") or {}
+        links = [link.as_dict() for link in known.get(task.pk) or task_links(task)]
         if request is not None:
             for link in links:
                 link["url"] = request.build_absolute_uri(link["url"])
@@ -129,12 +130,13 @@ class MyTasksView(APIView):
         tags=["tasks"], operation_id="tasks_mine", responses={200: TaskSerializer(many=True)}
     )
     def get(self, request):
-        tasks = (
+        tasks = list(
             task_services.inbox(request.user)
             .select_related(*TASK_RELATED)
             .order_by("due_at", "pk")[:500]
         )
-        return Response(TaskSerializer(tasks, many=True, context={"request": request}).data)
+        context = {"request": request, "links": tasks_links(tasks)}
+        return Response(TaskSerializer(tasks, many=True, context=context).data)
 
 
 class TaskClaimView(APIView):

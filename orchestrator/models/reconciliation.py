@@ -46,7 +46,10 @@ class ReconciliationRun(PlantBound, models.Model):
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
-        return f"reconciliation {self.plant_id}@{self.started_at:%Y-%m-%d %H:%M} ({self.state})"
+        return (
+            f"{self.plant.code} reconciliation {self.started_at:%Y-%m-%d %H:%M} "
+            f"({self.get_state_display().lower()})"
+        )
 
 
 class ExceptionState(models.TextChoices):

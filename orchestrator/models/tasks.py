@@ -127,7 +127,10 @@ class Task(PlantBound, LifecycleModel):
         indexes = [models.Index(fields=["plant", "role", "state"], name="task_inbox_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.role}): {self.title}"
+        kind = self.get_kind_display()
+        if self.title.lower().startswith(kind.lower()):  # "Approve: move …", not twice
+            return f"{self.title} ({self.role})"
+        return f"{kind} ({self.role}): {self.title}"
 
     @property
     def subject(self) -> models.Model | None:

@@ -150,7 +150,7 @@ def test_an_erp_lot_status_difference_is_corrected_through_the_outbox(world, ord
     assert exception.state == "closed"
 
 
-def test_a_system_without_a_snapshot_fails_the_run_with_its_reason(world, order):
+def test_a_system_without_a_snapshot_fails_the_run_with_its_reason(world, order, admin_client):
     for system in (world["mes"], world["erp"]):
         system.base_url = "http://127.0.0.1:9/nothing"
         system.save(update_fields=["base_url"])
@@ -160,6 +160,14 @@ def test_a_system_without_a_snapshot_fails_the_run_with_its_reason(world, order)
     assert all("error" in entry for entry in failed.report["systems"].values())
     assert "MES-P1" in failed.error
     assert [t for t, _ in _trail(failed)] == ["start", "finish"]
+    # The run is named by the plant's code; the report says why a system is missing
+    # rather than "none" differences.
+    assert str(failed).startswith("P1 reconciliation ")
+    assert str(failed).endswith("(failed)")
+    page = admin_client.get(f"/admin/orchestrator/reconciliationrun/{failed.pk}/change/")
+    report = page.content.decode().split('id="recon-report"', 1)[1].split("</table>", 1)[0]
+    assert report.count("no snapshot: ") == 2
+    assert ">none<" not in report
 
 
 def test_due_plants_are_reconciled_once_per_interval(world, order, monkeypatch):

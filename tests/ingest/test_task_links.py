@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils import timezone
 
-from orchestrator.models import Gate, Task
+from orchestrator.models import Exposure, Gate, Task
 from orchestrator.selectors_tasks import task_detail_rows, task_links
 from orchestrator.services.tasks import open_task
 from plants.choices import Role
@@ -29,7 +30,7 @@ def _hrefs(html: str, task: Task) -> list[tuple[str, str, str]]:
 def test_links_say_what_a_task_is_about_and_where_it_came_from(flow):
     task = Task.objects.select_related("order", "lot", "event").get(role="planning")
     links = task_links(task)
-    assert [(link.rel, link.label) for link in links] == [
+    assert [(link.rel, link.label) for link in links] == [  # before any exposure exists
         ("order", "order WO-1001"),
         ("lot", "lot FG-WO-1001"),
         ("event", "event"),
@@ -39,6 +40,18 @@ def test_links_say_what_a_task_is_about_and_where_it_came_from(flow):
     assert links[1].url == f"/admin/orchestrator/lot/{task.lot_id}/change/"
     assert links[2].url == f"/admin/orchestrator/event/{task.event_id}/change/"
     assert links[3].url == f"/admin/orchestrator/inboundmessage/trace/{task.correlation_id}/"
+
+    exposure = Exposure.objects.create(
+        plant=flow["p1"],
+        kind="line_stoppage",
+        title="P1-PRESS-01 stopped",
+        since=timezone.now(),
+        event=task.event,
+        correlation_id=task.correlation_id,
+        created_at=timezone.now(),
+    )
+    [exposed] = [link for link in task_links(task) if link.rel == "exposure"]
+    assert exposed.url == f"/admin/orchestrator/exposure/{exposure.pk}/change/"
 
     gate = Gate.objects.first()
     about_gate = open_task(
@@ -59,6 +72,9 @@ def test_my_tasks_page_and_api_show_the_same_links(flow, client, api_client):
     client.force_login(planner)
     assert _hrefs(client.get("/admin/orchestrator/task/mine/").content.decode(), task) == expected
     page = client.get(f"/admin/orchestrator/task/{task.pk}/change/").content.decode()
+    # The card and its buttons sit before the admin's form: a form nested in it would
+    # submit the change form (a 403) instead of claiming.
+    assert page.index('id="task-card"') < page.index('id="task_form"')
     card = page.split('id="task-card"', 1)[1]
     for url, rel, label in expected:
         assert f'<a href="{url}" data-rel="{rel}">{label}</a>' in card
@@ -72,7 +88,7 @@ def test_my_tasks_page_and_api_show_the_same_links(flow, client, api_client):
     assert claimed["links"] == mine["links"]
 
 
-def test_details_read_as_rows_and_tables():
+def test_details_read_as_rows_and_tables(db):
     rows = task_detail_rows(
         {
             "atp_update": "ATP-1",
@@ -81,18 +97,40 @@ def test_details_read_as_rows_and_tables():
                 {"backorder": "BO-2", "customer": "BIG", "note": None},
             ],
             "window": {"line": "P1-PRESS-01", "qty": 7},
+            "started_at": "2026-11-30T09:10:56.126065+00:00",
+            "exposure_url": "/admin/orchestrator/exposure/3/change/",
+            "exposure": 999999,
             "lines": ["P1-PRESS-01", "P3-ASSY-01"],
             "critical": True,
             "empty": "",
         }
     )
     by_label = {row.label: row for row in rows}
-    assert list(by_label) == ["atp update", "backorders", "window", "lines", "critical", "empty"]
+    assert list(by_label) == [
+        "atp update",
+        "backorders",
+        "window",
+        "started at",
+        "exposure url",
+        "exposure",
+        "lines",
+        "critical",
+        "empty",
+    ]
     assert by_label["atp update"].value == "ATP-1"
     table = by_label["backorders"]
     assert table.columns == ("backorder", "customer", "qty", "note")
     assert table.rows == (("BO-1", "ACME", "5", "—"), ("BO-2", "BIG", "—", "—"))
-    assert by_label["window"].value == "line: P1-PRESS-01, qty: 7"
+    assert (by_label["window"].columns, by_label["window"].rows) == (
+        ("line", "qty"),
+        (("P1-PRESS-01", "7"),),
+    )
+    assert by_label["started at"].value == "2026-11-30 09:10"  # TIME_ZONE is UTC
+    assert (by_label["exposure url"].value, by_label["exposure url"].url) == (
+        "open",
+        "/admin/orchestrator/exposure/3/change/",
+    )
+    assert (by_label["exposure"].value, by_label["exposure"].url) == ("exposure 999999 (gone)", "")
     assert by_label["lines"].value == "P1-PRESS-01, P3-ASSY-01"
     assert (by_label["critical"].value, by_label["empty"].value) == ("yes", "—")
     assert task_detail_rows(None) == []
