@@ -197,10 +197,14 @@ class ReconciliationExceptionAdmin(ServiceWritten, ScopedAdmin):
         exception = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if exception is not None:
+            steps = (
+                om.AuditRecord.objects.for_object(exception).select_related("actor").order_by("pk")
+            )
             extra.update(
                 exception=exception,
                 correction_text=recon.describe_correction(exception),
                 form=ResolveForm(),
+                steps=list(steps),
             )
         return super().change_view(request, object_id, form_url, extra)
 

@@ -99,6 +99,8 @@ def test_operator_reconciles_p1_corrects_one_difference_and_accepts_another(
     page.get_by_role("button", name="Post correction").click()
     expect(page.locator(".messagelist .success")).to_contain_text("in the outbox")
     expect(card).to_contain_text("Correction posted")
+    expect(card).to_contain_text("Assigned to operator")
+    expect(page.locator("#recon-steps")).to_contain_text("post_correction")
     shot(page, "reconciliation-exception-corrected")
 
     # The scrap: accepted with a reason, then closed.
@@ -110,9 +112,14 @@ def test_operator_reconciles_p1_corrects_one_difference_and_accepts_another(
     page.get_by_role("button", name="Accept the difference").click()
     expect(page.locator(".messagelist .success")).to_contain_text("accepted")
     page.fill("textarea[name=reason]", "explained; nothing to post")
-    page.get_by_role("button", name="Close").click()
+    page.get_by_role("button", name="Close the exception").click()
     expect(page.locator(".messagelist .success")).to_contain_text("Closed")
     expect(card).to_contain_text("Closed")
+    steps = page.locator("#recon-steps tbody tr")
+    expect(steps).to_have_count(3)
+    expect(steps.nth(1)).to_contain_text("operator")
+    expect(steps.nth(1)).to_contain_text("accept")
+    expect(steps.nth(2)).to_contain_text("explained; nothing to post")
     shot(page, "reconciliation-exception-closed")
 
     lot_diff.refresh_from_db()
