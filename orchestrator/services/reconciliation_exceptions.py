@@ -59,6 +59,11 @@ def audit_step(
     ).save()
 
 
+def _run_name(run: ReconciliationRun) -> str:
+    """A run as the audit trail names it: plant and time, and its id to find it."""
+    return f"the {run.plant.code} reconciliation of {run.started_at:%Y-%m-%d %H:%M} (run {run.pk})"
+
+
 def exception_open(*, run: ReconciliationRun, plant: Plant, d: Difference, cid: str):
     exception = ReconciliationException(
         plant=plant,
@@ -84,7 +89,7 @@ def exception_open(*, run: ReconciliationRun, plant: Plant, d: Difference, cid: 
         transition="open",
         source="",
         target=exception.state,
-        reason=f"found by run {run.pk}",
+        reason=f"found by {_run_name(run)}",
         cid=cid,
     )
     role = str(site_parameter(key="reconciliation.role", plant=plant))
@@ -122,7 +127,7 @@ def exception_verify(exception: ReconciliationException, *, run: ReconciliationR
         obj=exception,
         transition="close",
         actor=SYSTEM_ACTOR,
-        reason=f"run {run.pk} finds {exception.system.upper()} and Interlock in agreement",
+        reason=f"{_run_name(run)} finds {exception.system.upper()} and Interlock in agreement",
         correlation_id=exception.correlation_id,
         updates={"last_seen_run": run},
     )
@@ -130,7 +135,7 @@ def exception_verify(exception: ReconciliationException, *, run: ReconciliationR
         task = exception.task
         if task.state in ACTIVE_STATES:
             task_complete_by_system(
-                task=task, outcome="resolved", comment=f"verified by reconciliation run {run.pk}"
+                task=task, outcome="resolved", comment=f"verified by {_run_name(run)}"
             )
 
 
