@@ -94,6 +94,11 @@ def test_scenario_7_a_late_critical_component_puts_orders_at_every_plant_at_risk
     }
     review = Task.objects.get(event=event, role="customer_service", plant__code="P3")
     assert review.subject == exposure
+    # The delay was reported at P1; customer service at P3 (an order at risk there) opens
+    # the consolidated page from that task and sees every line, with quantities as people
+    # write them. P2 has nothing at risk: its customer service does not get the page.
+    _exposure_page_seen_by(exposure, "p3-cs", [p1, p3])
+    _exposure_page_hidden_from(exposure, "p2-cs")
 
     # The ERP's planning gets each order date at risk, at the order's own plant.
     deliver("ERP")
@@ -158,6 +163,35 @@ def test_scenario_7_a_late_critical_component_puts_orders_at_every_plant_at_risk
     _decide(api_client, engineer, substitution, approve=False, reason="no approved substitute")
     assert OutboxMessage.objects.filter(message_type="stock.transfer").count() == 2
     assert audit_verify().ok
+
+
+def _exposure_page_seen_by(exposure, username: str, orders: list[str]) -> None:
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(get_user_model().objects.get(username=username))
+    page = browser.get(f"/admin/orchestrator/exposure/{exposure.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert all(order in html for order in orders)
+    assert ".000000" not in html
+    listing = browser.get("/admin/orchestrator/exposure/").content.decode()
+    assert f"/admin/orchestrator/exposure/{exposure.pk}/change/" in listing
+
+
+def _exposure_page_hidden_from(exposure, username: str) -> None:
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(get_user_model().objects.get(username=username))
+    page = browser.get(f"/admin/orchestrator/exposure/{exposure.pk}/change/")
+    assert page.status_code in (302, 403, 404)
+    assert (
+        exposure.title
+        not in browser.get(page.url if page.status_code == 302 else "/admin/").content.decode()
+    )
+    listing = browser.get("/admin/orchestrator/exposure/").content.decode()
+    assert f"/admin/orchestrator/exposure/{exposure.pk}/change/" not in listing
 
 
 def _erp_stock(erp) -> dict[tuple[str, str], Decimal]:
