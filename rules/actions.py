@@ -206,6 +206,22 @@ register_action(
     required=["reason"],
 )
 register_action(
+    "approve_proposals",
+    description="Ask a person with the role to approve the exposure's proposals (inter-plant "
+    "reallocation of stock, or the move to an alternate routing or plant): approved, each is "
+    "posted to the planning system (ERP) through the outbox as a stock transfer or a "
+    "re-routed order; rejected, the proposals are closed and nothing is posted. Escalated "
+    "to 'escalate_to' when not decided within 'timeout_minutes' (scenarios 7 and 8).",
+    params={
+        "role": _ROLE,
+        "reason": _S,
+        "timeout_minutes": {"type": "integer", "minimum": 1, "maximum": 10080},
+        "escalate_to": _ROLE,
+        "system": _SYSTEM,
+    },
+    required=["role", "reason"],
+)
+register_action(
     "open_task",
     description="Open a task for the people holding a role at the plant (their inbox and "
     "e-mail), with a due time and the event as evidence; escalated when overdue.",

@@ -134,6 +134,16 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "uom": _STR,
         "expected_at": _TS,
     },
+    "supplier_receipt.posted": {
+        "receipt": _STR,
+        "supplier": _STR,
+        "asn": _STR,
+        "purchase_order": _STR,
+        "item": _STR,
+        "lot": _STR,
+        "qty": _NUM,
+        "uom": _STR,
+    },
     "asn.delayed": {
         "asn": _STR,
         "supplier": _STR,

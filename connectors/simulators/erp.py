@@ -2,7 +2,8 @@
 
 It takes what Interlock posts to ERP (``operation.confirmation``, ``goods_issue``,
 ``scrap``, ``goods_receipt``, ``order.settle``, acknowledgments, lot status changes,
-``inventory.adjustment`` of a cycle count and ``atp.update`` of a released lot, which
+``inventory.adjustment`` of a cycle count, the ``stock.transfer`` or ``order.reroute`` planning
+approved on an exposure, and ``atp.update`` of a released lot, which
 covers open backorders of the item — entered with ``POST /erp/_backorders`` — in order and
 answers which can now ship),
 deduplicates on the idempotency key (the ledger), and keeps its own stock per plant and
@@ -82,12 +83,28 @@ MESSAGE_TYPES = frozenset(
 #: What Interlock tells the ERP's planning side (scenarios 6, 7, 8): each is kept in
 #: ``planning`` (``GET /erp/_planning``) as the planner's worklist would show it.
 PLANNING_TYPES = frozenset({"replenishment.flag", "order.date_at_risk", "capacity.update"})
-MESSAGE_TYPES = MESSAGE_TYPES | PLANNING_TYPES
+#: What planning approved on an exposure (scenarios 7 and 8), applied here: a stock
+#: transfer between plants (``GET /erp/_transfers``), an order re-planned on another
+#: work center or at another plant (``GET /erp/_reroutes``, and ``_orders``).
+PROPOSAL_TYPES = frozenset({"stock.transfer", "order.reroute"})
+MESSAGE_TYPES = MESSAGE_TYPES | PLANNING_TYPES | PROPOSAL_TYPES
 
 PLANNING_SCHEMA = """
 CREATE TABLE IF NOT EXISTS planning (
     id INTEGER PRIMARY KEY, plant TEXT NOT NULL, type TEXT NOT NULL,
     subject TEXT NOT NULL, detail TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transfers (
+    reference TEXT PRIMARY KEY, item TEXT NOT NULL, qty TEXT NOT NULL, uom TEXT NOT NULL,
+    from_plant TEXT NOT NULL, to_plant TEXT NOT NULL, order_number TEXT NOT NULL,
+    approved_by TEXT NOT NULL, created_at TEXT NOT NULL
+);
+-- Where an order's operations run now, when planning moved them (scenario 8).
+CREATE TABLE IF NOT EXISTS reroutes (
+    reference TEXT PRIMARY KEY, plant TEXT NOT NULL, number TEXT NOT NULL,
+    operations TEXT NOT NULL, from_work_center TEXT NOT NULL,
+    to_plant TEXT NOT NULL, to_work_center TEXT NOT NULL,
+    approved_by TEXT NOT NULL, created_at TEXT NOT NULL
 );
 """
 
@@ -180,6 +197,10 @@ class ErpSimulator(base.Simulator):
 
         if type_ in PLANNING_TYPES:
             return self._planning(db, plant, type_, p)
+        if type_ == "stock.transfer":
+            return self._transfer(db, plant, p)
+        if type_ == "order.reroute":
+            return self._reroute(db, plant, p)
         if type_ == "operation.confirmation":
             need("order", "operation")
             n = self._next(db, f"conf:{plant}")
@@ -359,6 +380,106 @@ class ErpSimulator(base.Simulator):
         n = self._next(db, f"pln:{plant}")
         return f"PLN-{plant}-{n:06d}", {"plant": where, "type": type_, subject_field: subject}
 
+    def _transfer(self, db, plant: str, p: dict) -> tuple[str, dict]:
+        """An approved inter-plant reallocation: the item's stock leaves ``from_plant`` and
+        arrives at ``to_plant`` (the message comes in the receiving plant's codes)."""
+        missing = [n for n in ("item", "qty", "from_plant", "to_plant") if not p.get(n)]
+        if missing:
+            raise base.Rejected(f"stock.transfer needs {', '.join(missing)}")
+        source, target = str(p["from_plant"]), str(p["to_plant"])
+        if source not in self.world or target not in self.world or source == target:
+            raise base.Rejected(f"stock.transfer from {source!r} to {target!r}: unknown plants")
+        world = self.world.get(plant) or self.world[target]
+        item = world.canonical_item(str(p["item"]))
+        qty = _dec(p["qty"], "qty")
+        if p.get("uom"):
+            qty, uom = world.to_canonical(qty, str(p["uom"]))
+        else:
+            uom = ""
+        left = self._move(db, source, item, -qty, uom)
+        arrived = self._move(db, target, item, qty, uom)
+        reference = f"TR-{target}-{self._next(db, f'tr:{target}'):06d}"
+        db.execute(
+            "INSERT INTO transfers (reference, item, qty, uom, from_plant, to_plant,"
+            " order_number, approved_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                reference,
+                item,
+                _text(qty),
+                uom,
+                source,
+                target,
+                str(p.get("order") or ""),
+                str(p.get("approved_by") or ""),
+                base.iso(base.utcnow()),
+            ),
+        )
+        return reference, {
+            "item": item,
+            "qty": _text(qty),
+            "from_plant": source,
+            "to_plant": target,
+            "stock": {source: _text(left), target: _text(arrived)},
+            "order": p.get("order"),
+        }
+
+    def _reroute(self, db, plant: str, p: dict) -> tuple[str, dict]:
+        """An approved move of an order's operations off a stopped work center: the order
+        is re-planned on ``to_work_center`` at ``to_plant`` (this plant or another)."""
+        missing = [n for n in ("order", "to_work_center", "to_plant") if not p.get(n)]
+        if missing:
+            raise base.Rejected(f"order.reroute needs {', '.join(missing)}")
+        home = str(p.get("order_plant") or plant)
+        order = self._order(db, home, str(p["order"]))
+        if order is None:
+            raise base.Rejected(f"order {p['order']!r} is not an order of {home} here")
+        target = str(p["to_plant"])
+        if target not in self.world:
+            raise base.Rejected(f"order.reroute to unknown plant {target!r}")
+        # The company ERP knows every plant's own work-center codes.
+        to_wc = self.world[target].native_work_center(str(p["to_work_center"]))
+        operations = [str(op) for op in p.get("operations") or []]
+        reference = f"RR-{home}-{self._next(db, f'rr:{home}'):06d}"
+        db.execute(
+            "INSERT INTO reroutes (reference, plant, number, operations, from_work_center,"
+            " to_plant, to_work_center, approved_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                reference,
+                home,
+                order["number"],
+                json.dumps(operations),
+                str(p.get("work_center") or ""),
+                target,
+                to_wc,
+                str(p.get("approved_by") or ""),
+                base.iso(base.utcnow()),
+            ),
+        )
+        return reference, {
+            "order": order["number"],
+            "plant": home,
+            "operations": operations,
+            "from_work_center": p.get("work_center"),
+            "to_plant": target,
+            "to_work_center": to_wc,
+        }
+
+    def routing(self, plant: str, number: str) -> dict:
+        """Where the order's moved operations run now (the last move of each wins)."""
+        moved: dict[str, dict] = {}
+        for row in self.query(
+            "SELECT * FROM reroutes WHERE plant = ? AND number = ? ORDER BY created_at, reference",
+            (plant, number),
+        ):
+            for op in json.loads(row["operations"]) or ["*"]:
+                moved[op] = {
+                    "plant": row["to_plant"],
+                    "work_center": row["to_work_center"],
+                    "reference": row["reference"],
+                }
+        return moved
+
     # --- reconciliation snapshot ----------------------------------------------------------
     def snapshot(self, plant: str) -> dict:
         """What this ERP holds for ``plant``, for Interlock's reconciliation (scenario 9), in
@@ -449,8 +570,22 @@ class ErpSimulator(base.Simulator):
             if query.get("plant"):
                 sql, params = sql + " WHERE plant = ?", [query["plant"]]
             rows = self.query(sql + " ORDER BY created_at, number", params)
-            orders = [dict(r) | {"envelope": json.loads(r["envelope"])} for r in rows]
+            orders = [
+                dict(r)
+                | {
+                    "envelope": json.loads(r["envelope"]),
+                    "routing": self.routing(r["plant"], r["number"]),
+                }
+                for r in rows
+            ]
             return base.Answer(200, {"count": len(orders), "orders": orders})
+        if parts == ["_transfers"]:
+            rows = self.query("SELECT * FROM transfers ORDER BY created_at, reference")
+            return base.Answer(200, {"count": len(rows), "transfers": [dict(r) for r in rows]})
+        if parts == ["_reroutes"]:
+            rows = self.query("SELECT * FROM reroutes ORDER BY created_at, reference")
+            items = [dict(r) | {"operations": json.loads(r["operations"])} for r in rows]
+            return base.Answer(200, {"count": len(items), "reroutes": items})
         return None
 
     def _reverse(self, query: dict) -> base.Answer:

@@ -116,8 +116,15 @@ class WmsSimulator(base.Simulator):
         ).fetchone()
 
     def _learn(self, db, plant: str, p: dict, location: str) -> None:
-        """A lot the WMS has not stored yet (a receipt it was not told of) is stored now."""
-        if self._stock(db, plant, p["lot"]) is None:
+        """A lot the WMS has not stored yet (a receipt it was not told of) is stored now;
+        one stored without its item learns it from a message that names it."""
+        known = self._stock(db, plant, p["lot"])
+        if known is not None and not known["item"] and p.get("item"):
+            db.execute(
+                "UPDATE stock SET item = ? WHERE plant = ? AND lot = ?",
+                (str(p["item"]), plant, p["lot"]),
+            )
+        if known is None:
             db.execute(
                 "INSERT INTO stock (plant, lot, item, qty, uom, location) VALUES (?,?,?,?,?,?)",
                 (

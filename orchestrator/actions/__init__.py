@@ -26,6 +26,10 @@ What each action leaves behind:
 - ``post_stock_adjustment`` / ``hold_count_for_approval`` (``stock``, scenario 5): the
   cycle count accepted and posted with an ERP ``inventory.adjustment``; or held in
   ``approval_pending`` with an approval request and its task.
+- ``flag_replenishment`` / ``record_supply_exposure`` / ``record_line_stoppage`` /
+  ``approve_proposals`` (``planning``, scenarios 6 to 8): planning messages to the ERP,
+  the :class:`~orchestrator.models.Exposure` of a delay or stoppage, and its proposals
+  held for approval (deciding it posts them or closes them, ``services.proposals``).
 """
 
 from __future__ import annotations

@@ -11,15 +11,21 @@ through the outbox, and the exposure records people work from.
   orders at risk, each with an alternate routing or plant from master data), and
   ``capacity.update`` to the ERP (scenario 8).
 
+- ``approve_proposals``: the exposure's proposals wait for a person with the role (an
+  approval request and its task); deciding it does what
+  ``services.proposals.proposals_decided`` says (post them to the ERP, or close them).
+
 What the handler found (the at-risk orders) waits in ``ctx.cache["exposures"]`` under
 the event's id: the handler computes it once, for the rules' facts and for these actions.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from ..models import Exposure, Notification, OutboxMessage
+from ..ingest.context import TransitionRefused
+from ..models import ApprovalRequest, Exposure, Notification, OutboxMessage, ProposalKind
 from ..models.notifications import NotificationKind
 from ..services.exposures import Found
 from ..services.tasks import open_task_in_batch
@@ -172,3 +178,59 @@ def record_line_stoppage(a: ActionContext) -> dict:
     )
     told = _tell(a, exposure, found)
     return {"exposure": exposure.pk, "orders": len(found.lines), "outbox": key, "told": told}
+
+
+@implements("approve_proposals")
+def approve_proposals(a: ActionContext) -> dict:
+    """Hold the event's exposure's proposals for a person with the role: the exposure goes
+    to ``proposed`` and links the approval request (once: a re-applied event finds it)."""
+    params = a.action.params
+    exposure = a.ctx.cache.get("exposure_records", {}).get(a.event.pk)
+    if exposure is None:
+        return {"result": "no exposure"}
+    if exposure.proposal_state != "none":
+        return {"exposure": exposure.pk, "result": exposure.proposal_state}
+    proposals = [line for line in exposure.lines.all() if line.proposal != ProposalKind.NONE]
+    if not proposals:
+        return {"exposure": exposure.pk, "result": "nothing proposed"}
+    minutes = params.get("timeout_minutes")
+    request = ApprovalRequest(
+        plant=a.event.plant,
+        role=params["role"],
+        reason=params["reason"][:500],
+        escalate_to=params.get("escalate_to", ""),
+        due_at=a.ctx.now + dt.timedelta(minutes=minutes) if minutes else None,
+        event=a.event,
+        rule=a.rule,
+        correlation_id=a.event.correlation_id,
+        created_at=a.ctx.now,
+    )
+    request.save()  # the exposure and the task link to it (a buffered row has no key)
+    try:
+        a.ctx.transition(exposure, "propose", event=a.event, reason=params["reason"][:300])
+    except TransitionRefused as exc:  # pragma: no cover - checked above
+        return {"exposure": exposure.pk, "result": exc.why}
+    exposure.approval = request
+    a.ctx.mark(exposure, "approval")
+    summary = "; ".join(line.proposal_text for line in proposals)
+    open_task_in_batch(
+        a.ctx,
+        plant=a.event.plant,
+        role=params["role"],
+        kind="approve",
+        title=f"Approve: {params['reason']}"[:300],
+        details={
+            "approval_request": request.pk,
+            "exposure": exposure.pk,
+            "exposure_url": f"/admin/orchestrator/exposure/{exposure.pk}/change/",
+            "proposals": [line.proposal_text for line in proposals],
+        },
+        due_in=minutes,
+        escalate_to=params.get("escalate_to", ""),
+        event=a.event,
+        subject=exposure,
+        approval=request,
+        rule=a.rule,
+        key=_key(a, "approve-proposals", str(exposure.pk)),
+    )
+    return {"exposure": exposure.pk, "approval": request.pk, "proposals": summary[:500]}

@@ -32,6 +32,12 @@ def post_to_system(a: ActionContext) -> dict:
     params = a.action.params
     key = _key(a, params["system"], params["message"])
     system_id = _outbox_system(a, params["system"])
+    payload = {**a.event.payload, **params.get("payload", {})}
+    lot = a.step.lot
+    if lot is not None and payload.get("lot") == lot.number and not payload.get("item"):
+        # A message about a lot names its item (a finished lot's completion or inspection
+        # does not): the WMS stores the lot under it, the ERP books it.
+        payload["item"] = lot.item.code
     a.ctx.add(
         OutboxMessage(
             plant=a.event.plant,
@@ -39,7 +45,7 @@ def post_to_system(a: ActionContext) -> dict:
             system_id=system_id,
             next_attempt_at=a.ctx.now,
             message_type=params["message"],
-            payload={**a.event.payload, **params.get("payload", {})},
+            payload=payload,
             idempotency_key=key,
             event=a.event,
             rule=a.rule,

@@ -131,6 +131,12 @@ _SPECS = [
         key=("plant", "asn"),
     ),
     EventSpec(
+        "supplier_receipt.posted",
+        items=("item",),
+        quantities=(("qty", "uom"),),
+        key=("plant", "receipt"),
+    ),
+    EventSpec(
         "asn.delayed",
         items=("lines[].item",),
         quantities=(("lines[].qty", "lines[].uom"),),

@@ -2,7 +2,7 @@
 
 from .audit import AuditRecord, AuditRecordImmutable, AuditSeal
 from .events import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
-from .exposures import Exposure, ExposureKind, ExposureLine, ProposalKind
+from .exposures import Exposure, ExposureKind, ExposureLine, ProposalKind, ProposalState
 from .gates import CheckRecord, Gate, GateState
 from .inventory import AdvanceShippingNotice, AsnLine, CycleCount, GoodsReceipt
 from .lots import Lot, LotGenealogy, LotOrderLink
@@ -72,6 +72,7 @@ __all__ = [
     "PayloadEditState",
     "ProductionOrder",
     "ProposalKind",
+    "ProposalState",
     "ReconciliationException",
     "ReconciliationRun",
     "ScrapDeclaration",

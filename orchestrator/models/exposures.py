@@ -6,13 +6,20 @@ or ``record_line_stoppage``) in the batch of the event, and never edited: a late
 or stoppage is another event and another exposure. Its lines are the orders at risk, each
 with the proposal Interlock makes (borrow stock from another plant; run on an alternate
 work center or at another plant) for planning to approve.
+
+Only the fate of the proposals changes, by transition (``proposal_state``): ``propose``
+when a rule asks a person to approve them (``approve_proposals``), then ``approve`` (the
+proposals are posted to the planning system through the outbox) or ``reject`` (closed,
+nothing posted), with the person who decided as the actor
+(``orchestrator.services.proposals``).
 """
 
 from __future__ import annotations
 
 from django.db import models
+from django_fsm import FSMField, transition
 
-from .base import PlantBound, qty_field
+from .base import PERM_HANDLE_EXCEPTIONS, LifecycleModel, PlantBound, qty_field
 
 
 class ExposureKind(models.TextChoices):
@@ -27,8 +34,22 @@ class ProposalKind(models.TextChoices):
     ALTERNATE_PLANT = "alternate_plant", "Another plant"
 
 
-class Exposure(PlantBound, models.Model):
-    """One delay or stoppage and everything it puts at risk (the consolidated view)."""
+class ProposalState(models.TextChoices):
+    NONE = "none", "Nothing asked"
+    PROPOSED = "proposed", "Proposed, waiting for approval"
+    APPROVED = "approved", "Approved and posted"
+    REJECTED = "rejected", "Rejected (closed)"
+
+
+P = ProposalState
+
+
+class Exposure(PlantBound, LifecycleModel):
+    """One delay or stoppage and everything it puts at risk (the consolidated view).
+
+    Seen by whoever holds a role at its plant **or at any plant with an order at risk**
+    (:meth:`scope_plant_ids`; the admin filters the list the same way): customer service
+    at every affected plant works from the same page."""
 
     plant = models.ForeignKey("plants.Plant", on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=20, choices=ExposureKind.choices)
@@ -55,12 +76,51 @@ class Exposure(PlantBound, models.Model):
     rule = models.CharField(max_length=200, blank=True)
     correlation_id = models.CharField(max_length=100, db_index=True)
     created_at = models.DateTimeField(db_index=True)
+    proposal_state = FSMField(
+        default=P.NONE, choices=P.choices, protected=True, db_index=True, verbose_name="proposals"
+    )
+    approval = models.ForeignKey(
+        "orchestrator.ApprovalRequest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The approval whose decision applies or closes the proposals.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return self.title
+
+    def scope_plant_ids(self) -> set[int]:
+        """Its own plant and every plant with an order at risk."""
+        return {self.plant_id, *self.lines.values_list("plant_id", flat=True)}
+
+    @transition(
+        field=proposal_state, source=P.NONE, target=P.PROPOSED, permission=PERM_HANDLE_EXCEPTIONS
+    )
+    def propose(self) -> None:
+        """A rule asked a person to approve the proposals."""
+
+    @transition(
+        field=proposal_state,
+        source=P.PROPOSED,
+        target=P.APPROVED,
+        permission=PERM_HANDLE_EXCEPTIONS,
+    )
+    def approve(self) -> None:
+        """Approved: the proposals are posted to the planning system."""
+
+    @transition(
+        field=proposal_state,
+        source=P.PROPOSED,
+        target=P.REJECTED,
+        permission=PERM_HANDLE_EXCEPTIONS,
+    )
+    def reject(self) -> None:
+        """Rejected: the proposals are closed, nothing is posted."""
 
 
 class ExposureLine(models.Model):
@@ -103,4 +163,4 @@ class ExposureLine(models.Model):
         return f"{self.order.number} ({self.plant.code}): {self.get_proposal_display()}"
 
     def scope_plant_ids(self) -> set[int]:
-        return {self.plant_id, self.exposure.plant_id}
+        return self.exposure.scope_plant_ids()

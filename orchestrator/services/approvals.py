@@ -29,6 +29,7 @@ from ..models import ApprovalRequest, Event, GateState, Notification
 from ..models.notifications import ApprovalState, NotificationKind
 from .counts import count_decided
 from .lifecycle import actor_identity, transition_apply
+from .proposals import proposals_decided
 from .roles import RULE_ROLES, holds_role
 from .tasks import register_task_completer, tasks_cancel_for_approval
 
@@ -37,8 +38,13 @@ ESCALATION_ACTOR = "system:interlock"
 DECIDABLE = (ApprovalState.PENDING, ApprovalState.ESCALATED)
 
 #: What deciding an approval does besides its gate, by the type of the event that asked
-#: for it (a cycle count over tolerance: post the ERP adjustment, resume picks).
-DECISION_EFFECTS: dict[str, Callable[..., None]] = {"cycle_count.recorded": count_decided}
+#: for it (a cycle count over tolerance: post the ERP adjustment, resume picks; an
+#: exposure's proposals: post them to the ERP, or close them).
+DECISION_EFFECTS: dict[str, Callable[..., None]] = {
+    "cycle_count.recorded": count_decided,
+    "asn.delayed": proposals_decided,
+    "machine.downtime": proposals_decided,
+}
 
 
 def escalation_role(request: ApprovalRequest) -> str:

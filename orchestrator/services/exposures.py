@@ -220,6 +220,7 @@ def exposure_record(*, ctx: BatchContext, event: Event, found: Found, rule: str)
     """Write the exposure and its lines (once per event: a re-applied event finds it)."""
     existing = Exposure.objects.filter(event=event, rule=rule[:200]).first()
     if existing is not None:
+        ctx.cache.setdefault("exposure_records", {})[event.pk] = existing
         return existing
     exposure = Exposure(
         plant=event.plant,
@@ -237,6 +238,8 @@ def exposure_record(*, ctx: BatchContext, event: Event, found: Found, rule: str)
         created_at=ctx.now,
     )
     exposure.save()  # one per delay or stoppage; its lines need the key
+    # ``approve_proposals`` (a later rule of the same event) works on this very row.
+    ctx.cache.setdefault("exposure_records", {})[event.pk] = exposure
     ExposureLine.objects.bulk_create(
         ExposureLine(
             exposure=exposure,

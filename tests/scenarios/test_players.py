@@ -148,9 +148,14 @@ def test_scenarios_3_and_6_to_9_play_on_a_live_demo(live_demo):
 
     assert len(played[7].facts["orders"]) == 3  # an order at risk at every plant
     assert Exposure.objects.filter(correlation_id__startswith="s7-").exists()
+    # Planning approved the reallocation: the ERP moved stock between the plants.
+    assert played[7].facts["transfers"]
+    assert Exposure.objects.get(correlation_id__startswith="s7-").proposal_state == "approved"
 
     assert played[8].facts["order"] in played[8].facts["capacity"]["orders_at_risk"]
     assert Exposure.objects.filter(correlation_id__startswith="s8-").exists()
+    # Planning approved the move: the ERP re-planned the order at the alternate plant.
+    assert played[8].facts["reroutes"][played[8].facts["order"]]["to_plant"] == "P3"
 
     closed = ReconciliationException.objects.get(pk=played[9].facts["exception"])
     assert closed.state == "closed"

@@ -1,13 +1,23 @@
-"""Scenario 2 end to end: a purchased lot arrives with its ASN, passes the receiving check,
-is partly consumed by one order while another still reserves its item, and then fails
-its incoming lab test. Through the
+"""Scenario 2 end to end: a supplier shipment arrives (its ASN), the ERP posts the goods
+receipt of its lot (``supplier_receipt.posted``, which creates the purchased lot with the
+quantity received), the lot passes the receiving check, is partly consumed by one order
+while another still reserves its item, and then fails its incoming lab test. Through the
 API as ERP, MES and QMS, with the ERP and WMS simulators taking the outbox."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.models import AuditRecord, Lot, Notification, ProductionOrder, Task
+from orchestrator.models import (
+    AdvanceShippingNotice,
+    AuditRecord,
+    Event,
+    GoodsReceipt,
+    Lot,
+    Notification,
+    ProductionOrder,
+    Task,
+)
 
 pytestmark = [pytest.mark.scenario, pytest.mark.django_db]
 
@@ -24,9 +34,23 @@ def _issues_from(plan: list[list[dict]], lot: str) -> list[list[dict]]:
     return plan
 
 
+def _receipt(number: str, qty: int, lot: str = LOT) -> dict:
+    return {
+        "receipt": number,
+        "supplier": "SUP-300",
+        "asn": "ASN-4711-77",
+        "purchase_order": "PO-4500017",
+        "item": CMP,
+        "lot": lot,
+        "qty": qty,
+        "uom": "EA",
+    }
+
+
 def test_a_failed_purchased_lot_is_blocked_held_replanned_claimed_and_contained(p1):
-    # The supplier's shipment arrives: the lot exists, waiting for incoming inspection.
-    [asn] = p1.post(
+    # The supplier's shipment arrives (5000 announced); the ERP then posts the goods
+    # receipt of its lot (4800 counted in): the lot exists, waiting for incoming inspection.
+    [asn, receipt] = p1.post(
         "ERP",
         [
             p1.envelope(
@@ -35,14 +59,23 @@ def test_a_failed_purchased_lot_is_blocked_held_replanned_claimed_and_contained(
                 {
                     "asn": "ASN-4711-77",
                     "supplier": "SUP-300",
-                    "lines": [{"item": CMP, "qty": 5000, "uom": "EA", "lot": LOT}],
+                    "lines": [{"item": CMP, "qty": 5000, "uom": "EA"}],
                 },
-            )
+            ),
+            p1.envelope("ERP", "supplier_receipt.posted", _receipt("GR-4711-77", 4800)),
         ],
     )
-    assert asn["status"] == "accepted", asn
+    assert (asn["status"], receipt["status"]) == ("accepted", "accepted"), (asn, receipt)
+    assert AdvanceShippingNotice.objects.get(number="ASN-4711-77").state == "received"
     lot = Lot.objects.get(plant__code="P1", number=LOT)
-    assert (lot.status, lot.supplier.code, lot.item.code) == ("inspection", "SUP-300", "CMP-4711")
+    assert (lot.status, lot.supplier.code, lot.item.code, lot.qty) == (
+        "inspection",
+        "SUP-300",
+        "CMP-4711",
+        4800,
+    )
+    posted = GoodsReceipt.objects.get(plant__code="P1", number="GR-4711-77")
+    assert (posted.state, posted.lot, posted.order, posted.qty) == ("posted", lot, None, 4800)
 
     # The receiving check passes, so the lot may be used; the lab test comes later.
     check = [
@@ -136,7 +169,7 @@ def test_a_failed_purchased_lot_is_blocked_held_replanned_claimed_and_contained(
     case = Notification.objects.get(kind="supplier_case", correlation_id=recorded["correlation_id"])
     assert case.details["supplier"] == "SUP-300"
     assert case.details["lot"] == LOT
-    assert case.details["qty"] == "5000"
+    assert case.details["qty"] == "4800"
     assert case.details["inspection"] == inspection
     assert {m["characteristic"] for m in case.details["measurements"]} == {
         "hardness HV",
@@ -151,3 +184,53 @@ def test_a_failed_purchased_lot_is_blocked_held_replanned_claimed_and_contained(
     assert contain.details["orders"] == [consumer]
     assert contain.details["lots_made"][0]["lot"] == f"FG-{consumer}"
     assert float(contain.details["consumed_qty"]) > 0
+
+
+def test_the_goods_receipt_sets_the_announced_lot_to_what_arrived(p1):
+    """An ASN that names its lot creates it with the announced quantity; the supplier goods
+    receipt sets it to what was received, a second receipt of the same lot adds to it, and
+    a replay changes nothing."""
+    [asn] = p1.post(
+        "ERP",
+        [
+            p1.envelope(
+                "ERP",
+                "asn.received",
+                {
+                    "asn": "ASN-4711-77",
+                    "supplier": "SUP-300",
+                    "lines": [{"item": CMP, "qty": 5000, "uom": "EA", "lot": LOT}],
+                },
+            )
+        ],
+    )
+    assert asn["status"] == "accepted", asn
+    assert Lot.objects.get(number=LOT).qty == 5000
+    first = p1.envelope("ERP", "supplier_receipt.posted", _receipt("GR-1", 4800))
+    second = p1.envelope("ERP", "supplier_receipt.posted", _receipt("GR-2", 150))
+    statuses = [r["status"] for r in p1.post("ERP", [first, second, first])]
+    assert statuses == ["accepted", "accepted", "duplicate"]
+    lot = Lot.objects.get(number=LOT)
+    assert (lot.qty, lot.status) == (4950, "inspection")
+    received = AuditRecord.objects.for_object(lot).filter(transition="receive").order_by("id")
+    assert [r.reason.rsplit(": ", 1)[1] for r in received] == [
+        "quantity 5000 → 4800 EA",
+        "quantity 4800 → 4950 EA",
+    ]
+    assert set(GoodsReceipt.objects.filter(lot=lot).values_list("number", "state")) == {
+        ("GR-1", "posted"),
+        ("GR-2", "posted"),
+    }
+    # Another item's receipt into the same lot number is refused with its reason.
+    [wrong] = p1.post(
+        "ERP",
+        [
+            p1.envelope(
+                "ERP",
+                "supplier_receipt.posted",
+                {**_receipt("GR-3", 10), "item": "000000000010001000"},
+            )
+        ],
+    )
+    assert wrong["status"] == "quarantined", wrong
+    assert [r["code"] for r in Event.objects.get(pk=wrong["event_id"]).reasons] == ["lot_mismatch"]

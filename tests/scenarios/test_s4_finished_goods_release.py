@@ -24,6 +24,10 @@ def test_the_final_pass_releases_stock_shipment_and_atp_and_tells_customer_servi
     p1.deliver("WMS-P1")
     [held] = p1.wms.query("SELECT * FROM shipment_holds WHERE lot = ?", (lot,))
     assert held["status"] == "held"
+    # The WMS stores the finished lot under its item (P1's own code), not under "".
+    assert held["item"] == FG
+    [stock] = p1.wms.query("SELECT * FROM stock WHERE lot = ?", (lot,))
+    assert (stock["item"], stock["status"]) == (FG, "hold")
 
     inspection = f"QI-{lot}"
     results = p1.post(

@@ -1,14 +1,16 @@
 """Scenario 8 (line stoppage): a machine.downtime on a constrained work center (master
 data) updates the capacity in the ERP's planning (outbox), finds the orders at risk,
 proposes the alternate routing or plant master data has, asks planning to approve the
-move and tells customer service which order dates are at risk. A stop of an
-unconstrained line does nothing of the kind."""
+move and tells customer service which order dates are at risk. Planning's approval
+re-plans the order in the ERP on the alternate (``order.reroute``); a rejection posts
+nothing. A stop of an unconstrained line does nothing of the kind."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from orchestrator.models import (
@@ -18,6 +20,7 @@ from orchestrator.models import (
     Exposure,
     MachineDowntime,
     Notification,
+    OutboxMessage,
     Task,
 )
 from orchestrator.services.audit_chain import audit_verify
@@ -101,6 +104,59 @@ def test_scenario_8_a_constrained_line_stops_and_planning_is_asked_to_move_its_o
     downtime = MachineDowntime.objects.get(work_center__code="P1-PRESS-01")
     page = browser.get(f"/admin/orchestrator/machinedowntime/{downtime.pk}/change/")
     assert f"/admin/orchestrator/exposure/{exposure.pk}/change/" in page.content.decode()
+
+    # Nothing moves before planning decides; the approval re-plans the order in the ERP.
+    assert ledger(erp, "order.reroute") == []
+    assert erp.routing("P1", order) == {}
+    _decide(api_client, planner, ask, approve=True, reason="P3 has a free shift")
+    deliver("ERP")
+    [move] = ledger(erp, "order.reroute", "P1")
+    assert move["payload"]["order"] == order
+    assert move["payload"]["work_center"] == "PRESS_1"  # P1's own code, mapped on the way out
+    assert move["payload"]["approved_by"] == planner.username
+    assert move["effect"]["to_plant"] == "P3"
+    assert move["effect"]["to_work_center"] == "MONT-01"  # P3's own code of P3-ASSY-01
+    assert move["correlation_id"] == event.correlation_id
+    assert erp.routing("P1", order) == {
+        "0010": {"plant": "P3", "work_center": "MONT-01", "reference": move["reference"]}
+    }
+    [row] = erp.extra_routes("GET", ["_orders"], {"plant": "P1"}).body["orders"]
+    assert row["routing"]["0010"]["plant"] == "P3"
+    exposure.refresh_from_db()
+    assert exposure.proposal_state == "approved"
+    [approved] = AuditRecord.objects.for_object(exposure).filter(transition="approve")
+    assert approved.actor == planner
+    assert f"order.reroute {order}" in approved.reason
+    assert audit_verify().ok
+
+
+def _decide(api_client, user, request, *, approve: bool, reason: str) -> None:
+    api_client.force_authenticate(user)
+    answer = api_client.post(
+        f"/api/v1/approvals/{request.pk}/decide",
+        {"approve": approve, "reason": reason},
+        format="json",
+    )
+    api_client.force_authenticate(None)
+    assert answer.status_code == 200, answer.content
+
+
+def test_a_rejected_move_posts_nothing_and_closes_the_proposal(demo, erp, api_client):
+    order = release(api_client, demo, erp, "P1")["order"]
+    event = _downtime(api_client, demo, "PRESS_1", hours=4)
+    exposure = Exposure.objects.get(event=event)
+    [ask] = ApprovalRequest.objects.filter(event=event)
+    assert exposure.approval == ask
+    planner = get_user_model().objects.get(username="p1-planner")
+    _decide(api_client, planner, ask, approve=False, reason="the press is back within the hour")
+    deliver("ERP")
+    assert ledger(erp, "order.reroute") == []
+    assert erp.routing("P1", order) == {}
+    assert not OutboxMessage.objects.filter(message_type="order.reroute").exists()
+    exposure.refresh_from_db()
+    assert exposure.proposal_state == "rejected"
+    [closed] = AuditRecord.objects.for_object(exposure).filter(transition="reject")
+    assert closed.actor == planner
 
 
 def test_an_unconstrained_line_stop_is_recorded_without_an_exposure(demo, erp, api_client):

@@ -225,3 +225,64 @@ def test_the_release_driver_releases_in_plant_codes_once_per_order(start, interl
     assert len(orders) == 6
     assert {o["sent_status"] for o in orders} == {"accepted"}
     assert len({(o["plant"], o["number"]) for o in orders}) == 6
+
+
+def test_an_approved_reallocation_moves_stock_between_plants_once(start):
+    _sim, url = start(ErpSimulator)
+    p1, p3 = float(stock(url, "P1", "CMP-4711")), float(stock(url, "P3", "CMP-4711"))
+    transfer = message(
+        "stock.transfer",
+        "t-1",
+        # In the receiving plant's codes (P3-4711 is CMP-4711 at P3).
+        {
+            "item": "P3-4711",
+            "qty": 60,
+            "uom": "EA",
+            "from_plant": "P1",
+            "to_plant": "P3",
+            "order": "ZP3-1",
+            "approved_by": "p1-planner",
+        },
+        plant="P3",
+    )
+    first = call(f"{url}/messages", transfer)[1]
+    assert (first["status"], first["reference"]) == ("applied", "TR-P3-000001")
+    assert call(f"{url}/messages", transfer)[1]["status"] == "duplicate"
+    assert float(stock(url, "P1", "CMP-4711")) == p1 - 60
+    assert float(stock(url, "P3", "CMP-4711")) == p3 + 60
+    [row] = call(f"{url}/_transfers")[1]["transfers"]
+    assert (row["item"], row["from_plant"], row["to_plant"], row["approved_by"]) == (
+        "CMP-4711",
+        "P1",
+        "P3",
+        "p1-planner",
+    )
+    same = message(
+        "stock.transfer", "t-2", {"item": "P3-4711", "qty": 1, "from_plant": "P3", "to_plant": "P3"}
+    )
+    assert call(f"{url}/messages", same)[1]["status"] == "rejected"
+
+
+def test_an_approved_move_replans_a_released_order_at_the_alternate(start):
+    sim, url = start(ErpSimulator)
+    [number] = sim.create_orders("P1", 1)
+    reroute = message(
+        "order.reroute",
+        "r-1",
+        {
+            "order": number,
+            "order_plant": "P1",
+            "work_center": "PRESS_1",
+            "operations": ["0010"],
+            "to_work_center": "P3-ASSY-01",
+            "to_plant": "P3",
+        },
+    )
+    answer = call(f"{url}/messages", reroute)[1]
+    assert answer["status"] == "applied"
+    [order] = call(f"{url}/_orders?plant=P1")[1]["orders"]
+    assert order["routing"] == {
+        "0010": {"plant": "P3", "work_center": "MONT-01", "reference": answer["reference"]}
+    }
+    unknown = message("order.reroute", "r-2", {**reroute["payload"], "order": "NOPE"})
+    assert call(f"{url}/messages", unknown)[1]["status"] == "rejected"

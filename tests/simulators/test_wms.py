@@ -105,3 +105,14 @@ def test_a_count_is_reported_to_interlock_with_the_wms_book_quantity(start, inte
     }
     assert body["interlock"] == [{"status": "accepted"}]
     assert call(f"{base}/_count?plant=P3&lot=NOPE&counted=1", b"", method="POST")[0] == 404
+
+
+def test_a_lot_stored_without_its_item_learns_it_from_a_later_message(start):
+    _sim, base = start(WmsSimulator)
+    url = f"{base}/P1"
+    call(f"{url}/messages", message("shipment.hold", "s-1", {"lot": "FG-W1", "qty": 5}))
+    assert call(f"{base}/_ledger?plant=P1")[1]["count"] == 1
+    release = {"lot": "FG-W1", "item": "000000000010001000"}
+    call(f"{url}/messages", message("shipment.release_hold", "s-2", release))
+    [row] = [r for r in _rows(base, "stock") if r["lot"] == "FG-W1"]
+    assert row["item"] == "000000000010001000"

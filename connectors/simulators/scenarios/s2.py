@@ -1,7 +1,8 @@
 """Scenario 2: incoming inspection failure.
 
-A supplier shipment arrives (``asn.received`` from the ERP, with a lot of the plant's first
-component) and passes the QMS's receiving check; the ERP releases an order and the MES,
+A supplier shipment arrives (``asn.received`` from the ERP, for the plant's first
+component), the ERP posts the goods receipt of its lot (``supplier_receipt.posted``: the
+purchased lot, with the quantity received), which passes the QMS's receiving check; the ERP releases an order and the MES,
 besides its own issues, takes some of the new lot for it; then the QMS's lab test of the
 lot fails. The player waits
 for the lot to be blocked in Interlock and in the ERP, and for the WMS's move-to-hold
@@ -26,24 +27,39 @@ def play(stage: Stage) -> Played:
     world = load_world()[plant]
     component = world.lots[0]
     lot = f"SUP-{stage.unique}"
-    [answer] = stage.post_events(
+    asn, receipt = f"ASN-{stage.unique}", f"GR-{stage.unique}"
+    answer, booked = stage.post_events(
         "ERP",
         [
             stage.envelope(
                 "ERP",
                 "asn.received",
                 {
-                    "asn": f"ASN-{stage.unique}",
+                    "asn": asn,
                     "supplier": "SUP-300",
-                    "lines": [
-                        {"item": component.item, "qty": 5000, "uom": component.uom, "lot": lot}
-                    ],
+                    "lines": [{"item": component.item, "qty": 5000, "uom": component.uom}],
                 },
-            )
+            ),
+            stage.envelope(
+                "ERP",
+                "supplier_receipt.posted",
+                {
+                    "receipt": receipt,
+                    "supplier": "SUP-300",
+                    "asn": asn,
+                    "item": component.item,
+                    "lot": lot,
+                    "qty": 4800,
+                    "uom": component.uom,
+                },
+            ),
         ],
     )
+    stage.say(f"ERP received {asn} from SUP-300: {answer['status']}", played)
     stage.say(
-        f"ERP received ASN-{stage.unique} with supplier lot {lot}: {answer['status']}", played
+        f"ERP posted goods receipt {receipt} of supplier lot {lot} (4800 {component.uom}): "
+        f"{booked['status']}",
+        played,
     )
 
     qms, world_pass = f"QMS-{plant}", world.outcome_code("pass")

@@ -7,7 +7,8 @@ Interlock finds the orders at every plant that need the component before it arri
 records one exposure (the consolidated page), tells the ERP each order date at risk,
 asks quality for a substitution and planning for the inter-plant reallocation it
 proposes, and tells customer service which orders and dates are at risk. The player waits
-for the dates at risk in the ERP's planning worklist.
+for the dates at risk in the ERP's planning worklist; then the plant's planner approves
+the reallocation and the player waits for the ERP's stock transfers between the plants.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import uuid
 
 from .. import base
 from ..world import load_world
-from . import Played, Stage
+from . import Played, ScenarioFailed, Stage, proposals
 
 NUMBER = 7
 TITLE = "Supplier ASN delay puts orders at every plant at risk"
@@ -62,6 +63,14 @@ def play(stage: Stage) -> Played:
         ]
 
     rows = stage.wait_for("the order dates at risk in the ERP's planning", at_risk)
+    try:  # the rows may arrive in more than one delivery: give the others a moment
+        rows = stage.wait_for(
+            "the order dates at risk at every plant",
+            lambda: (lambda r: r if len(r) >= len(released) else None)(at_risk()),
+            timeout=min(stage.timeout, 20.0),
+        )
+    except ScenarioFailed:  # an order not at risk (e.g. a plant without the component)
+        rows = at_risk()
     for row in rows:
         detail = row["detail"]
         stage.say(
@@ -70,6 +79,17 @@ def play(stage: Stage) -> Played:
             played,
         )
     played.facts.update(asn=asn, orders=sorted(r["detail"]["order"] for r in rows))
+
+    transfers = proposals.approve(stage, played, correlation=correlation, message="stock.transfer")
+    for entry in transfers:
+        effect = entry["effect"]
+        stage.say(
+            f"ERP {entry['reference']}: {effect['qty']} {effect['item']} moved from "
+            f"{effect['from_plant']} to {effect['to_plant']} for order {effect['order']}",
+            played,
+        )
+    played.facts["transfers"] = [e["reference"] for e in transfers]
+    played.links["ERP stock transfers"] = f"{stage.sim_urls['erp']}/_transfers"
     played.links["exposure (consolidated view)"] = stage.admin(
         f"orchestrator/exposure/?q={correlation}"
     )

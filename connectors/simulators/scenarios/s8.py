@@ -6,7 +6,8 @@ MES, reports a four-hour stoppage of that line (``machine.downtime``). Interlock
 the exposure with the orders still to run there and the alternate routing or plant
 master data offers, sends the lost capacity to the ERP's planning (``capacity.update``
 through the outbox), asks planning to approve the move and tells customer service which
-order dates are at risk. The player waits for the capacity update in the ERP.
+order dates are at risk. The player waits for the capacity update in the ERP; then the
+plant's planner approves the move and the player waits for the ERP to re-plan the orders.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import datetime as dt
 import uuid
 
 from .. import base
-from . import Played, ScenarioFailed, Stage
+from . import Played, ScenarioFailed, Stage, proposals
 
 NUMBER = 8
 TITLE = "Line stoppage on a constrained line asks planning to move the orders"
@@ -69,6 +70,16 @@ def play(stage: Stage) -> Played:
         played,
     )
     played.facts.update(order=number, capacity=payload)
+    moves = proposals.approve(stage, played, correlation=correlation, message="order.reroute")
+    for move in moves:
+        effect = move["effect"]
+        stage.say(
+            f"ERP {move['reference']}: order {effect['order']} re-planned from "
+            f"{effect['from_work_center']} to {effect['to_work_center']} at {effect['to_plant']}",
+            played,
+        )
+    played.facts["reroutes"] = {m["effect"]["order"]: m["effect"] for m in moves}
+    played.links["ERP re-planned orders"] = f"{stage.sim_urls['erp']}/_reroutes"
     played.links["exposure (consolidated view)"] = stage.admin(
         f"orchestrator/exposure/?q={correlation}"
     )

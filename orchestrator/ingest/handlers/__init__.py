@@ -95,4 +95,4 @@ def apply_events(ctx: BatchContext, events: list[Event]) -> None:
 
 
 # Importing the handler modules registers them.
-from . import inventory, orders, production, quality  # noqa: E402, F401
+from . import inventory, orders, production, purchasing, quality  # noqa: E402, F401
