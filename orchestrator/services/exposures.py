@@ -95,11 +95,11 @@ class Found:
         return sum(1 for line in self.lines if line.proposal != ProposalKind.NONE)
 
 
-def _spare_stock(item: Item, exclude_plant_id: int) -> dict[int, Decimal]:
+def _spare_stock(item: Item, exclude_plant_ids: set[int]) -> dict[int, Decimal]:
     """Per other plant: available stock of ``item`` minus its open orders' open needs."""
     stock = dict(
         Lot.objects.filter(item=item, status=LotStatus.AVAILABLE)
-        .exclude(plant_id=exclude_plant_id)
+        .exclude(plant_id__in=exclude_plant_ids)
         .values("plant_id")
         .annotate(q=Sum("qty"))
         .values_list("plant_id", "q")
@@ -132,7 +132,6 @@ def supply_at_risk(
         .select_related("order__plant", "item")
         .order_by("order__due_date", "order__plant__code", "order__number")
     )
-    spare_by_item: dict[tuple[int, int], dict[int, Decimal]] = {}
     plants = {p.pk: p for p in Plant.objects.all()}
     for component in components:
         order, item = component.order, component.item
@@ -142,9 +141,16 @@ def supply_at_risk(
             continue
         line = AtRisk(order=order, due_date=order.due_date, item=item, need_date=need)
         line.open_qty = open_qty
-        spare = spare_by_item.setdefault(
-            (item.pk, order.plant_id), _spare_stock(item, order.plant_id)
-        )
+        found.lines.append(line)
+    # A plant with an order at risk for an item waits for the same supply: it is no donor
+    # of that item, so two plants never borrow from each other.
+    short: dict[int, set[int]] = defaultdict(set)
+    for line in found.lines:
+        short[line.item.pk].add(line.order.plant_id)
+    spare_by_item: dict[int, dict[int, Decimal]] = {}
+    for line in found.lines:
+        order, item, open_qty = line.order, line.item, line.open_qty
+        spare = spare_by_item.setdefault(item.pk, _spare_stock(item, short[item.pk]))
         if spare:
             plant_id = max(spare, key=lambda p: (spare[p], -p))
             qty = min(spare[plant_id], open_qty)
@@ -158,7 +164,6 @@ def supply_at_risk(
                 f"reallocate {qty.normalize():f} {item.code} from {plants[plant_id].code} "
                 f"to {order.plant.code}"
             )[:300]
-        found.lines.append(line)
     return found
 
 
@@ -212,7 +217,6 @@ def stoppage_at_risk(
                 f"move the operations of {order.number} from {work_center.code} to "
                 f"{alternate.code}" + ("" if same_plant else f" at {alternate.plant.code}")
             )[:300]
-        found.lines.append(line)
     return found
 
 

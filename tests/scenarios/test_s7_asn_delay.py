@@ -72,6 +72,9 @@ def test_scenario_7_a_late_critical_component_puts_orders_at_every_plant_at_risk
         assert line.from_plant is not None
         assert line.from_plant_id != line.plant_id
         assert line.proposal_qty > 0
+    # The plants at risk wait for the same supply: neither lends to the other, the spare
+    # stock comes from P2, which has no order at risk.
+    assert {line.from_plant.code for line in lines.values()} == {"P2"}
 
     # People: quality decides a substitution, planning the reallocation, customer service
     # is told the orders and their dates.
