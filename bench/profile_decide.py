@@ -42,6 +42,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--statements", action="store_true", help="wall ms per statement kind, per event"
     )
+    parser.add_argument("--profile-out", help="also write the cProfile stats to this file")
     parser.add_argument("--reuse", action="store_true", help="do not recreate the database")
     args = parser.parse_args(argv)
 
@@ -129,5 +130,7 @@ def main(argv: list[str]) -> int:
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
         print(out.getvalue())
     return 0

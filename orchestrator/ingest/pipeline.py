@@ -462,6 +462,15 @@ def _repeat_of(item: _Item, original_pk: int, original_hash: str) -> None:
 
 
 def _existing(keys: set[str]) -> dict[str, tuple[int, str]]:
+    """``{key: (event id, payload hash)}`` of the committed events holding ``keys``."""
+    if connection.vendor == "postgresql":  # constant text: no queryset compiled per batch
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'SELECT "idempotency_key", "id", "payload_hash" FROM "orchestrator_event" '
+                'WHERE "idempotency_key" = ANY(%s)',
+                [list(keys)],
+            )
+            return {key: (pk, digest) for key, pk, digest in cursor.fetchall()}
     return {
         key: (pk, digest)
         for pk, key, digest in Event.objects.filter(idempotency_key__in=keys).values_list(
