@@ -6,12 +6,16 @@
    nothing a client sends is lost even if the next step dies. Envelope and scope problems
    are decided here already (``rejected``).
 2. **Decision** (one transaction for the batch): structural validation against the
-   canonical schema, site mapping, the business key, then the **idempotency claim**: one
-   ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING`` for the whole batch. The
-   unique constraint decides, never a read-then-write: of 50 concurrent submissions of
-   one event exactly one insert wins; the others wait on the row lock, see the committed
-   row and answer ``duplicate`` (same payload hash) or ``conflict`` (different payload).
-   Claimed events go to the handlers, and every outcome is written back set-wise.
+   canonical schema, site mapping, the business key, then the **idempotency claim**. On
+   PostgreSQL each event row is written once, with its final values: the batch first locks
+   its new keys (advisory locks, in one global order), then reads which of them committed
+   events hold already (repeats: ``duplicate`` for the same payload hash, ``conflict`` for
+   another); the handlers decide the others in memory; one ``INSERT … ON CONFLICT
+   (idempotency_key) DO NOTHING`` writes them at the end. Of 50 concurrent submissions of
+   one event exactly one is decided as new; the others wait on the key's lock and read the
+   committed event. The unique constraint stays the last word: a batch whose insert finds
+   a key committed meanwhile is rolled back and decided again with that item a repeat. Every
+   message's outcome is written back set-wise (SQLite claims first and updates after).
 
 If the decision transaction fails unexpectedly, it is retried item by item so one bad
 item cannot hold the others hostage; an item that still fails is quarantined with an
@@ -495,17 +499,18 @@ def _known_repeats(items: list[_Item]) -> None:
 
 # --- stage 3: the claim ------------------------------------------------------------------
 # On PostgreSQL an event row is written once, with its final values. The decision starts
-# with one statement (:func:`_lock_keys`) that takes a transaction advisory lock per new
-# key, in one global order, reads which keys committed events hold already, and draws ids
-# from the sequence for the others; the handlers decide in memory; one ``INSERT … ON
+# by locking its new keys (a transaction advisory lock per key, in one global order) and
+# then reads which keys committed events hold already, drawing ids from the sequence for
+# the others (:func:`_lock_keys`); the handlers decide in memory; one ``INSERT … ON
 # CONFLICT DO NOTHING`` at the end writes the new events (:func:`_claim`). Two batches with
-# a key in common are serialised by its lock before either touches a business row, so
-# their handlers never race (creating the same order twice would deadlock or fail on its
-# unique constraint). A key committed while this batch waited for its lock is missed by
-# that statement's snapshot: the final insert then loses it, the decision rolls back
-# (:class:`_KeysTaken`) and is redone with that item a repeat (:func:`_decide_atomically`).
-# Deadlock-free by lock order: key locks first, sorted, in one statement; row locks after.
-# SQLite (one writer at a time) claims first and writes the outcome after.
+# a key in common are serialised by its lock before either touches a business row: the
+# second reads the first's event after the wait and answers a repeat, and their handlers
+# never race (creating the same order twice would deadlock or fail on its unique
+# constraint). Deadlock-free by lock order: key locks first, sorted, in one statement; row
+# locks after. Should the insert still find a key committed meanwhile (a writer that does
+# not take the lock), the decision rolls back (:class:`_KeysTaken`) and is redone with that
+# item a repeat (:func:`_decide_atomically`). SQLite (one writer at a time) claims first
+# and writes the outcome after.
 _CLAIM_COLUMNS = (
     "plant_id",
     "system_id",
@@ -549,9 +554,10 @@ def _key_lock(key: str) -> int:
 
 def _lock_keys(keys: list[str]) -> tuple[dict[str, tuple[int, str]], dict[str, int]]:
     """Lock ``keys`` until the transaction ends (advisory locks, taken in the order of their
-    ids, so no two batches wait on each other's keys); return ``(stored, new)``: the
-    committed event of each key that has one (``{key: (id, payload hash)}``) and an id from
-    the sequence for each other key (``{key: id}``, never handed out twice)."""
+    ids, so no two batches wait on each other's keys), then return ``(stored, new)``: the
+    committed event of each key that has one (``{key: (id, payload hash)}``, read after the
+    locks, so it sees a batch that held one of them and committed) and an id from the
+    sequence for each other key (``{key: id}``, never handed out twice)."""
     global _event_sequence
     with connection.cursor() as cursor:
         if _event_sequence is None:
@@ -561,23 +567,19 @@ def _lock_keys(keys: list[str]) -> tuple[dict[str, tuple[int, str]], dict[str, i
             )
             _event_sequence = cursor.fetchone()[0]
         cursor.execute(
-            _LOCK_KEYS_SQL, [_event_sequence, sorted({_key_lock(k) for k in keys}), keys]
+            "SELECT count(pg_advisory_xact_lock(h)::text) FROM unnest(%s::bigint[]) AS h",
+            [sorted({_key_lock(k) for k in keys})],
         )
+        cursor.execute(_READ_KEYS_SQL, [_event_sequence, keys])
         rows = cursor.fetchall()
     stored = {key: (pk, digest) for key, pk, digest, _ in rows if pk is not None}
     return stored, {key: new for key, pk, _, new in rows if pk is None}
 
 
-# The locks are taken (in the array's order) by the one-row subquery before any row is
-# returned; the read sees what committed before the statement began.
-_LOCK_KEYS_SQL = """
+_READ_KEYS_SQL = """
 SELECT u.k, e.id, e.payload_hash, CASE WHEN e.id IS NULL THEN nextval(%s::regclass) END
-FROM (
-    SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(h) FROM unnest(%s::bigint[]) AS h) AS l
-) AS locked
-CROSS JOIN unnest(%s::text[]) AS u(k)
+FROM unnest(%s::text[]) AS u(k)
 LEFT JOIN "orchestrator_event" AS e ON e.idempotency_key = u.k
-WHERE locked.n >= 0
 """
 
 
