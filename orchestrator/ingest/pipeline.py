@@ -6,12 +6,16 @@
    nothing a client sends is lost even if the next step dies. Envelope and scope problems
    are decided here already (``rejected``).
 2. **Decision** (one transaction for the batch): structural validation against the
-   canonical schema, site mapping, the business key, then the **idempotency claim**: one
-   ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING`` for the whole batch. The
-   unique constraint decides, never a read-then-write: of 50 concurrent submissions of
-   one event exactly one insert wins; the others wait on the row lock, see the committed
-   row and answer ``duplicate`` (same payload hash) or ``conflict`` (different payload).
-   Claimed events go to the handlers, and every outcome is written back set-wise.
+   canonical schema, site mapping, the business key, then the **idempotency claim**. On
+   PostgreSQL each event row is written once, with its final values: the batch first locks
+   its new keys (advisory locks, in one global order), then reads which of them committed
+   events hold already (repeats: ``duplicate`` for the same payload hash, ``conflict`` for
+   another); the handlers decide the others in memory; one ``INSERT … ON CONFLICT
+   (idempotency_key) DO NOTHING`` writes them at the end. Of 50 concurrent submissions of
+   one event exactly one is decided as new; the others wait on the key's lock and read the
+   committed event. The unique constraint stays the last word: a batch whose insert finds
+   a key committed meanwhile is rolled back and decided again with that item a repeat. Every
+   message's outcome is written back set-wise (SQLite claims first and updates after).
 
 If the decision transaction fails unexpectedly, it is retried item by item so one bad
 item cannot hold the others hostage; an item that still fails is quarantined with an
@@ -47,9 +51,10 @@ from interlock.errors import ServiceUnavailable, is_transient_db_error
 from plants.models import Plant
 
 from ..models import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
+from .bulksql import bulk_update as _bulk_update
 from .bulksql import pg_insert as _pg_insert
 from .bulksql import pg_update as _pg_update
-from .context import BatchContext
+from .context import EVENT_OUTCOME_FIELDS, BatchContext
 from .handlers import apply_events
 from .intake import Refused
 from .normalize import Reason, map_payload, schema_reasons
@@ -461,6 +466,15 @@ def _repeat_of(item: _Item, original_pk: int, original_hash: str) -> None:
 
 
 def _existing(keys: set[str]) -> dict[str, tuple[int, str]]:
+    """``{key: (event id, payload hash)}`` of the committed events holding ``keys``."""
+    if connection.vendor == "postgresql":  # constant text: no queryset compiled per batch
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'SELECT "idempotency_key", "id", "payload_hash" FROM "orchestrator_event" '
+                'WHERE "idempotency_key" = ANY(%s)',
+                [list(keys)],
+            )
+            return {key: (pk, digest) for key, pk, digest in cursor.fetchall()}
     return {
         key: (pk, digest)
         for pk, key, digest in Event.objects.filter(idempotency_key__in=keys).values_list(
@@ -484,6 +498,19 @@ def _known_repeats(items: list[_Item]) -> None:
 
 
 # --- stage 3: the claim ------------------------------------------------------------------
+# On PostgreSQL an event row is written once, with its final values. The decision starts
+# by locking its new keys (a transaction advisory lock per key, in one global order) and
+# then reads which keys committed events hold already, drawing ids from the sequence for
+# the others (:func:`_lock_keys`); the handlers decide in memory; one ``INSERT … ON
+# CONFLICT DO NOTHING`` at the end writes the new events (:func:`_claim`). Two batches with
+# a key in common are serialised by its lock before either touches a business row: the
+# second reads the first's event after the wait and answers a repeat, and their handlers
+# never race (creating the same order twice would deadlock or fail on its unique
+# constraint). Deadlock-free by lock order: key locks first, sorted, in one statement; row
+# locks after. Should the insert still find a key committed meanwhile (a writer that does
+# not take the lock), the decision rolls back (:class:`_KeysTaken`) and is redone with that
+# item a repeat (:func:`_decide_atomically`). SQLite (one writer at a time) claims first
+# and writes the outcome after.
 _CLAIM_COLUMNS = (
     "plant_id",
     "system_id",
@@ -502,10 +529,78 @@ _CLAIM_COLUMNS = (
 )
 
 
-def _claim(items: list[_Item], system_id: int, now: dt.datetime) -> dict[str, int]:
-    """Insert an event per item; return ``{key: new event id}`` for the keys this call won."""
-    if connection.vendor == "postgresql":
-        return _claim_pg(items, system_id, now)
+class _KeysTaken(Exception):
+    """The claim lost ``keys`` to batches that committed them after this one began."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"{len(keys)} keys taken meanwhile")
+        self.keys = keys
+
+
+@cache
+def _event_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(columns, attnames)`` of every concrete field of :class:`Event`, id included."""
+    fields = Event._meta.concrete_fields
+    return tuple(f.column for f in fields), tuple(f.attname for f in fields)
+
+
+_event_sequence: str | None = None
+
+
+def _key_lock(key: str) -> int:
+    """The advisory lock id of a business key (64 bits of its BLAKE2b digest)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), signed=True)
+
+
+def _lock_keys(keys: list[str]) -> tuple[dict[str, tuple[int, str]], dict[str, int]]:
+    """Lock ``keys`` until the transaction ends (advisory locks, taken in the order of their
+    ids, so no two batches wait on each other's keys), then return ``(stored, new)``: the
+    committed event of each key that has one (``{key: (id, payload hash)}``, read after the
+    locks, so it sees a batch that held one of them and committed) and an id from the
+    sequence for each other key (``{key: id}``, never handed out twice)."""
+    global _event_sequence
+    with connection.cursor() as cursor:
+        if _event_sequence is None:
+            cursor.execute(
+                "SELECT pg_get_serial_sequence(%s, %s)",
+                [Event._meta.db_table, Event._meta.pk.column],
+            )
+            _event_sequence = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(h)::text) FROM unnest(%s::bigint[]) AS h",
+            [sorted({_key_lock(k) for k in keys})],
+        )
+        cursor.execute(_READ_KEYS_SQL, [_event_sequence, keys])
+        rows = cursor.fetchall()
+    stored = {key: (pk, digest) for key, pk, digest, _ in rows if pk is not None}
+    return stored, {key: new for key, pk, _, new in rows if pk is None}
+
+
+_READ_KEYS_SQL = """
+SELECT u.k, e.id, e.payload_hash, CASE WHEN e.id IS NULL THEN nextval(%s::regclass) END
+FROM unnest(%s::text[]) AS u(k)
+LEFT JOIN "orchestrator_event" AS e ON e.idempotency_key = u.k
+"""
+
+
+def _claim(events: list[Event]) -> set[str]:
+    """Insert ``events`` with their final values, in key order (PostgreSQL); return the keys
+    this call won. A key held by a concurrent uncommitted batch waits for its commit."""
+    columns, attnames = _event_columns()
+    events = sorted(events, key=lambda e: e.idempotency_key)
+    values = [[getattr(e, name) for e in events] for name in attnames]
+    returned = _pg_insert(
+        Event,
+        columns,
+        values,
+        'ON CONFLICT ("idempotency_key") DO NOTHING RETURNING "idempotency_key"',
+    )
+    return {key for (key,) in returned}
+
+
+def _claim_first(items: list[_Item], system_id: int, now: dt.datetime) -> dict[str, int]:
+    """SQLite: insert an ``accepted`` event per item before the decision; return
+    ``{key: new event id}`` for the keys this call won (the outcome is updated after)."""
     table = connection.ops.quote_name(Event._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _CLAIM_COLUMNS)
     ops = connection.ops
@@ -543,33 +638,6 @@ def _claim(items: list[_Item], system_id: int, now: dt.datetime) -> dict[str, in
             cursor.execute(sql, params)
             won.update({key: pk for pk, key in cursor.fetchall()})
     return won
-
-
-def _claim_pg(items: list[_Item], system_id: int, now: dt.datetime) -> dict[str, int]:
-    n = len(items)
-    values = [
-        [i.plant.pk for i in items],
-        [system_id] * n,
-        [i.spec.event_type for i in items],
-        [i.occurred_at for i in items],
-        [now] * n,
-        [i.correlation_id for i in items],
-        [i.key for i in items],
-        [i.payload_hash for i in items],
-        [i.canonical for i in items],
-        [EventStatus.ACCEPTED.value] * n,
-        [[]] * n,
-        [""] * n,
-        [{}] * n,
-        [{}] * n,
-    ]
-    returned = _pg_insert(
-        Event,
-        _CLAIM_COLUMNS,
-        values,
-        'ON CONFLICT ("idempotency_key") DO NOTHING RETURNING "id", "idempotency_key"',
-    )
-    return {key: pk for pk, key in returned}
 
 
 _EVENT_FIELDS: tuple[str, ...] | None = None
@@ -631,6 +699,13 @@ def _write_messages(items: list[_Item], now: dt.datetime) -> None:
     )
 
 
+def _accept(item: _Item, pk: int, system, now: dt.datetime) -> Event:
+    item.event = _event_from(item, pk, system, now)
+    item.event_id = pk
+    item.status = MessageStatus.ACCEPTED
+    return item.event
+
+
 def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
     pending = [i for i in items if i.undecided_in_db]
     for item in pending:
@@ -643,25 +718,44 @@ def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
     first: dict[str, _Item] = {}
     for item in candidates:
         first.setdefault(item.key, item)
-    won = _claim(list(first.values()), principal.system.pk, now) if first else {}
-
+    system = principal.system
+    write_once = connection.vendor == "postgresql"
     claimed: list[Event] = []
-    for key, item in first.items():
-        if key in won:
-            item.event = _event_from(item, won[key], principal.system, now)
-            item.event_id = won[key]
-            item.status = MessageStatus.ACCEPTED
-            claimed.append(item.event)
-    losers = [i for i in candidates if i.status is None]
-    if losers:
-        # Fresh statement, fresh snapshot: it sees the winners committed meanwhile.
-        existing = _existing({i.key for i in losers})
-        for item in losers:
-            _repeat_of(item, *existing[item.key])
+    if write_once:
+        stored, ids = _lock_keys(list(first)) if first else ({}, {})
+        for key, item in first.items():
+            if key in stored:  # committed before this batch: a repeat
+                _repeat_of(item, *stored[key])
+            else:
+                claimed.append(_accept(item, ids[key], system, now))
+        for item in candidates:
+            if item.status is None:  # a repeat of the batch's first item with its key
+                winner = first[item.key]
+                _repeat_of(item, *stored.get(item.key, (winner.event_id, winner.payload_hash)))
+    else:
+        won = _claim_first(list(first.values()), system.pk, now) if first else {}
+        claimed = [_accept(i, won[k], system, now) for k, i in first.items() if k in won]
+        losers = [i for i in candidates if i.status is None]
+        if losers:
+            # Fresh statement, fresh snapshot: it sees the winners committed meanwhile.
+            existing = _existing({i.key for i in losers})
+            for item in losers:
+                _repeat_of(item, *existing[item.key])
 
-    ctx = BatchContext(actor_label=f"system:{principal.system.code}", now=now)
+    ctx = BatchContext(actor_label=f"system:{system.code}", now=now)
     apply_events(ctx, claimed)
-    ctx.save_outcomes()
+    if write_once:
+        new = {event.pk for event in claimed}
+        released = [e for pk, e in ctx.touched.items() if pk not in new]
+        if released:  # stored events this batch took out of parking
+            _bulk_update(released, EVENT_OUTCOME_FIELDS)
+        if claimed:
+            won_keys = _claim(claimed)
+            if len(won_keys) < len(claimed):
+                taken = [e.idempotency_key for e in claimed if e.idempotency_key not in won_keys]
+                raise _KeysTaken(taken)
+    else:
+        ctx.save_outcomes()
     # A handler may quarantine a claimed event (expired lot, revision mismatch, a rule):
     # the client and the stored message must say so, not "accepted".
     for item in pending:
@@ -675,6 +769,32 @@ def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
             item.reasons = [_as_reason(r) for r in event.reasons]
     if pending:
         _write_messages(pending, now)
+
+
+def _decide_atomically(items: list[_Item], principal, now: dt.datetime) -> None:
+    """:func:`_decide` in one transaction (a savepoint inside the caller's), redone while
+    the final insert loses keys that concurrent batches committed meanwhile: those items
+    are then decided as repeats of the committed events and the rest is decided again
+    (every round decides at least one item as a repeat, so it ends)."""
+    while True:
+        undecided = [i for i in items if i.undecided_in_db and i.status is None]
+        try:
+            with transaction.atomic():
+                _decide(items, principal, now)
+            return
+        except _KeysTaken as lost:
+            logger.info("ingest decision redone: %s", lost)
+            keys = set(lost.keys)
+        # Committed (the insert waited for their batches): a fresh statement sees them.
+        existing = _existing(keys)
+        if not existing:  # pragma: no cover - the insert only skips committed keys
+            raise RuntimeError(f"claimed keys neither won nor stored: {sorted(keys)}")
+        for item in undecided:
+            if item.key is None:  # quarantined by its mapping or schema: stays so
+                continue
+            item.status, item.reasons, item.event, item.event_id = None, [], None, None
+            if item.key in existing:
+                _repeat_of(item, *existing[item.key])
 
 
 def _as_reason(data: dict[str, Any]) -> Reason:
@@ -809,8 +929,7 @@ def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
     if not undecided:  # all decided at the raw store (rejected, known repeats)
         return
     try:
-        with transaction.atomic():
-            _decide(items, principal, now)
+        _decide_atomically(items, principal, now)
         return
     except Exception as exc:
         if is_transient_db_error(exc):
@@ -819,8 +938,7 @@ def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
     for item in undecided:
         _reset(item)
         try:
-            with transaction.atomic():
-                _decide([item], principal, now)
+            _decide_atomically([item], principal, now)
         except Exception as exc:
             if is_transient_db_error(exc):
                 raise _unavailable(exc) from exc  # the items decided so far stay decided
