@@ -32,12 +32,9 @@ the original event ids.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
-import time
 import uuid
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -50,21 +47,30 @@ from jsonschema import Draft202012Validator, FormatChecker
 from interlock.errors import ServiceUnavailable, is_transient_db_error
 from plants.models import Plant
 
-from ..models import Event, EventStatus, IdempotencyRule, InboundMessage, MessageStatus
+from ..models import Event, EventStatus, InboundMessage, MessageStatus
 from .bulksql import bulk_update as _bulk_update
-from .bulksql import pg_insert as _pg_insert
 from .bulksql import pg_update as _pg_update
 from .context import EVENT_OUTCOME_FIELDS, BatchContext
 from .handlers import apply_events
 from .intake import Refused
+from .items import ItemResult, _Item
+from .ledger import (
+    _CLAIM_COLUMNS,
+    _claim,
+    _existing,
+    _KeysTaken,
+    _lock_keys,
+    business_key,
+    payload_hash,
+)
 from .normalize import Reason, map_payload, schema_reasons
+from .rawstore import _store_raw
 from .schemacheck import Check, compile_check
-from .specs import SPECS, EventSpec
+from .specs import SPECS
 
 logger = logging.getLogger(__name__)
 
 ENVELOPE_SCHEMA = Path(__file__).resolve().parent / "schemas" / "envelope.v1.json"
-MAX_KEY_LENGTH = 500
 CLAIM_CHUNK = 500
 
 
@@ -91,88 +97,6 @@ def _parse_occurred_at(text: str) -> dt.datetime | None:
     return value.astimezone(dt.UTC) if value is not None and value.tzinfo else value
 
 
-# --- results --------------------------------------------------------------------------
-@dataclass
-class ItemResult:
-    """What the client is told about one envelope."""
-
-    position: int
-    status: str
-    message_id: int | None
-    event_id: int | None
-    correlation_id: str
-    idempotency_key: str | None
-    reasons: list[dict[str, Any]]
-    forbidden: bool = False
-    #: What a ``parked`` event waits for (e.g. ``order-acknowledged:P1:WO-1001``).
-    waiting_for: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        data = {
-            "event_id": self.event_id,
-            "message_id": self.message_id,
-            "status": self.status,
-            "correlation_id": self.correlation_id,
-            "idempotency_key": self.idempotency_key,
-            "reasons": self.reasons,
-        }
-        if self.waiting_for:
-            data["waiting_for"] = self.waiting_for
-        return data
-
-
-@dataclass
-class _Item:
-    position: int
-    envelope: Any
-    correlation_id: str
-    status: str | None = None  # decided message status; None while still undecided
-    reasons: list[Reason] = field(default_factory=list)
-    forbidden: bool = False
-    plant: Plant | None = None
-    spec: EventSpec | None = None
-    occurred_at: dt.datetime | None = None
-    canonical: dict[str, Any] | None = None
-    key: str | None = None
-    payload_hash: str | None = None
-    #: The event this item created (claimed ones: a full instance, handed to the handlers).
-    event: Event | None = None
-    #: The event it created or duplicated.
-    event_id: int | None = None
-    message_pk: int | None = None
-    #: Mapping, schema, key and hash are done (``canonical``/``key`` or quarantine reasons).
-    normalized: bool = False
-    #: Its stored message still says ``received``: the decision transaction must write it.
-    undecided_in_db: bool = False
-    #: The HTTP request it came in, when a coalesced batch holds several (else the batch's).
-    request_id: uuid.UUID | None = None
-    #: Its index within that request, when it differs from ``position`` (coalesced singles).
-    stored_position: int | None = None
-
-    def result(self) -> ItemResult:
-        reasons = [r.as_dict() for r in self.reasons]
-        status = self.status or MessageStatus.RECEIVED
-        waiting_for = None
-        if self.event is not None and self.status == MessageStatus.ACCEPTED:
-            reasons = reasons or list(self.event.reasons)
-            if self.event.status == EventStatus.PARKED:
-                # Stored and deduplicated, but not applied yet: the client is told so, and
-                # what it waits for (the stored message stays ``accepted``).
-                status, waiting_for = EventStatus.PARKED.value, self.event.waiting_for
-        return ItemResult(
-            position=self.position,
-            status=status,
-            waiting_for=waiting_for,
-            message_id=self.message_pk,
-            event_id=self.event_id,
-            correlation_id=self.correlation_id,
-            idempotency_key=self.key,
-            reasons=reasons,
-            forbidden=self.forbidden,
-        )
-
-
-# --- stage 0: envelope and scope --------------------------------------------------------
 def _envelope_reasons(envelope: Any) -> list[Reason]:
     if isinstance(envelope, Refused):  # screened out by the adapter (intake.screen)
         return list(envelope.reasons)
@@ -250,178 +174,7 @@ def _prepare(position: int, envelope: Any, principal, plants_by_code: dict[str, 
     return item
 
 
-# --- stage 1: the raw store ----------------------------------------------------------------
-_MESSAGE_COLUMNS = (
-    "received_at",
-    "request_id",
-    "position",
-    "system_id",
-    "plant_id",
-    "source",
-    "plant_code",
-    "event_type",
-    "message_id",
-    "correlation_id",
-    "body",
-    "status",
-    "reasons",
-    "processed_at",
-    "replay_of_id",
-    "handled_by_id",
-    "handled_reason",
-    "event_id",
-)
-
-
-def _store_raw(
-    items: list[_Item],
-    principal,
-    request_id: uuid.UUID,
-    now: dt.datetime,
-    *,
-    replay_of: InboundMessage | None = None,
-    handled_by=None,
-) -> None:
-    handled_by_id = handled_by.pk if getattr(handled_by, "pk", None) else None
-    replay_of_id = replay_of.pk if replay_of is not None else None
-    if connection.vendor != "postgresql":
-        _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_id)
-        return
-    n = len(items)
-    columns: list[list[Any]] = [[] for _ in _MESSAGE_COLUMNS]
-    (received, request, position, system, plant, source, plant_code, event_type, message_id,
-     correlation, body, status, reasons, processed, replay, handled, handled_reason,
-     event) = columns  # fmt: skip
-    for item in items:
-        env = item.envelope if isinstance(item.envelope, dict) else {}
-        position.append(item.position if item.stored_position is None else item.stored_position)
-        request.append(item.request_id or request_id)
-        plant.append(item.plant.pk if item.plant is not None else None)
-        source.append(str(env.get("source", ""))[:100])
-        plant_code.append(str(env.get("plant", ""))[:100])
-        event_type.append(str(env.get("type", ""))[:100])
-        message_id.append(str(env.get("message_id", ""))[:200])
-        correlation.append(item.correlation_id)
-        body.append(_stored_body(item.envelope))
-        decided = _stored_status(item)
-        status.append(decided)
-        reasons.append([] if item.undecided_in_db else [r.as_dict() for r in item.reasons])
-        processed.append(None if item.undecided_in_db else now)
-        event.append(None if item.undecided_in_db else item.event_id)
-    received.extend([now] * n)
-    system.extend([principal.system.pk] * n)
-    replay.extend([replay_of_id] * n)
-    handled.extend([handled_by_id] * n)
-    handled_reason.extend([""] * n)
-    # One statement in autocommit: atomic on its own, and committed before the decision.
-    returned = _pg_insert(
-        InboundMessage, _MESSAGE_COLUMNS, columns, 'RETURNING "id", "request_id", "position"'
-    )
-    by_place = {(req, pos): pk for pk, req, pos in returned}
-    for item, req, pos in zip(items, request, position, strict=True):
-        item.message_pk = by_place[(req, pos)]
-
-
-def _stored_body(envelope: Any) -> Any:
-    # A refused envelope is stored as its bounded, storable text (intake.Refused.body).
-    return envelope.body if isinstance(envelope, Refused) else envelope
-
-
-#: Decisions the raw store may write at once; anything else is decided in the transaction.
-_DECIDED_AT_STORE = (MessageStatus.REJECTED, MessageStatus.DUPLICATE, MessageStatus.CONFLICT)
-
-
-def _stored_status(item: _Item) -> str:
-    """The status the raw store writes for ``item`` (and mark what is left to decide)."""
-    if item.status in _DECIDED_AT_STORE:
-        item.undecided_in_db = False
-        return item.status
-    item.undecided_in_db = True
-    return MessageStatus.RECEIVED
-
-
-def _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_id) -> None:
-    messages = []
-    for item in items:
-        env = item.envelope if isinstance(item.envelope, dict) else {}
-        decided = _stored_status(item)
-        messages.append(
-            InboundMessage(
-                received_at=now,
-                request_id=item.request_id or request_id,
-                position=item.position if item.stored_position is None else item.stored_position,
-                system=principal.system,
-                plant=item.plant,
-                source=str(env.get("source", ""))[:100],
-                plant_code=str(env.get("plant", ""))[:100],
-                event_type=str(env.get("type", ""))[:100],
-                message_id=str(env.get("message_id", ""))[:200],
-                correlation_id=item.correlation_id,
-                body=_stored_body(item.envelope),
-                status=decided,
-                reasons=[] if item.undecided_in_db else [r.as_dict() for r in item.reasons],
-                processed_at=None if item.undecided_in_db else now,
-                event_id=None if item.undecided_in_db else item.event_id,
-                replay_of_id=replay_of_id,
-                handled_by_id=handled_by_id,
-            )
-        )
-    with transaction.atomic():
-        InboundMessage.objects.bulk_create(messages)
-    if any(m.pk is None for m in messages):  # pragma: no cover
-        raise RuntimeError("bulk_create did not return primary keys")
-    for item, message in zip(items, messages, strict=True):
-        item.message_pk = message.pk
-
-
 # --- stage 2: validation, mapping, key -------------------------------------------------
-_rules_cache: tuple[float, dict[str, IdempotencyRule]] | None = None
-
-
-def idempotency_rules() -> dict[str, IdempotencyRule]:
-    """Business-key configuration, re-read at most every few seconds (it is data)."""
-    global _rules_cache
-    now = time.monotonic()
-    if _rules_cache is None or now - _rules_cache[0] > 5.0:
-        _rules_cache = (now, {r.event_type: r for r in IdempotencyRule.objects.all()})
-    return _rules_cache[1]
-
-
-def forget_idempotency_rules() -> None:
-    global _rules_cache
-    _rules_cache = None
-
-
-def _key_part(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text.replace("\\", "\\\\").replace("|", "\\|")
-
-
-def business_key(
-    *, spec: EventSpec, envelope: dict, canonical: dict, occurred_at: dt.datetime
-) -> str:
-    rule = idempotency_rules().get(spec.event_type)
-    fields = rule.fields if rule else spec.key
-    bucket = rule.time_bucket_seconds if rule else spec.time_bucket_seconds
-    parts = [spec.event_type]
-    for name in fields:
-        value = (
-            envelope.get(name) if name in ("source", "plant", "type") else canonical.get(name, "")
-        )
-        parts.append(_key_part(value))
-    if bucket:
-        parts.append(str(int(occurred_at.timestamp()) // bucket * bucket))
-    key = "|".join(parts)
-    if len(key) > MAX_KEY_LENGTH:  # keep it readable *and* unique
-        key = key[:400] + "#" + hashlib.sha256(key.encode()).hexdigest()
-    return key
-
-
-def payload_hash(canonical: dict) -> str:
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _normalize(item: _Item) -> None:
     payload = item.envelope["payload"]
     reasons = schema_reasons(item.spec, payload)
@@ -465,24 +218,6 @@ def _repeat_of(item: _Item, original_pk: int, original_hash: str) -> None:
         ]
 
 
-def _existing(keys: set[str]) -> dict[str, tuple[int, str]]:
-    """``{key: (event id, payload hash)}`` of the committed events holding ``keys``."""
-    if connection.vendor == "postgresql":  # constant text: no queryset compiled per batch
-        with connection.cursor() as cursor:
-            cursor.execute(
-                'SELECT "idempotency_key", "id", "payload_hash" FROM "orchestrator_event" '
-                'WHERE "idempotency_key" = ANY(%s)',
-                [list(keys)],
-            )
-            return {key: (pk, digest) for key, pk, digest in cursor.fetchall()}
-    return {
-        key: (pk, digest)
-        for pk, key, digest in Event.objects.filter(idempotency_key__in=keys).values_list(
-            "pk", "idempotency_key", "payload_hash"
-        )
-    }
-
-
 def _known_repeats(items: list[_Item]) -> None:
     """Decide, before the raw store, the items whose key a *committed* event holds already
     (a re-sent batch, a duplicate storm): they are stored decided, and never reach the claim
@@ -511,93 +246,6 @@ def _known_repeats(items: list[_Item]) -> None:
 # not take the lock), the decision rolls back (:class:`_KeysTaken`) and is redone with that
 # item a repeat (:func:`_decide_atomically`). SQLite (one writer at a time) claims first
 # and writes the outcome after.
-_CLAIM_COLUMNS = (
-    "plant_id",
-    "system_id",
-    "event_type",
-    "occurred_at",
-    "received_at",
-    "correlation_id",
-    "idempotency_key",
-    "payload_hash",
-    "payload",
-    "status",
-    "reasons",
-    "waiting_for",
-    "rule_pins",
-    "explanation",
-)
-
-
-class _KeysTaken(Exception):
-    """The claim lost ``keys`` to batches that committed them after this one began."""
-
-    def __init__(self, keys: list[str]) -> None:
-        super().__init__(f"{len(keys)} keys taken meanwhile")
-        self.keys = keys
-
-
-@cache
-def _event_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(columns, attnames)`` of every concrete field of :class:`Event`, id included."""
-    fields = Event._meta.concrete_fields
-    return tuple(f.column for f in fields), tuple(f.attname for f in fields)
-
-
-_event_sequence: str | None = None
-
-
-def _key_lock(key: str) -> int:
-    """The advisory lock id of a business key (64 bits of its BLAKE2b digest)."""
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), signed=True)
-
-
-def _lock_keys(keys: list[str]) -> tuple[dict[str, tuple[int, str]], dict[str, int]]:
-    """Lock ``keys`` until the transaction ends (advisory locks, taken in the order of their
-    ids, so no two batches wait on each other's keys), then return ``(stored, new)``: the
-    committed event of each key that has one (``{key: (id, payload hash)}``, read after the
-    locks, so it sees a batch that held one of them and committed) and an id from the
-    sequence for each other key (``{key: id}``, never handed out twice)."""
-    global _event_sequence
-    with connection.cursor() as cursor:
-        if _event_sequence is None:
-            cursor.execute(
-                "SELECT pg_get_serial_sequence(%s, %s)",
-                [Event._meta.db_table, Event._meta.pk.column],
-            )
-            _event_sequence = cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(h)::text) FROM unnest(%s::bigint[]) AS h",
-            [sorted({_key_lock(k) for k in keys})],
-        )
-        cursor.execute(_READ_KEYS_SQL, [_event_sequence, keys])
-        rows = cursor.fetchall()
-    stored = {key: (pk, digest) for key, pk, digest, _ in rows if pk is not None}
-    return stored, {key: new for key, pk, _, new in rows if pk is None}
-
-
-_READ_KEYS_SQL = """
-SELECT u.k, e.id, e.payload_hash, CASE WHEN e.id IS NULL THEN nextval(%s::regclass) END
-FROM unnest(%s::text[]) AS u(k)
-LEFT JOIN "orchestrator_event" AS e ON e.idempotency_key = u.k
-"""
-
-
-def _claim(events: list[Event]) -> set[str]:
-    """Insert ``events`` with their final values, in key order (PostgreSQL); return the keys
-    this call won. A key held by a concurrent uncommitted batch waits for its commit."""
-    columns, attnames = _event_columns()
-    events = sorted(events, key=lambda e: e.idempotency_key)
-    values = [[getattr(e, name) for e in events] for name in attnames]
-    returned = _pg_insert(
-        Event,
-        columns,
-        values,
-        'ON CONFLICT ("idempotency_key") DO NOTHING RETURNING "idempotency_key"',
-    )
-    return {key for (key,) in returned}
-
-
 def _claim_first(items: list[_Item], system_id: int, now: dt.datetime) -> dict[str, int]:
     """SQLite: insert an ``accepted`` event per item before the decision; return
     ``{key: new event id}`` for the keys this call won (the outcome is updated after)."""
