@@ -29,6 +29,8 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from rules.bindings import Bindings
+from rules.cel import environment
 from rules.compiler import CompiledRuleSet, Evaluation, PlannedAction, compile_ruleset
 from rules.explain import explain_rule
 from rules.services import compiled_version, rule_pack_paths
@@ -217,7 +219,9 @@ def evaluate_with(
     relevant = [c for c in compiled if event_type in c.by_event]
     if not relevant:
         return BridgeEvaluation((), pins, {})
-    evaluations = [c.evaluate(event_type, context) for c in relevant]
+    # One set of converted variables for every rule set: each is converted at most once.
+    bindings = Bindings(environment(event_type), context)
+    evaluations = [c.evaluate(event_type, context, bindings=bindings) for c in relevant]
     explanation = {
         "plant": plant_code,
         "event_type": event_type,
