@@ -105,42 +105,39 @@ class CompiledRuleSet:
         decisions: list[Decision] = []
         if not compiled:
             return Evaluation(self.definition.ruleset, self.version, event_type, (), ())
-        env = environment(event_type)
-        if bindings is None or bindings.env is not env or bindings.context is not context:
-            bindings = Bindings(env, context)
+        shared = bindings is not None and bindings.context is context
+        if not shared or bindings.env.event_type != event_type:
+            bindings = Bindings(environment(event_type), context)
+        env = bindings.env
         results: dict[str, Any] = dict(context.get("results") or {})
         reads = self.reads(event_type)
         activation = None
         stale = False
-        with evaluation_time(bindings.now):
-            for item in compiled:
-                rule = item.rule
-                key = outcome = MISSING
-                if item.memo is not None:
-                    try:
-                        key = bindings.key(item.reads, results)
-                    except Unkeyable:
-                        key = MISSING
-                    else:
-                        outcome = item.memo.get(key)
-                if outcome is MISSING:
-                    if activation is None or (item.reads_results and stale):
-                        # Built only when a rule is evaluated, and again only for rules
-                        # that read results changed since: most events bind once or never.
-                        activation = env.activation_from(bindings.data(reads, results))
-                        stale = False
-                    outcome = item.run(activation)
-                    if key is not MISSING:
-                        item.memo.put(key, outcome)
-                matched, rows, output = outcome
-                decisions.append(Decision(rule.id, matched, rows, output))
-                results[rule.id] = output
-                stale = True
-                if matched:
-                    row = rows[0] if len(rows) == 1 else None
-                    planned.extend(
-                        PlannedAction(a.action, dict(a.params), rule.id, row) for a in rule.then
-                    )
+        for item in compiled:
+            key = outcome = MISSING
+            if item.memo is not None:
+                try:
+                    key = bindings.key(item.reads, results)
+                except Unkeyable:
+                    key = MISSING
+                else:
+                    outcome = item.memo.get(key)
+            if outcome is MISSING:
+                if activation is None or (item.reads_results and stale):
+                    # Built only when a rule is evaluated, and again only for rules that
+                    # read results changed since: most events bind once, or never.
+                    activation = env.activation_from(bindings.data(reads, results))
+                    stale = False
+                with evaluation_time(bindings.now):
+                    outcome = item.decide(activation)
+                if key is not MISSING:
+                    item.memo.put(key, outcome)
+            decision, actions = outcome
+            decisions.append(decision)
+            results[decision.rule_id] = decision.output
+            stale = True
+            if actions:
+                planned.extend(actions)
         return Evaluation(
             self.definition.ruleset, self.version, event_type, tuple(planned), tuple(decisions)
         )

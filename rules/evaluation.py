@@ -95,7 +95,9 @@ class _CompiledRule:
     reads_results: bool
     #: Everything its condition and table can read (from the checked CEL ASTs).
     reads: Reads = field(init=False)
-    #: Outcome ``(matched, rows, output)`` by exact input; ``None``: never memoised.
+    #: Outcome ``(decision, planned actions)`` by exact input; ``None``: never memoised.
+    #: Both are immutable (frozen, and nothing writes to an action's params), so they are
+    #: shared by the evaluations that reuse them.
     memo: Memo | None = field(init=False)
     evaluations: int = field(default=0, init=False)
 
@@ -107,6 +109,16 @@ class _CompiledRule:
         self.reads = reads
         self.reads_results = self.reads_results or reads.map_keys("results") is not False
         self.memo = Memo(MEMO_SIZE) if memoisable(reads) else None
+
+    def decide(self, activation: Any) -> tuple[Decision, tuple[PlannedAction, ...]]:
+        """Evaluate: how the rule came out and the actions it asks for."""
+        matched, rows, output = self.run(activation)
+        rule = self.rule
+        if not matched:
+            return Decision(rule.id, False, rows, output), ()
+        row = rows[0] if len(rows) == 1 else None
+        planned = tuple(PlannedAction(a.action, dict(a.params), rule.id, row) for a in rule.then)
+        return Decision(rule.id, True, rows, output), planned
 
     def run(self, activation: Any) -> tuple[bool, tuple[int, ...], Any]:
         """Evaluate condition, then table: ``(matched, table rows, output)``."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from django.db import models
+
 from ..ingest import caches
 from ..ingest.context import TransitionRefused
 from ..models import ApprovalRequest, Nonconformance, Notification, OutboxMessage
@@ -32,22 +34,51 @@ def post_to_system(a: ActionContext) -> dict:
     params = a.action.params
     key = _key(a, params["system"], params["message"])
     system_id = _outbox_system(a, params["system"])
-    a.ctx.add(
-        OutboxMessage(
-            plant=a.event.plant,
-            target_system=params["system"],
-            system_id=system_id,
-            next_attempt_at=a.ctx.now,
-            message_type=params["message"],
-            payload={**a.event.payload, **params.get("payload", {})},
-            idempotency_key=key,
-            event=a.event,
-            rule=a.rule,
-            correlation_id=a.event.correlation_id,
-            created_at=a.ctx.now,
-        )
+    row = _new_row(
+        OutboxMessage,
+        target_system=params["system"],
+        system_id=system_id,
+        next_attempt_at=a.ctx.now,
+        message_type=params["message"],
+        payload={**a.event.payload, **params.get("payload", {})},
+        idempotency_key=key,
+        rule=a.rule,
+        correlation_id=a.event.correlation_id,
+        created_at=a.ctx.now,
     )
+    row.plant = a.event.plant
+    row.event = a.event
+    a.ctx.add(row)
     return {"outbox": key}
+
+
+_UNSET = object()
+_row_fields: dict[type, list[tuple[str, object, object]]] = {}
+
+
+def _new_row(model: type[models.Model], **values: object) -> models.Model:
+    """``model(**values)`` through the positional path Django's ``from_db`` uses: every
+    field in order, defaults for the others. About twice as fast as keyword arguments for
+    a row written once per event; relations are assigned after (their descriptors)."""
+    fields = _row_fields.get(model)
+    if fields is None:
+        fields = _row_fields[model] = [
+            (
+                f.attname,
+                f,
+                f.get_default() if f.has_default() and not callable(f.default) else _UNSET,
+            )
+            for f in model._meta.concrete_fields
+        ]
+    args = []
+    for attname, field, constant in fields:
+        value = values.pop(attname, _UNSET)
+        if value is _UNSET:
+            value = field.get_default() if constant is _UNSET else constant
+        args.append(value)
+    if values:
+        raise TypeError(f"{model.__name__} has no field {', '.join(values)}")
+    return model(*args)
 
 
 def _outbox_system(a: ActionContext, kind: str) -> int | None:
