@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -184,12 +185,36 @@ def context_for(ctx: BatchContext, event: Event, step: Step) -> dict[str, Any]:
         "now": ctx.now,
     }
     if step.order is not None:
-        context["order"] = order_facts(step.order)
+        context["order"] = Facts(order_facts, step.order)
     if step.lot is not None:
-        context["lot"] = lot_facts(step.lot)
+        context["lot"] = Facts(lot_facts, step.lot)
     if step.inspection is not None:
-        context["inspection"] = inspection_facts(step.inspection)
+        context["inspection"] = Facts(inspection_facts, step.inspection)
     return context
+
+
+class Facts(Mapping):
+    """An order's, lot's or inspection's facts, built on first read: most rule sets read
+    none of them for most events (and a memoised rule reads nothing at all)."""
+
+    __slots__ = ("_build", "_facts", "_subject")
+
+    def __init__(self, build: Callable[[Any], dict[str, Any]], subject: Any) -> None:
+        self._build, self._subject, self._facts = build, subject, None
+
+    def _all(self) -> dict[str, Any]:
+        if self._facts is None:
+            self._facts = self._build(self._subject)
+        return self._facts
+
+    def __getitem__(self, key: str) -> Any:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def evaluate(ctx: BatchContext, event: Event, step: Step) -> BridgeEvaluation:
