@@ -4,6 +4,7 @@ nonconformances and lot status changes."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 
 from django.db import models
@@ -34,8 +35,11 @@ def post_to_system(a: ActionContext) -> dict:
     params = a.action.params
     key = _key(a, params["system"], params["message"])
     system_id = _outbox_system(a, params["system"])
+    event = a.event
     row = _new_row(
         OutboxMessage,
+        plant_id=event.plant_id,
+        event_id=event.pk,
         target_system=params["system"],
         system_id=system_id,
         next_attempt_at=a.ctx.now,
@@ -46,8 +50,9 @@ def post_to_system(a: ActionContext) -> dict:
         correlation_id=a.event.correlation_id,
         created_at=a.ctx.now,
     )
-    row.plant = a.event.plant
-    row.event = a.event
+    # As ``OutboxMessage(plant=…, event=…)`` would: the ids above, the objects cached.
+    _field(OutboxMessage, "plant").set_cached_value(row, event.plant)
+    _field(OutboxMessage, "event").set_cached_value(row, event)
     a.ctx.add(row)
     return {"outbox": key}
 
@@ -56,10 +61,15 @@ _UNSET = object()
 _row_fields: dict[type, list[tuple[str, object, object]]] = {}
 
 
+@functools.cache
+def _field(model: type[models.Model], name: str) -> models.Field:
+    return model._meta.get_field(name)
+
+
 def _new_row(model: type[models.Model], **values: object) -> models.Model:
     """``model(**values)`` through the positional path Django's ``from_db`` uses: every
-    field in order, defaults for the others. About twice as fast as keyword arguments for
-    a row written once per event; relations are assigned after (their descriptors)."""
+    field in order (foreign keys by id), defaults for the others. About 1.5 times as fast
+    as keyword arguments, for a row written once per event."""
     fields = _row_fields.get(model)
     if fields is None:
         fields = _row_fields[model] = [

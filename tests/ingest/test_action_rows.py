@@ -30,8 +30,9 @@ def test_a_row_built_positionally_equals_one_built_with_keywords():
         "correlation_id": "c-1",
         "created_at": NOW,
     }
-    fast = _new_row(OutboxMessage, **common)
-    fast.plant, fast.event = plant, event
+    fast = _new_row(OutboxMessage, plant_id=plant.pk, event_id=event.pk, **common)
+    for name, related in (("plant", plant), ("event", event)):
+        OutboxMessage._meta.get_field(name).set_cached_value(fast, related)
     slow = OutboxMessage(plant=plant, event=event, **common)
     assert _values(fast) == _values(slow)
     assert (fast.status, fast.attempts, fast.last_error) == ("pending", 0, "")
