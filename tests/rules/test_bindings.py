@@ -191,3 +191,22 @@ def test_memoised_outcomes_equal_fresh_ones_for_the_shipped_packs():
         again = [(r.name, r.passed, r.message) for r in compiled.run_tests()]  # memo hits
         assert first == again
         assert all(passed for _, passed, _ in first), (path.name, first)
+
+
+def test_subject_facts_are_built_only_when_a_rule_reads_them():
+    from orchestrator.ingest.rules_bridge import Facts
+
+    built = []
+
+    def order_facts(order):
+        built.append(order)
+        return {"status": order}
+
+    compiled = ruleset("event.qty > 1.0")
+    context = {"event": {"qty": 5.0}, "order": Facts(order_facts, "released"), "now": NOW}
+    assert compiled.evaluate("operation.confirmed", context).decisions[0].matched is True
+    assert built == []
+    reading = ruleset('order.status == "released"')
+    assert reading.evaluate("operation.confirmed", context).decisions[0].matched is True
+    assert dict(context["order"]) == {"status": "released"}
+    assert built == ["released"]  # built once, on the first read
