@@ -10,14 +10,15 @@ What it does for the rest of the app:
   and a type mismatch a "no matching overload", both with line:column, at save time.
   The activation supplies the same flattened names.
 * **Compile once, evaluate many times.** :class:`CompiledExpression` keeps the checked
-  program; :meth:`CelEnvironment.activation` builds the variables of one event once, and
-  every rule of the rule set is evaluated against it.
+  program and what it can read (``reads``, from its AST: :mod:`rules.celast`); a rule set
+  binds only those variables of an event, each once (:mod:`rules.bindings`).
+  :meth:`CelEnvironment.activation` binds every declared variable (tests, benchmarks).
 * **Errors are errors.** A CEL error value (missing field, division by zero, a custom
   function that raised) raises :class:`CelRuntimeError`; the caller names the rule.
 * **Caps.** cel-expr-python 0.1.3 exposes no runtime cost tracker or evaluation budget, so
   the cost is bounded at compile time: source length (:data:`MAX_EXPRESSION_LENGTH`),
   AST size (:data:`MAX_AST_NODES`) and comprehension nesting
-  (:data:`MAX_COMPREHENSION_DEPTH`), read from the serialized checked AST. With those, an
+  (:data:`MAX_COMPREHENSION_DEPTH`), read from the serialized checked AST (``celast``). With those, an
   evaluation is linear in the size of the event's lists (quadratic at most at depth 2).
 * **Domain functions.** ``within(timestamp, duration)`` and ``to_uom(qty, from, to)``.
 * **Optional fields.** ``has(event.scrap_qty)`` is CEL's presence test, but on our
