@@ -10,14 +10,15 @@ What it does for the rest of the app:
   and a type mismatch a "no matching overload", both with line:column, at save time.
   The activation supplies the same flattened names.
 * **Compile once, evaluate many times.** :class:`CompiledExpression` keeps the checked
-  program; :meth:`CelEnvironment.activation` builds the variables of one event once, and
-  every rule of the rule set is evaluated against it.
+  program and what it can read (``reads``, from its AST: :mod:`rules.celast`); a rule set
+  binds only those variables of an event, each once (:mod:`rules.bindings`).
+  :meth:`CelEnvironment.activation` binds every declared variable (tests, benchmarks).
 * **Errors are errors.** A CEL error value (missing field, division by zero, a custom
   function that raised) raises :class:`CelRuntimeError`; the caller names the rule.
 * **Caps.** cel-expr-python 0.1.3 exposes no runtime cost tracker or evaluation budget, so
   the cost is bounded at compile time: source length (:data:`MAX_EXPRESSION_LENGTH`),
   AST size (:data:`MAX_AST_NODES`) and comprehension nesting
-  (:data:`MAX_COMPREHENSION_DEPTH`), read from the serialized checked AST. With those, an
+  (:data:`MAX_COMPREHENSION_DEPTH`), read from the serialized checked AST (``celast``). With those, an
   evaluation is linear in the size of the event's lists (quadratic at most at depth 2).
 * **Domain functions.** ``within(timestamp, duration)`` and ``to_uom(qty, from, to)``.
 * **Optional fields.** ``has(event.scrap_qty)`` is CEL's presence test, but on our
@@ -33,7 +34,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -43,6 +44,7 @@ from cel_expr_python.ext import ext_bindings as _ext_bindings
 from cel_expr_python.ext import ext_strings as _ext_strings
 
 from . import event_schemas
+from .celast import AstCost, Reads, ast_cost, reads_of
 
 #: Longest CEL expression (characters) a rule may contain.
 MAX_EXPRESSION_LENGTH = 2000
@@ -160,75 +162,6 @@ def _parse_issues(text: str) -> list[CelIssue]:
     return issues or [CelIssue("cel_invalid", text)]
 
 
-# --- cost: read the serialized checked AST (google.protobuf Any → cel.expr.CheckedExpr) ----
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, i
-        shift += 7
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, Any]]:
-    """Minimal protobuf wire-format reader: yields ``(field number, value)``."""
-    i, n = 0, len(buf)
-    while i < n:
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(buf, i)
-        elif wire == 1:
-            value, i = buf[i : i + 8], i + 8
-        elif wire == 2:
-            length, i = _varint(buf, i)
-            value, i = buf[i : i + length], i + length
-        elif wire == 5:
-            value, i = buf[i : i + 4], i + 4
-        else:  # groups are not used by cel.expr protos
-            raise ValueError(f"unexpected wire type {wire}")
-        yield number, value
-
-
-# Expr sub-messages whose fields hold further Expr nodes (cel/expr/syntax.proto).
-_SELECT, _CALL, _LIST, _STRUCT, _COMPREHENSION = 5, 6, 7, 8, 9
-_CHILD_EXPRS = {_SELECT: {1}, _CALL: {1, 3}, _LIST: {1}, _COMPREHENSION: {2, 4, 5, 6, 7}}
-
-
-@dataclass(frozen=True)
-class AstCost:
-    nodes: int
-    comprehension_depth: int
-
-
-def ast_cost(serialized: bytes) -> AstCost:
-    """Node count and comprehension nesting of a compiled expression."""
-    checked = next((v for n, v in _fields(serialized) if n == 2), b"")
-    root = next((v for n, v in _fields(checked) if n == 4), b"")
-    nodes = 0
-    deepest = 0
-    stack = [(root, 0)]
-    while stack:
-        expr, depth = stack.pop()
-        nodes += 1
-        deepest = max(deepest, depth)
-        for number, value in _fields(expr):
-            if number in _CHILD_EXPRS:
-                inner = depth + (1 if number == _COMPREHENSION else 0)
-                stack.extend(
-                    (child, inner) for n, child in _fields(value) if n in _CHILD_EXPRS[number]
-                )
-            elif number == _STRUCT:
-                for n, entry in _fields(value):
-                    if n == 2:
-                        stack.extend((c, depth) for m, c in _fields(entry) if m in (3, 4))
-    return AstCost(nodes=nodes, comprehension_depth=deepest)
-
-
 # --- domain functions -------------------------------------------------------------------
 
 _now: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar("cel_now", default=None)
@@ -296,6 +229,12 @@ _FUNCTIONS = [
         ],
     ),
 ]
+
+#: Functions whose result depends on more than their arguments (``within`` reads the
+#: evaluation time): a rule calling one is never memoised (``rules.bindings``).
+TIME_DEPENDENT_FUNCTIONS = frozenset({"within"})
+#: Variables likewise: a rule reading one is never memoised.
+TIME_DEPENDENT_VARIABLES = frozenset({"now"})
 
 FUNCTION_DOCS = {
     "within(timestamp, duration) -> bool": "true when the moment is at most that far from now",
@@ -417,12 +356,14 @@ _CONVERT = {
 class CompiledExpression:
     """A checked CEL program, evaluated many times against activations of its environment."""
 
-    __slots__ = ("_program", "cost", "return_type", "source", "type")
+    __slots__ = ("_program", "cost", "reads", "return_type", "source", "type")
 
-    def __init__(self, source: str, program: Any, cost: AstCost) -> None:
+    def __init__(self, source: str, program: Any, cost: AstCost, reads: Reads) -> None:
         self.source = source
         self._program = program
         self.cost = cost
+        #: The variables (and map keys) it can read: what an event must bind for it.
+        self.reads = reads
         self.type = program.return_type()
         self.return_type = self.type.name()
 
@@ -455,6 +396,8 @@ class CelEnvironment:
         for d in decls:
             by_root.setdefault(d.root, []).append((d.name, d.path, _CONVERT[d.kind]))
         self._by_root = [(root, tuple(items)) for root, items in by_root.items()]
+        #: Declared name → (root, path, conversion): how to bind one variable alone.
+        self.sources = {d.name: (d.root, d.path, _CONVERT[d.kind]) for d in decls}
         variables = {d.name: d.type for d in decls}
         variables.update(FIXED_VARIABLES)
         variables.update(extra or {})
@@ -498,7 +441,8 @@ class CelEnvironment:
             program = self._env.compile(rewritten)
         except RuntimeError as exc:
             raise CelCompileError(_parse_issues(str(exc))) from None
-        cost = ast_cost(program.serialize())
+        serialized = program.serialize()
+        cost = ast_cost(serialized)
         if limit_cost and cost.nodes > MAX_AST_NODES:
             raise CelCompileError(
                 [
@@ -518,7 +462,7 @@ class CelEnvironment:
                     )
                 ]
             )
-        compiled = CompiledExpression(source, program, cost)
+        compiled = CompiledExpression(source, program, cost, reads_of(serialized, self.variables))
         if expect is not None and compiled.return_type not in (expect, "DYN"):
             raise CelCompileError(
                 [

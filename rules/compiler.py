@@ -21,17 +21,20 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from . import actions, event_schemas
-from .cel import (
-    CelCompileError,
-    CelEnvironment,
-    CelRuntimeError,
-    CompiledExpression,
-    environment,
-    evaluation_time,
-)
+from .bindings import MISSING, Bindings, Unkeyable
+from .cel import CelCompileError, CelEnvironment, environment, evaluation_time
+from .celast import Reads
 from .definitions import DecisionTable, Rule, RuleSetDefinition
 from .documents import Document, load_document, pointer
 from .errors import Problem, RuleEvaluationError, RuleSetInvalid
+from .evaluation import (  # noqa: F401  (re-exported: callers import them from here)
+    MEMO_SIZE,
+    Decision,
+    Evaluation,
+    PlannedAction,
+    TestResult,
+    _CompiledRule,
+)
 from .tables import (
     Cell,
     CompiledTable,
@@ -61,82 +64,7 @@ def _validator() -> Draft202012Validator:
     )
 
 
-# --- results --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlannedAction:
-    """An action a rule asked for, with the rule (and table row) that asked."""
-
-    action: str
-    params: dict[str, Any]
-    rule_id: str
-    row: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "params": self.params, "rule": self.rule_id, "row": self.row}
-
-
-@dataclass(frozen=True)
-class Decision:
-    """How one rule came out: matched or not, which table rows, which output."""
-
-    rule_id: str
-    matched: bool
-    rows: tuple[int, ...] = ()
-    output: Any = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule_id,
-            "matched": self.matched,
-            "rows": list(self.rows),
-            "output": self.output,
-        }
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """The outcome of evaluating a rule set for one event, with its explanation."""
-
-    ruleset: str
-    version: str | None
-    event_type: str
-    actions: tuple[PlannedAction, ...]
-    decisions: tuple[Decision, ...]
-
-    @property
-    def results(self) -> dict[str, Any]:
-        return {d.rule_id: d.output for d in self.decisions}
-
-    def explanation(self) -> dict[str, Any]:
-        """Which rule set version, which rules and rows decided: stored with the event."""
-        return {
-            "ruleset": self.ruleset,
-            "version": self.version,
-            "event_type": self.event_type,
-            "decided_by": [d.as_dict() for d in self.decisions if d.matched],
-            "evaluated": [d.rule_id for d in self.decisions],
-            "actions": [a.as_dict() for a in self.actions],
-        }
-
-
-@dataclass(frozen=True)
-class TestResult:
-    name: str
-    passed: bool
-    message: str = ""
-
-
 # --- compiled rule set ----------------------------------------------------------------------
-
-
-@dataclass
-class _CompiledRule:
-    rule: Rule
-    condition: CompiledExpression | None
-    table: CompiledTable | None
-    reads_results: bool
 
 
 @dataclass
@@ -146,59 +74,70 @@ class CompiledRuleSet:
     definition: RuleSetDefinition
     by_event: dict[str, list[_CompiledRule]] = field(default_factory=dict)
     version: str | None = None
+    _reads: dict[str, Reads] = field(default_factory=dict, repr=False)
 
     @property
     def event_types(self) -> list[str]:
         return sorted(self.by_event)
 
-    def evaluate(self, event_type: str, context: dict[str, Any]) -> Evaluation:
+    def reads(self, event_type: str) -> Reads:
+        """What the rules for ``event_type`` can read together: what an event binds."""
+        reads = self._reads.get(event_type)
+        if reads is None:
+            reads = Reads()
+            for item in self.by_event.get(event_type, ()):
+                reads = reads.union(item.reads)
+            self._reads[event_type] = reads
+        return reads
+
+    def evaluate(
+        self, event_type: str, context: dict[str, Any], *, bindings: Bindings | None = None
+    ) -> Evaluation:
         """Evaluate every rule for ``event_type`` against ``context`` (see ``CelEnvironment.bind``).
 
-        Raises :class:`RuleEvaluationError` naming the rule when a condition or table fails.
+        ``bindings``: the event's variables, shared with the other rule sets evaluated for
+        it (``rules.bindings``). A rule whose inputs equal those of an earlier evaluation
+        reuses its outcome (``_CompiledRule.memo``). Raises :class:`RuleEvaluationError`
+        naming the rule when a condition or table fails.
         """
         compiled = self.by_event.get(event_type, [])
         planned: list[PlannedAction] = []
         decisions: list[Decision] = []
         if not compiled:
             return Evaluation(self.definition.ruleset, self.version, event_type, (), ())
-        env = environment(event_type)
-        data = env.bind(context)
+        shared = bindings is not None and bindings.context is context
+        if not shared or bindings.env.event_type != event_type:
+            bindings = Bindings(environment(event_type), context)
+        env = bindings.env
         results: dict[str, Any] = dict(context.get("results") or {})
-        activation = env.activation_from(data)
+        reads = self.reads(event_type)
+        activation = None
         stale = False
-        with evaluation_time(data["now"]):
-            for item in compiled:
-                rule = item.rule
-                if item.reads_results and stale:
-                    # The activation is immutable; rebuild it only for rules that read
-                    # earlier results, so the common case binds the event exactly once.
-                    data["results"] = results
-                    activation = env.activation_from(data)
+        for item in compiled:
+            key = outcome = MISSING
+            if item.memo is not None:
+                try:
+                    key = bindings.key(item.reads, results)
+                except Unkeyable:
+                    key = MISSING
+                else:
+                    outcome = item.memo.get(key)
+            if outcome is MISSING:
+                if activation is None or (item.reads_results and stale):
+                    # Built only when a rule is evaluated, and again only for rules that
+                    # read results changed since: most events bind once, or never.
+                    activation = env.activation_from(bindings.data(reads, results))
                     stale = False
-                rows: tuple[int, ...] = ()
-                output: Any = None
-                matched = True  # a rule without 'when' or 'table' always applies
-                if item.condition is not None:
-                    try:
-                        value = item.condition.evaluate(activation)
-                    except CelRuntimeError as exc:
-                        raise RuleEvaluationError(str(exc), rule_id=rule.id) from exc
-                    if not isinstance(value, bool):
-                        raise RuleEvaluationError(
-                            f"condition gave {value!r}, not a boolean", rule_id=rule.id
-                        )
-                    matched = output = value
-                if item.table is not None and (item.condition is None or matched):
-                    outcome = item.table.evaluate(activation)
-                    matched, rows, output = outcome.matched, outcome.rows, outcome.output
-                decisions.append(Decision(rule.id, matched, rows, output))
-                results[rule.id] = output
-                stale = True
-                if matched:
-                    row = rows[0] if len(rows) == 1 else None
-                    planned.extend(
-                        PlannedAction(a.action, dict(a.params), rule.id, row) for a in rule.then
-                    )
+                with evaluation_time(bindings.now):
+                    outcome = item.decide(activation)
+                if key is not MISSING:
+                    item.memo.put(key, outcome)
+            decision, actions = outcome
+            decisions.append(decision)
+            results[decision.rule_id] = decision.output
+            stale = True
+            if actions:
+                planned.extend(actions)
         return Evaluation(
             self.definition.ruleset, self.version, event_type, tuple(planned), tuple(decisions)
         )

@@ -14,7 +14,14 @@ from typing import Any
 
 from interlock.jsonsafe import echo, truncate
 from plants.models import Plant
-from plants.services.mapping import MappingMissing, map_item, map_status, map_uom, map_work_center
+from plants.services.mapping import (
+    MappingMissing,
+    UomConversion,
+    map_item,
+    map_status,
+    map_uom,
+    map_work_center,
+)
 
 from .paths import walk
 from .specs import EventSpec
@@ -145,17 +152,21 @@ def map_payload(
 
     # Convert quantities first, then replace the unit they share (qty and scrap_qty share uom).
     unit_updates: dict[tuple[int, str], tuple[dict, str, str]] = {}
+    conversions: dict[str, UomConversion] = {}
     for qty_path, uom_path in spec.quantities:
         uom_field = uom_path.rpartition(".")[2]
         for container, key, where in walk(out, qty_path):
             if uom_field not in container:
                 continue
             code = str(container[uom_field])
-            try:
-                conversion = map_uom(plant=plant, code=code, on=day, path=where)
-            except MappingMissing as exc:
-                miss(exc, where.rpartition(".")[0] + f".{uom_field}")
-                continue
+            conversion = conversions.get(code)
+            if conversion is None:  # quantities sharing a unit look it up once
+                try:
+                    conversion = map_uom(plant=plant, code=code, on=day, path=where)
+                except MappingMissing as exc:
+                    miss(exc, where.rpartition(".")[0] + f".{uom_field}")
+                    continue
+                conversions[code] = conversion
             container[key] = _number(conversion.convert(container[key]))
             unit_updates[(id(container), uom_field)] = (container, uom_field, conversion.uom_code)
     for container, uom_field, canonical in unit_updates.values():

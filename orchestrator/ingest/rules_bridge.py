@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from rules.bindings import Bindings
+from rules.cel import environment
 from rules.compiler import CompiledRuleSet, Evaluation, PlannedAction, compile_ruleset
 from rules.explain import explain_rule
 from rules.services import compiled_version, rule_pack_paths
@@ -182,12 +185,36 @@ def context_for(ctx: BatchContext, event: Event, step: Step) -> dict[str, Any]:
         "now": ctx.now,
     }
     if step.order is not None:
-        context["order"] = order_facts(step.order)
+        context["order"] = Facts(order_facts, step.order)
     if step.lot is not None:
-        context["lot"] = lot_facts(step.lot)
+        context["lot"] = Facts(lot_facts, step.lot)
     if step.inspection is not None:
-        context["inspection"] = inspection_facts(step.inspection)
+        context["inspection"] = Facts(inspection_facts, step.inspection)
     return context
+
+
+class Facts(Mapping):
+    """An order's, lot's or inspection's facts, built on first read: most rule sets read
+    none of them for most events (and a memoised rule reads nothing at all)."""
+
+    __slots__ = ("_build", "_facts", "_subject")
+
+    def __init__(self, build: Callable[[Any], dict[str, Any]], subject: Any) -> None:
+        self._build, self._subject, self._facts = build, subject, None
+
+    def _all(self) -> dict[str, Any]:
+        if self._facts is None:
+            self._facts = self._build(self._subject)
+        return self._facts
+
+    def __getitem__(self, key: str) -> Any:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def evaluate(ctx: BatchContext, event: Event, step: Step) -> BridgeEvaluation:
@@ -217,7 +244,9 @@ def evaluate_with(
     relevant = [c for c in compiled if event_type in c.by_event]
     if not relevant:
         return BridgeEvaluation((), pins, {})
-    evaluations = [c.evaluate(event_type, context) for c in relevant]
+    # One set of converted variables for every rule set: each is converted at most once.
+    bindings = Bindings(environment(event_type), context)
+    evaluations = [c.evaluate(event_type, context, bindings=bindings) for c in relevant]
     explanation = {
         "plant": plant_code,
         "event_type": event_type,

@@ -72,6 +72,11 @@ _TYPES: dict[str, Check] = {
 _FORMATS = FormatChecker()
 
 
+def _inline_number(var: str) -> str:
+    """``_is_number(var)`` written inline: no call per quantity field."""
+    return f"(isinstance({var}, (int, float)) and not isinstance({var}, bool))"
+
+
 class _Emitter:
     """Writes the predicate as straight-line Python: one function, no closures to call per
     keyword (about four times faster than composing closures)."""
@@ -114,6 +119,8 @@ class _Emitter:
                 tests = f"isinstance({var}, dict)"
             elif kinds == ["array"]:
                 tests = f"isinstance({var}, list)"
+            elif kinds == ["number"]:
+                tests = _inline_number(var)
             self.emit(depth, f"if not ({tests}): return False")
         if "enum" in schema:
             options = schema["enum"]
@@ -135,7 +142,7 @@ class _Emitter:
             if k in schema
         ]
         if bounds:
-            self.emit(depth, f"if {self.const(_is_number)}({var}):")
+            self.emit(depth, f"if {_inline_number(var)}:")
             for keyword, op in bounds:
                 bound = schema[keyword]
                 if not _is_number(bound):
