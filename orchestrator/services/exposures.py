@@ -217,6 +217,7 @@ def stoppage_at_risk(
                 f"move the operations of {order.number} from {work_center.code} to "
                 f"{alternate.code}" + ("" if same_plant else f" at {alternate.plant.code}")
             )[:300]
+        found.lines.append(line)
     return found
 
 
