@@ -28,6 +28,7 @@ from django_fsm import can_proceed
 
 from ..models import AuditRecord, Event, EventStatus
 from .bulksql import bulk_insert, bulk_update
+from .instances import maker
 from .normalize import Reason
 
 #: The fields of an :class:`Event` that applying it decides, written back after a batch.
@@ -138,6 +139,12 @@ def _history_of(model: type[models.Model]) -> tuple[type[models.Model], tuple[st
         return None
     historical = getattr(model, attribute).model
     return historical, tuple(f.attname for f in historical.tracked_fields)
+
+
+#: What a buffered history row has besides the tracked values, in ``_snapshot``'s order.
+_HISTORY_FIELDS = ("history_date", "history_type", "history_user_id", "history_change_reason")
+#: Key of a history model's row maker in ``BatchContext.cache``.
+_HISTORY_MAKER = "history-maker"
 
 
 #: Order in which buffered rows of these models are inserted (their foreign keys point to
@@ -308,15 +315,14 @@ class BatchContext:
         if self.snapshots.get(key) == values:
             return
         self.snapshots[key] = values
-        self.add(
-            historical(
-                **values,
-                history_date=self.now,
-                history_type="~",
-                history_user_id=getattr(self.actor, "pk", None),
-                history_change_reason=self.actor_label[:100],
+        make = self.cache.get((_HISTORY_MAKER, historical))
+        if make is None:
+            make = self.cache[(_HISTORY_MAKER, historical)] = maker(
+                historical, (*attnames, *_HISTORY_FIELDS)
             )
-        )
+        # historical(**values, history_date=…, …) without Model.__init__ (``instances``).
+        user_id = getattr(self.actor, "pk", None)
+        self.add(make((*values.values(), self.now, "~", user_id, self.actor_label[:100])))
 
     def flush(self) -> None:
         """Write every buffered change: updates first (new rows may point at them), then

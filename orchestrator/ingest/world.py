@@ -45,6 +45,7 @@ from ..models import (
     ProductionOrder,
 )
 from .context import BatchContext
+from .instances import loader
 
 #: Progress of an order along its main line: a handler never moves it backwards.
 ORDER_RANK = {
@@ -187,17 +188,18 @@ def _portable(sql: str, params: list[Any]) -> tuple[str, list[Any]]:
     return text + chunks[-1], spread
 
 
-def _instance(model: type[models.Model], row: tuple, start: int = 0) -> models.Model:
-    names = _attnames(model)
-    values = row[start : start + len(names)]
-    if connection.vendor != "postgresql":
-        # psycopg returns Python types; SQLite's driver does not (a decimal comes back an
-        # int, a datetime a string), and raw rows skip the converters the ORM would apply.
-        values = [
-            _convert(value, col, converters)
-            for value, (col, converters) in zip(values, _converters(model), strict=True)
-        ]
-    return model.from_db(connection.alias, names, values)
+def _loader(model: type[models.Model]) -> Callable[[tuple], models.Model]:
+    """``row → instance`` of ``model`` (``instances.loader``: ``from_db`` without
+    ``Model.__init__``), converting values first where the driver does not (SQLite)."""
+    load = loader(model, connection.alias)
+    if connection.vendor == "postgresql":
+        return load
+    # psycopg returns Python types; SQLite's driver does not (a decimal comes back an
+    # int, a datetime a string), and raw rows skip the converters the ORM would apply.
+    converters = _converters(model)
+    return lambda values: load(
+        [_convert(value, col, conv) for value, (col, conv) in zip(values, converters, strict=True)]
+    )
 
 
 @cache
@@ -248,23 +250,32 @@ def _fetch(
     joins: tuple[type[models.Model], ...] = (),
 ) -> list[models.Model]:
     """Locked rows of ``model`` as instances, their ``joins`` (item, uom) shared per batch."""
-    objs = []
     width = len(_attnames(model))
-    for row in _rows(_select_sql(model, where, joins), params):
-        obj = _instance(model, row)
-        start = width
-        for related in joins:
+    rows = _rows(_select_sql(model, where, joins), params)
+    load = _loader(model)
+    if not joins:
+        return [load(row) for row in rows]
+    objs = []
+    spans = []
+    start = width
+    for related in joins:
+        end = start + len(_attnames(related))
+        spans.append((related, start, end, _fk_of(model, related).set_cached_value))
+        start = end
+    loaders = {related: _loader(related) for related in joins}
+    for row in rows:
+        obj = load(row[:width])
+        for related, start, end, set_cached in spans:
             pk = row[start]
             if pk is not None:
                 shared = w.master.get((related, pk))
                 if shared is None:
-                    shared = w.master[(related, pk)] = _instance(related, row, start)
+                    shared = w.master[(related, pk)] = loaders[related](row[start:end])
                     if related is Item:
                         w.items.setdefault(shared.code, shared)
                     elif related is UnitOfMeasure:
                         w.uoms.setdefault(shared.code, shared)
-                _fk_of(model, related).set_cached_value(obj, shared)
-            start += len(_attnames(related))
+                set_cached(obj, shared)
         objs.append(obj)
     return objs
 
