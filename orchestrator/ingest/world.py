@@ -45,7 +45,7 @@ from ..models import (
     ProductionOrder,
 )
 from .context import BatchContext
-from .instances import loader
+from .instances import fast_timestamps, loader
 
 #: Progress of an order along its main line: a handler never moves it backwards.
 ORDER_RANK = {
@@ -168,6 +168,7 @@ def _rows(sql: str, params: list[Any]) -> list[tuple]:
     if connection.vendor != "postgresql":
         sql, params = _portable(sql, params)
     with connection.cursor() as cursor:
+        fast_timestamps(cursor)
         cursor.execute(sql, params)
         return cursor.fetchall()
 

@@ -14,7 +14,7 @@ from django.db.models.signals import post_init
 from django_fsm import ConcurrentTransition
 
 from orchestrator.ingest.context import BatchContext, _history_of
-from orchestrator.ingest.instances import INITIAL_STATES, loader, maker
+from orchestrator.ingest.instances import INITIAL_STATES, fast_timestamps, loader, maker
 from orchestrator.ingest.world import get_lot, get_order
 from orchestrator.models import (
     Gate,
@@ -116,6 +116,7 @@ def test_the_preload_gives_orm_equal_rows_with_working_relations(order):
     bundle = get_order(ctx, order.plant_id, "WO-1")
     fresh = ProductionOrder.objects.get(pk=order.pk)
     assert picture(bundle.order) == picture(fresh)
+    assert bundle.order.created_at.tzinfo is fresh.created_at.tzinfo is dt.UTC
     # Relations the preload shares, and one it does not join (loaded on access, by *_id).
     assert bundle.order.item == fresh.item
     assert bundle.order.uom.code == fresh.uom.code
@@ -195,3 +196,45 @@ def test_a_model_with_an_init_receiver_gets_the_orms_constructor(order):
         assert seen == [obj]
     finally:
         post_init.disconnect(receiver, sender=UnitOfMeasure)
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "2026-03-01 08:00:00+00",
+        "2026-03-01 08:00:00.000001+00",
+        "2026-03-01 13:30:00.5+05:30",
+        "1900-01-01 00:00:00-00:19:32",
+        "9999-12-31 23:59:59.999999+00",
+        "0001-01-01 00:00:00+00",
+    ],
+)
+def test_fast_timestamps_read_what_djangos_loader_reads(literal):
+    sql = "SELECT %s::timestamptz"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [literal])
+        (expected,) = cursor.fetchone()
+    with connection.cursor() as cursor:
+        fast_timestamps(cursor)
+        cursor.execute(sql, [literal])
+        (got,) = cursor.fetchone()
+    assert got == expected
+    assert got.tzinfo is expected.tzinfo is dt.UTC
+    assert got.isoformat() == expected.isoformat()
+
+
+@pytest.mark.parametrize("literal", ["infinity", "-infinity", "0044-03-15 12:00:00+00 BC"])
+def test_what_iso_cannot_read_goes_to_djangos_loader(literal):
+    sql = "SELECT %s::timestamptz"
+
+    def read(fast: bool):
+        with connection.cursor() as cursor:
+            if fast:
+                fast_timestamps(cursor)
+            cursor.execute(sql, [literal])
+            try:
+                return ("value", cursor.fetchone()[0])
+            except Exception as exc:
+                return ("error", type(exc))
+
+    assert read(True) == read(False)
