@@ -169,19 +169,61 @@ def _column(field: models.Field, objs: Sequence[models.Model], *, add: bool) -> 
     return _prepare(field)(values)
 
 
-def bulk_update(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
-    """``Model.objects.bulk_update(objs, fields)`` in one ``UPDATE … FROM`` on PostgreSQL."""
-    if not objs:
-        return
+#: One data-modifying statement: its text (one ``%s``) and its parameter.
+Statement = tuple[str, str]
+
+
+def update_statement(objs: Sequence[models.Model], fields: Sequence[str]) -> Statement:
+    """The ``UPDATE … FROM json_to_recordset`` of :func:`bulk_update` (PostgreSQL)."""
     model = type(objs[0])
-    if connection.vendor != "postgresql":
-        model._base_manager.bulk_update(objs, list(fields))
-        return
     columns: dict[str, list] = {}
     for name in fields:
         field = model._meta.get_field(name)
         columns[field.column] = _column(field, objs, add=False)
-    pg_update(model, [o.pk for o in objs], columns)
+    pks = [o.pk for o in objs]
+    return _update_sql(model, tuple(columns)), rows_json([pks, *columns.values()], "pk")
+
+
+def insert_statement(objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> Statement:
+    """The ``INSERT … SELECT … FROM json_to_recordset`` of :func:`bulk_insert` (PostgreSQL,
+    a model without multi-table inheritance: :func:`inserts_in_one`)."""
+    fields = _insert_fields(type(objs[0]))
+    columns = tuple(f.column for f in fields)
+    values = [_column(f, objs, add=True) for f in fields]
+    tail = "ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    return _insert_sql(type(objs[0]), columns, tail), rows_json(values)
+
+
+def inserts_in_one(model: type[models.Model]) -> bool:
+    """Whether :func:`insert_statement` can write ``model``'s rows (else ``bulk_create``)."""
+    return connection.vendor == "postgresql" and not model._meta.parents
+
+
+def execute_together(statements: Sequence[Statement]) -> None:
+    """Run data-modifying statements in one round trip: each but the last as a ``WITH``
+    query of the last. PostgreSQL runs every one of them to completion, on one snapshot,
+    so none may depend on another's effect: they must touch different rows (the batch's
+    updates and inserts do: one statement per model and field set, new rows apart from
+    stored ones), and foreign keys between their rows are checked at commit (Django
+    creates them ``DEFERRABLE INITIALLY DEFERRED``)."""
+    if not statements:
+        return
+    *withs, (last, last_param) = statements
+    text = "".join(
+        ("WITH " if i == 0 else ", ") + f"w{i} AS ({sql})" for i, (sql, _) in enumerate(withs)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"{text} {last}".lstrip(), [p for _, p in withs] + [last_param])
+
+
+def bulk_update(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """``Model.objects.bulk_update(objs, fields)`` in one ``UPDATE … FROM`` on PostgreSQL."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        type(objs[0])._base_manager.bulk_update(objs, list(fields))
+        return
+    execute_together([update_statement(objs, fields)])
 
 
 @cache
@@ -201,10 +243,7 @@ def bulk_insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False)
     if not objs:
         return
     model = type(objs[0])
-    if connection.vendor != "postgresql" or model._meta.parents:
+    if not inserts_in_one(model):
         model._base_manager.bulk_create(objs, batch_size=1000, ignore_conflicts=ignore_conflicts)
         return
-    fields = _insert_fields(model)
-    columns = tuple(f.column for f in fields)
-    values = [_column(f, objs, add=True) for f in fields]
-    pg_insert(model, columns, values, "ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+    execute_together([insert_statement(objs, ignore_conflicts=ignore_conflicts)])

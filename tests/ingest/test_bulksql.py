@@ -128,3 +128,36 @@ def test_an_inserted_audit_record_equals_one_the_orm_creates():
     assert orm.pop("reason") == "orm"
     assert sql.pop("reason") == "sql"
     assert orm == sql
+
+
+def test_a_flush_writes_updates_and_inserts_in_one_statement(django_assert_num_queries):
+    from orchestrator.ingest.context import BatchContext
+    from orchestrator.ingest.world import get_order
+
+    order = ProductionOrderFactory(number="WO-11", state="in_process")
+    lot = LotFactory(plant=order.plant)
+    ctx = BatchContext(actor_label="system:MES-P1", now=NOW)
+    bundle = get_order(ctx, order.plant_id, "WO-11")
+    loaded = bundle.order
+    loaded.confirmed_qty += Decimal("2.5")
+    ctx.mark(loaded, "confirmed_qty")
+    ctx.transition(loaded, "confirm_partially", correlation_id="c-11")
+    ctx.add(LotOrderLink(lot=lot, order=loaded, relation="consumed", qty=Decimal("4")))
+    with django_assert_num_queries(1):
+        ctx.flush()
+    stored = ProductionOrder.objects.get(pk=order.pk)
+    assert (stored.state, stored.confirmed_qty, stored.state_changed_at) == (
+        "partially_confirmed",
+        order.confirmed_qty + Decimal("2.5"),
+        NOW,
+    )
+    assert LotOrderLink.objects.get(order=order, lot=lot).qty == Decimal("4")
+    audit = AuditRecord.objects.get(correlation_id="c-11")
+    assert (audit.source_state, audit.target_state) == ("in_process", "partially_confirmed")
+    last = stored.history.order_by("history_id").last()
+    assert (last.state, last.confirmed_qty, last.history_type) == (
+        "partially_confirmed",
+        stored.confirmed_qty,
+        "~",
+    )
+    ctx.flush()  # nothing left: no statement, no error
