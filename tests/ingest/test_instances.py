@@ -111,9 +111,11 @@ def test_each_instance_has_its_own_state():
     assert b._state.fields_cache == {}
 
 
-def test_the_preload_gives_orm_equal_rows_with_working_relations(order):
+def test_the_preload_gives_orm_equal_rows_with_working_relations(order, django_assert_num_queries):
     ctx = BatchContext(actor_label="system:MES-P1", now=NOW)
-    bundle = get_order(ctx, order.plant_id, "WO-1")
+    # The orders, their plant (no event brought it), all that hangs off the orders at once.
+    with django_assert_num_queries(3):
+        bundle = get_order(ctx, order.plant_id, "WO-1")
     fresh = ProductionOrder.objects.get(pk=order.pk)
     assert picture(bundle.order) == picture(fresh)
     assert bundle.order.created_at.tzinfo is fresh.created_at.tzinfo is dt.UTC
