@@ -14,13 +14,17 @@ choice itself and is a drop-in for ``Model.objects.bulk_update(objs, fields)``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import connection, models
 
 
@@ -90,32 +94,146 @@ def pg_update(model: type[models.Model], pks: Sequence[Any], columns: dict[str, 
         )
 
 
+# --- values as the ORM would send them, prepared a column at a time ----------------------
+# ``get_prep_value`` of these Django fields returns a value of this exact type unchanged
+# (keyed by the implementation of it and of the ``to_python`` it calls, so a subclass that
+# overrides either gets its own method called): such values go through as they are, any
+# other value (a lazy string, an int for a decimal, a naive datetime) through the field.
+_UNCHANGED: dict[tuple[Any, Any], type] = {
+    (models.CharField.get_prep_value, models.CharField.to_python): str,
+    (models.TextField.get_prep_value, models.TextField.to_python): str,
+    (models.IntegerField.get_prep_value, models.IntegerField.to_python): int,
+    (models.BooleanField.get_prep_value, models.BooleanField.to_python): bool,
+    (models.DateField.get_prep_value, models.DateField.to_python): dt.date,
+    (models.DateTimeField.get_prep_value, models.DateTimeField.to_python): dt.datetime,
+    (models.DecimalField.get_prep_value, models.DecimalField.to_python): Decimal,
+    (models.UUIDField.get_prep_value, models.UUIDField.to_python): uuid.UUID,
+}
+
+
+def _target(field: models.Field) -> models.Field:
+    """The field whose ``get_prep_value`` a foreign key's delegates to."""
+    while type(field).get_prep_value is models.ForeignKey.get_prep_value:
+        field = field.target_field
+    return field
+
+
+@cache
+def _prepare(field: models.Field) -> Callable[[list], list]:
+    """``values → the values to serialise`` for ``field``: ``field.get_prep_value(value)``
+    (``None`` and JSON values as they are), decimals as their text because one would make
+    orjson give up on the whole document (numeric reads the text). Decided once per field;
+    per value only a type check is left."""
+    if field.get_internal_type() == "JSONField":
+        return lambda values: values
+    prep = field.get_prep_value
+
+    def slow(value: Any) -> Any:
+        value = prep(value)
+        return str(value) if isinstance(value, Decimal) else value
+
+    target = _target(field)
+    kind = _UNCHANGED.get((type(target).get_prep_value, type(target).to_python))
+    if kind is Decimal:
+        return lambda values: [
+            str(v) if type(v) is Decimal else (v if v is None else slow(v)) for v in values
+        ]
+    if kind is dt.datetime and settings.USE_TZ:
+        # Only aware datetimes pass unchanged (a naive one gets the field's warning).
+        return lambda values: [
+            v if v is None or (type(v) is dt.datetime and v.utcoffset() is not None) else slow(v)
+            for v in values
+        ]
+    if kind is not None:
+        return lambda values: [v if v is None or type(v) is kind else slow(v) for v in values]
+    return lambda values: [v if v is None else slow(v) for v in values]
+
+
+@cache
+def _reads_plainly(field: models.Field, add: bool) -> bool:
+    """``field.pre_save(obj, add)`` is ``getattr(obj, field.attname)`` (no ``auto_now``)."""
+    pre_save = type(field).pre_save
+    if pre_save is models.Field.pre_save:
+        return True
+    dates = (models.DateField.pre_save, models.DateTimeField.pre_save)
+    return pre_save in dates and not (field.auto_now or (field.auto_now_add and add))
+
+
+def _column(field: models.Field, objs: Sequence[models.Model], *, add: bool) -> list:
+    """The prepared values of ``field`` for ``objs`` (``pre_save`` first when inserting,
+    as ``bulk_create`` does: ``auto_now(_add)`` fields get their time then)."""
+    if not add or _reads_plainly(field, add):
+        values = list(map(attrgetter(field.attname), objs))
+    else:
+        values = [field.pre_save(o, add) for o in objs]
+    return _prepare(field)(values)
+
+
+#: One data-modifying statement: its text (one ``%s``) and its parameter.
+Statement = tuple[str, str]
+
+
+def update_statement(objs: Sequence[models.Model], fields: Sequence[str]) -> Statement:
+    """The ``UPDATE … FROM json_to_recordset`` of :func:`bulk_update` (PostgreSQL)."""
+    model = type(objs[0])
+    columns: dict[str, list] = {}
+    for name in fields:
+        field = model._meta.get_field(name)
+        columns[field.column] = _column(field, objs, add=False)
+    pks = [o.pk for o in objs]
+    return _update_sql(model, tuple(columns)), rows_json([pks, *columns.values()], "pk")
+
+
+def insert_statement(objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> Statement:
+    """The ``INSERT … SELECT … FROM json_to_recordset`` of :func:`bulk_insert` (PostgreSQL,
+    a model without multi-table inheritance: :func:`inserts_in_one`)."""
+    fields = _insert_fields(type(objs[0]))
+    columns = tuple(f.column for f in fields)
+    values = [_column(f, objs, add=True) for f in fields]
+    tail = "ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    return _insert_sql(type(objs[0]), columns, tail), rows_json(values)
+
+
+def inserts_in_one(model: type[models.Model]) -> bool:
+    """Whether :func:`insert_statement` can write ``model``'s rows (else ``bulk_create``)."""
+    return connection.vendor == "postgresql" and not model._meta.parents
+
+
+def execute_together(statements: Sequence[Statement]) -> None:
+    """Run data-modifying statements in one round trip: each but the last as a ``WITH``
+    query of the last. PostgreSQL runs every one of them to completion, on one snapshot,
+    so none may depend on another's effect: they must touch different rows (the batch's
+    updates and inserts do: one statement per model and field set, new rows apart from
+    stored ones), and foreign keys between their rows are checked at commit (Django
+    creates them ``DEFERRABLE INITIALLY DEFERRED``)."""
+    if not statements:
+        return
+    *withs, (last, last_param) = statements
+    text = "".join(
+        ("WITH " if i == 0 else ", ") + f"w{i} AS ({sql})" for i, (sql, _) in enumerate(withs)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"{text} {last}".lstrip(), [p for _, p in withs] + [last_param])
+
+
 def bulk_update(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     """``Model.objects.bulk_update(objs, fields)`` in one ``UPDATE … FROM`` on PostgreSQL."""
     if not objs:
         return
-    model = type(objs[0])
     if connection.vendor != "postgresql":
-        model._base_manager.bulk_update(objs, list(fields))
+        type(objs[0])._base_manager.bulk_update(objs, list(fields))
         return
-    columns: dict[str, list] = {}
-    for name in fields:
-        field = model._meta.get_field(name)
-        if field.get_internal_type() == "JSONField":
-            columns[field.column] = [getattr(o, field.attname) for o in objs]
-        else:
-            prep = field.get_prep_value
-            columns[field.column] = [prep(getattr(o, field.attname)) for o in objs]
-    pg_update(model, [o.pk for o in objs], columns)
+    execute_together([update_statement(objs, fields)])
 
 
-def _insert_value(field: models.Field, obj: models.Model) -> Any:
-    value = field.pre_save(obj, True)  # auto_now(_add) as bulk_create does
-    if value is None or field.get_internal_type() == "JSONField":
-        return value
-    value = field.get_prep_value(value)
-    # Decimal would make orjson give up on the whole document: numeric reads its text.
-    return str(value) if isinstance(value, Decimal) else value
+@cache
+def _insert_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+    pk = model._meta.pk
+    return tuple(
+        f
+        for f in model._meta.concrete_fields
+        if not (f is pk and isinstance(f, models.AutoField | models.BigAutoField))
+    )
 
 
 def bulk_insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> None:
@@ -125,15 +243,7 @@ def bulk_insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False)
     if not objs:
         return
     model = type(objs[0])
-    if connection.vendor != "postgresql" or model._meta.parents:
+    if not inserts_in_one(model):
         model._base_manager.bulk_create(objs, batch_size=1000, ignore_conflicts=ignore_conflicts)
         return
-    pk = model._meta.pk
-    fields = [
-        f
-        for f in model._meta.concrete_fields
-        if not (f is pk and isinstance(f, models.AutoField | models.BigAutoField))
-    ]
-    columns = tuple(f.column for f in fields)
-    values = [[_insert_value(f, o) for o in objs] for f in fields]
-    pg_insert(model, columns, values, "ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+    execute_together([insert_statement(objs, ignore_conflicts=ignore_conflicts)])

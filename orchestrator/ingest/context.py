@@ -9,8 +9,8 @@ The same holds for what handlers change: lifecycle transitions run on the batch'
 preloaded, row-locked objects (:meth:`BatchContext.transition`), their audit records and
 new rows (confirmations, issues, outbox messages...) are buffered, and :meth:`flush`
 writes them with one ``UPDATE … FROM json_to_recordset`` per model and field set and one
-``INSERT … SELECT`` per model (``bulksql``; the ORM's ``bulk_update`` / ``bulk_create`` on
-SQLite). Rare events may still call services that save at once; they must then not leave a
+``INSERT … SELECT`` per model, all sent as one statement (``bulksql``; the ORM's
+``bulk_update`` / ``bulk_create`` on SQLite). Rare events may still call services that save at once; they must then not leave a
 stale copy of the same object in the batch cache (see ``ingest.world``).
 """
 
@@ -23,11 +23,19 @@ from functools import cache
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import connection, models
 from django_fsm import can_proceed
 
 from ..models import AuditRecord, Event, EventStatus
-from .bulksql import bulk_insert, bulk_update
+from .bulksql import (
+    bulk_insert,
+    bulk_update,
+    execute_together,
+    insert_statement,
+    inserts_in_one,
+    update_statement,
+)
+from .instances import maker
 from .normalize import Reason
 
 #: The fields of an :class:`Event` that applying it decides, written back after a batch.
@@ -138,6 +146,12 @@ def _history_of(model: type[models.Model]) -> tuple[type[models.Model], tuple[st
         return None
     historical = getattr(model, attribute).model
     return historical, tuple(f.attname for f in historical.tracked_fields)
+
+
+#: What a buffered history row has besides the tracked values, in ``_snapshot``'s order.
+_HISTORY_FIELDS = ("history_date", "history_type", "history_user_id", "history_change_reason")
+#: Key of a history model's row maker in ``BatchContext.cache``.
+_HISTORY_MAKER = "history-maker"
 
 
 #: Order in which buffered rows of these models are inserted (their foreign keys point to
@@ -308,29 +322,43 @@ class BatchContext:
         if self.snapshots.get(key) == values:
             return
         self.snapshots[key] = values
-        self.add(
-            historical(
-                **values,
-                history_date=self.now,
-                history_type="~",
-                history_user_id=getattr(self.actor, "pk", None),
-                history_change_reason=self.actor_label[:100],
+        make = self.cache.get((_HISTORY_MAKER, historical))
+        if make is None:
+            make = self.cache[(_HISTORY_MAKER, historical)] = maker(
+                historical, (*attnames, *_HISTORY_FIELDS)
             )
-        )
+        # historical(**values, history_date=…, …) without Model.__init__ (``instances``).
+        user_id = getattr(self.actor, "pk", None)
+        self.add(make((*values.values(), self.now, "~", user_id, self.actor_label[:100])))
 
     def flush(self) -> None:
-        """Write every buffered change: updates first (new rows may point at them), then
-        inserts in dependency order. Safe to call twice (buffers are emptied)."""
+        """Write every buffered change: updates, then inserts in dependency order (on
+        PostgreSQL in one statement, its foreign keys checked at commit). Safe to call
+        twice (buffers are emptied)."""
         by_fields: dict[tuple[type, tuple[str, ...]], list[models.Model]] = {}
         for obj, fields in self.dirty.values():
             by_fields.setdefault((type(obj), tuple(sorted(fields))), []).append(obj)
         for obj, _fields in self.dirty.values():
             self._snapshot(obj)  # changed after its last transition (or without one)
         self.dirty = {}
-        for (_model, fields), objs in by_fields.items():
-            bulk_update(objs, fields)
         rows, self.new_rows = self.new_rows, {}
         labels = [label for label in _INSERT_ORDER if label in rows]
         labels += [label for label in rows if label not in _INSERT_ORDER]
+        if connection.vendor != "postgresql":
+            for (_model, fields), objs in by_fields.items():
+                bulk_update(objs, fields)
+            for label in labels:
+                bulk_insert(rows[label], ignore_conflicts=label in _IGNORE_CONFLICTS)
+            return
+        # PostgreSQL: every update and insert in one statement (``execute_together``: one
+        # per model and field set, each on rows no other one touches).
+        statements = [update_statement(objs, fields) for (_m, fields), objs in by_fields.items()]
         for label in labels:
-            bulk_insert(rows[label], ignore_conflicts=label in _IGNORE_CONFLICTS)
+            objs, ignore = rows[label], label in _IGNORE_CONFLICTS
+            if inserts_in_one(type(objs[0])):
+                statements.append(insert_statement(objs, ignore_conflicts=ignore))
+            else:  # the ORM's bulk_create, in its place in the order
+                execute_together(statements)
+                statements = []
+                bulk_insert(objs, ignore_conflicts=ignore)
+        execute_together(statements)

@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any
 
 from django.db import connection, models
+from psycopg import ClientCursor
 
 from plants.models import Item, Plant, UnitOfMeasure, WorkCenter
 
@@ -45,6 +46,7 @@ from ..models import (
     ProductionOrder,
 )
 from .context import BatchContext
+from .instances import fast_timestamps, loader
 
 #: Progress of an order along its main line: a handler never moves it backwards.
 ORDER_RANK = {
@@ -167,8 +169,24 @@ def _rows(sql: str, params: list[Any]) -> list[tuple]:
     if connection.vendor != "postgresql":
         sql, params = _portable(sql, params)
     with connection.cursor() as cursor:
+        fast_timestamps(cursor)
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def _rows_each(sqls: list[str], params: list[Any]) -> list[list[tuple]]:
+    """The rows of each statement (each taking ``params``), in one round trip on
+    PostgreSQL with client-side binding (Django's default): the statements joined by ``;``,
+    their results read in turn (``nextset``), their locks taken in their order."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql" or not isinstance(cursor.cursor, ClientCursor):
+            return [_rows(sql, params) for sql in sqls]
+        fast_timestamps(cursor)
+        cursor.execute("; ".join(sqls), params * len(sqls))
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+    return results
 
 
 def _portable(sql: str, params: list[Any]) -> tuple[str, list[Any]]:
@@ -187,17 +205,18 @@ def _portable(sql: str, params: list[Any]) -> tuple[str, list[Any]]:
     return text + chunks[-1], spread
 
 
-def _instance(model: type[models.Model], row: tuple, start: int = 0) -> models.Model:
-    names = _attnames(model)
-    values = row[start : start + len(names)]
-    if connection.vendor != "postgresql":
-        # psycopg returns Python types; SQLite's driver does not (a decimal comes back an
-        # int, a datetime a string), and raw rows skip the converters the ORM would apply.
-        values = [
-            _convert(value, col, converters)
-            for value, (col, converters) in zip(values, _converters(model), strict=True)
-        ]
-    return model.from_db(connection.alias, names, values)
+def _loader(model: type[models.Model]) -> Callable[[tuple], models.Model]:
+    """``row → instance`` of ``model`` (``instances.loader``: ``from_db`` without
+    ``Model.__init__``), converting values first where the driver does not (SQLite)."""
+    load = loader(model, connection.alias)
+    if connection.vendor == "postgresql":
+        return load
+    # psycopg returns Python types; SQLite's driver does not (a decimal comes back an
+    # int, a datetime a string), and raw rows skip the converters the ORM would apply.
+    converters = _converters(model)
+    return lambda values: load(
+        [_convert(value, col, conv) for value, (col, conv) in zip(values, converters, strict=True)]
+    )
 
 
 @cache
@@ -248,23 +267,38 @@ def _fetch(
     joins: tuple[type[models.Model], ...] = (),
 ) -> list[models.Model]:
     """Locked rows of ``model`` as instances, their ``joins`` (item, uom) shared per batch."""
-    objs = []
+    return _instances(w, model, _rows(_select_sql(model, where, joins), params), joins)
+
+
+def _instances(
+    w: World, model: type[models.Model], rows: list[tuple], joins: tuple[type[models.Model], ...]
+) -> list[models.Model]:
+    """``rows`` of ``_select_sql(model, …, joins)`` as instances, the joined rows shared."""
     width = len(_attnames(model))
-    for row in _rows(_select_sql(model, where, joins), params):
-        obj = _instance(model, row)
-        start = width
-        for related in joins:
+    load = _loader(model)
+    if not joins:
+        return [load(row) for row in rows]
+    objs = []
+    spans = []
+    start = width
+    for related in joins:
+        end = start + len(_attnames(related))
+        spans.append((related, start, end, _fk_of(model, related).set_cached_value))
+        start = end
+    loaders = {related: _loader(related) for related in joins}
+    for row in rows:
+        obj = load(row[:width])
+        for related, start, end, set_cached in spans:
             pk = row[start]
             if pk is not None:
                 shared = w.master.get((related, pk))
                 if shared is None:
-                    shared = w.master[(related, pk)] = _instance(related, row, start)
+                    shared = w.master[(related, pk)] = loaders[related](row[start:end])
                     if related is Item:
                         w.items.setdefault(shared.code, shared)
                     elif related is UnitOfMeasure:
                         w.uoms.setdefault(shared.code, shared)
-                _fk_of(model, related).set_cached_value(obj, shared)
-            start += len(_attnames(related))
+                set_cached(obj, shared)
         objs.append(obj)
     return objs
 
@@ -325,22 +359,33 @@ def _load_orders(w: World, wanted: dict[int, set[str]]) -> None:
     bundles = {
         o.pk: OrderBundle(order=o, operations={}, components={}, gates={}, links={}) for o in orders
     }
-    order_field = _fk_of(Operation, ProductionOrder)
     where, params = 't."order_id" = ANY(%s)', [list(by_pk)]
-    # No work center join: handlers never read an operation's work center.
-    for op in _fetch(w, Operation, where, params):
+    # What hangs off the orders, in one round trip. No work center join: handlers never
+    # read an operation's work center.
+    children = (
+        (Operation, ()),
+        (OrderComponent, (Item, UnitOfMeasure)),
+        (Gate, ()),
+        (LotOrderLink, ()),
+    )
+    results = _rows_each([_select_sql(m, where, joins) for m, joins in children], params)
+    ops, comps, gates, links = (
+        _instances(w, m, rows, joins) for (m, joins), rows in zip(children, results, strict=True)
+    )
+    order_field = _fk_of(Operation, ProductionOrder)
+    for op in ops:
         order_field.set_cached_value(op, by_pk[op.order_id])
         bundles[op.order_id].operations[op.sequence] = op
     order_field = _fk_of(OrderComponent, ProductionOrder)
-    for comp in _fetch(w, OrderComponent, where, params, (Item, UnitOfMeasure)):
+    for comp in comps:
         order_field.set_cached_value(comp, by_pk[comp.order_id])
         bundles[comp.order_id].components[comp.item_id] = comp
     order_field = _fk_of(Gate, ProductionOrder)
-    for gate in _fetch(w, Gate, where, params):
+    for gate in gates:
         order_field.set_cached_value(gate, by_pk[gate.order_id])
         bundles[gate.order_id].gates[gate.kind] = gate
     order_field = _fk_of(LotOrderLink, ProductionOrder)
-    for link in _fetch(w, LotOrderLink, where, params):
+    for link in links:
         order_field.set_cached_value(link, by_pk[link.order_id])
         bundles[link.order_id].links[(link.lot_id, link.relation)] = link
     for o in orders:
