@@ -140,6 +140,17 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The outbox's pending wake-up flags (orchestrator.services.outbox.outbox_wake_merged) are
+# set by the process that commits and cleared by the worker, so every process must see the
+# same store: Redis when configured, otherwise files under the var directory.
+CACHES["outbox_wake"] = (
+    {**CACHES["default"]}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "outbox-wake"),
+    }
+)
 
 # --- Auth -------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -243,6 +254,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = (
         # Broadcast/control messages (worker remote control); default is ./control.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # How long the worker sleeps when it gets nothing: an empty queue, *or* all its
+        # prefetch slots taken (acks_late, prefetch 1 × concurrency). kombu's default of
+        # 1 s capped the demo worker at about one task a second behind a backlog; a
+        # poll is a directory listing, so ten a second cost next to nothing.
+        "polling_interval": env_float("CELERY_BROKER_POLLING_INTERVAL", 0.1, minimum=0.01),
     }
     if CELERY_BROKER_URL.startswith("filesystem://")
     else {
