@@ -74,7 +74,15 @@ def sessions_alive(sessions: set[int]) -> list[int]:
     return alive
 
 
-def _start_runner(tmp_path, stop_timeout: float) -> tuple[subprocess.Popen, list[int]]:
+def _ignore(*signals):
+    def before_exec():
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+
+    return before_exec
+
+
+def _start_runner(tmp_path, stop_timeout: float, ignored=()) -> tuple[subprocess.Popen, list[int]]:
     script = tmp_path / "runner.py"
     script.write_text(RUNNER)
     runner = subprocess.Popen(
@@ -83,6 +91,7 @@ def _start_runner(tmp_path, stop_timeout: float) -> tuple[subprocess.Popen, list
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own terminal-like process group
+        preexec_fn=_ignore(*ignored),  # what the shell that started it ignored
     )
     line = runner.stdout.readline()
     assert line.startswith("PIDS "), line + runner.stdout.read()
@@ -155,3 +164,33 @@ def test_a_killed_demo_takes_its_children_along(tmp_path):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+
+
+def test_sigint_stops_a_demo_started_in_the_background_by_a_script(tmp_path):
+    # `make demo &` in a shell script starts it with SIGINT ignored; Python then keeps it
+    # ignored, and the last session's `kill -INT` left the whole demo running.
+    runner, pids = _start_runner(tmp_path, stop_timeout=2.0, ignored=(signal.SIGINT,))
+    try:
+        os.killpg(runner.pid, signal.SIGINT)
+        out, _ = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert "Stopping on SIGINT" in out
+    assert sessions_alive(set(pids)) == []
+
+
+def test_nohup_keeps_the_demo_running_when_the_terminal_closes(tmp_path):
+    runner, pids = _start_runner(tmp_path, stop_timeout=2.0, ignored=(signal.SIGHUP,))
+    try:
+        os.killpg(runner.pid, signal.SIGHUP)
+        time.sleep(1)
+        assert runner.poll() is None
+        assert len(sessions_alive(set(pids))) == 4
+        os.killpg(runner.pid, signal.SIGTERM)
+        out, _ = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert "Stopping on SIGTERM" in out
+    assert sessions_alive(set(pids)) == []

@@ -105,6 +105,11 @@ class Supervisor:
             return
         previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
         for sig in STOP_SIGNALS:
+            # SIGINT is taken even when inherited as ignored (a shell script's `make demo &`
+            # ignores it, and `kill -INT` then did nothing); SIGHUP ignored stays ignored,
+            # so `nohup make demo` outlives its terminal.
+            if sig == signal.SIGHUP and previous[sig] == signal.SIG_IGN:
+                continue
             signal.signal(sig, self._on_signal)
         try:
             yield
