@@ -53,10 +53,11 @@ class Sample:
 HEADER = "time      pending in_flight delivered dead  +deliv  lag_p50  lag_max  oldest  queue"
 
 
-def broker_queue_depth(queue: str | None = None) -> int | None:
+def broker_queue_depth(queue: str | None = None, app=None) -> int | None:
     """Messages waiting in the broker queue (Redis list length, files in the filesystem
     broker's folder); ``None`` when the broker does not answer."""
-    from interlock.celery import app
+    if app is None:
+        from interlock.celery import app
 
     name = queue or app.conf.task_default_queue
     try:
