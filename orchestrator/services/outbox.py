@@ -105,9 +105,9 @@ def _send_wake(system_id: int, *, countdown: float | None = None, wake: str | No
 
 
 def outbox_wake_resume() -> None:
-    """Forget a past broker failure (used when the broker is known to be back)."""
-    global _broker_down_until
-    _broker_down_until = 0.0
+    """Forget a past broker or flag-store failure (used when they are known to be back)."""
+    global _broker_down_until, _flags_down_until
+    _broker_down_until = _flags_down_until = 0.0
 
 
 #: At most one pending wake-up per system: the first commit that needs delivery sets a
@@ -117,6 +117,7 @@ def outbox_wake_resume() -> None:
 #: so a lost task or a long broker queue costs at most one extra wake-up per period.
 WAKE_FLAG_SECONDS = 30
 WAKE_CACHE = "outbox_wake"
+_flags_down_until = 0.0
 
 
 def _wake_cache():
@@ -138,15 +139,20 @@ def outbox_wake_merged(system_ids: Iterable[int]) -> list[int]:
     away, it wakes anyway (a duplicate wake-up is harmless, a missing one is not)."""
     if time.monotonic() < _broker_down_until:
         return []
+    global _flags_down_until
     sent = []
     for system_id in sorted(set(system_ids)):
         key, token = _wake_key(system_id), uuid.uuid4().hex
-        try:
-            if not _wake_cache().add(key, token, timeout=WAKE_FLAG_SECONDS):
-                continue  # pending: that task will see this commit's rows
-        except Exception as exc:
-            logger.warning("wake-up merging unavailable: %s", exc)
-            token = None
+        if time.monotonic() < _flags_down_until:
+            token = None  # the store failed a moment ago: don't wait for it again yet
+        else:
+            try:
+                if not _wake_cache().add(key, token, timeout=WAKE_FLAG_SECONDS):
+                    continue  # pending: that task will see this commit's rows
+            except Exception as exc:
+                _flags_down_until = time.monotonic() + WAKE_PAUSE_SECONDS
+                logger.warning("wake-up merging unavailable, waking anyway: %s", exc)
+                token = None
         if _send_wake(system_id, wake=token):
             sent.append(system_id)
         else:
