@@ -265,6 +265,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = (
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
     }
 )
+# kombu's filesystem transport with messages renamed into place (a worker could read a
+# half-written file and die: interlock/fsbroker.py).
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = "interlock.fsbroker:Transport"
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TASK_ACKS_LATE = True

@@ -699,6 +699,7 @@ class Command(BaseCommand):
         # without one (Interlock needs no results), and its backend is fixed once created.
         client = Celery("interlock-demo-check", broker=app.conf.broker_url, backend=result_backend)
         client.conf.update(
+            broker_transport=app.conf.broker_transport,
             broker_transport_options=app.conf.broker_transport_options,
             task_default_queue=app.conf.task_default_queue,
             task_routes=app.conf.task_routes,
