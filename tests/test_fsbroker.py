@@ -20,6 +20,7 @@ def _app(tmp_path, transport):
         "data_folder_in": str(folder),
         "data_folder_out": str(folder),
         "processed_folder": str(tmp_path),
+        "control_folder": str(tmp_path / "control"),  # not ./control
     }
     return app
 

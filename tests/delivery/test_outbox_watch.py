@@ -64,6 +64,7 @@ def test_the_queue_depth_is_read_from_the_broker(tmp_path):
     app.conf.broker_transport_options = {
         "data_folder_in": str(folder),
         "data_folder_out": str(folder),
+        "control_folder": str(tmp_path / "control"),  # not ./control
     }
     assert broker_queue_depth("interlock", app=app) == 0
     for i in range(3):
