@@ -37,8 +37,9 @@ sysdeps:
 	fi
 
 ## demo: SQLite + filesystem broker unless DATABASE_URL / REDIS_URL are set
+## (DEMO_ARGS: options of `manage.py demo`, e.g. DEMO_ARGS="--port 8010 --no-mqtt")
 demo: sysdeps $(VENV)/.installed
-	$(PY) manage.py demo
+	$(PY) manage.py demo $(DEMO_ARGS)
 
 ## test: PostgreSQL and Redis on localhost when they answer, SQLite otherwise
 test: sysdeps $(VENV)/.installed

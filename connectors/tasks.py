@@ -25,12 +25,17 @@ def reprocess_received_messages(older_than_seconds: int = 30, limit: int = 1000)
 
 
 @shared_task(acks_late=True, name="connectors.deliver_outbox")
-def deliver_outbox(system_id: int) -> dict:
+def deliver_outbox(system_id: int, wake: str | None = None) -> dict:
     """Deliver the due outbox rows of one connected system, in batches (one task per
     system and wake-up, never one per message). Safe to run twice: rows are claimed with
-    SKIP LOCKED under a lease. Schedules one wake-up for the earliest retry it left."""
-    from connectors.outbound.delivery import deliver_system
+    SKIP LOCKED under a lease. Schedules one wake-up for the earliest retry it left.
 
+    ``wake``: the flag of a merged wake-up (``outbox_wake_merged``), cleared here before
+    anything is claimed, so a commit from now on sends a new wake-up."""
+    from connectors.outbound.delivery import deliver_system
+    from orchestrator.services.outbox import outbox_wake_started
+
+    outbox_wake_started(system_id, wake)
     result = deliver_system(system_id=system_id)
     wake_at = result.circuit_open_until or result.next_due
     if wake_at is not None:
@@ -72,10 +77,12 @@ def sweep_outbox() -> list[int]:
         "connectors-sweep-outbox": {"task": "connectors.sweep_outbox", "schedule": 30.0}
     """
     from connectors.outbound.delivery import sweep
-    from orchestrator.services.outbox import outbox_wake
+    from orchestrator.services.outbox import outbox_wake_merged
 
     systems = sweep()
-    outbox_wake(systems)
+    # A system whose wake-up is still pending needs no second one; a flag whose task
+    # was lost expires within WAKE_FLAG_SECONDS, and the next sweep wakes the system.
+    outbox_wake_merged(systems)
     return systems
 
 

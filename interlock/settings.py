@@ -140,6 +140,17 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The outbox's pending wake-up flags (orchestrator.services.outbox.outbox_wake_merged) are
+# set by the process that commits and cleared by the worker, so every process must see the
+# same store: Redis when configured, otherwise files under the var directory.
+CACHES["outbox_wake"] = (
+    {**CACHES["default"]}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "outbox-wake"),
+    }
+)
 
 # --- Auth -------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -243,6 +254,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = (
         # Broadcast/control messages (worker remote control); default is ./control.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # How long an idle worker waits before it looks at the folder again (kombu: 1 s);
+        # a look is one directory listing, so ten a second cost next to nothing.
+        "polling_interval": env_float("CELERY_BROKER_POLLING_INTERVAL", 0.1, minimum=0.01),
     }
     if CELERY_BROKER_URL.startswith("filesystem://")
     else {
@@ -251,11 +265,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = (
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
     }
 )
+# kombu's filesystem transport with messages renamed into place (a worker could read a
+# half-written file and die: interlock/fsbroker.py).
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = "interlock.fsbroker:Transport"
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis: prefetch 1, so a busy worker holds no task another could run. The filesystem
+# broker has no event loop: Celery's blocking loop sends a finished task's ack only between
+# two waits for a message, and a wait lasts 2 s while every prefetch slot is taken. With
+# prefetch 1 × concurrency 2 the demo worker ran two tasks per 2 s (~1 task/s, issue 12);
+# 16 slots per thread keep its threads busy (a reserved task a killed worker drops is
+# re-dispatched by the beat sweepers, as with a lost message).
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int(
+    "CELERY_WORKER_PREFETCH_MULTIPLIER",
+    16 if CELERY_BROKER_URL.startswith("filesystem://") else 1,
+    minimum=0,
+)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

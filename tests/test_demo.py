@@ -163,3 +163,78 @@ def test_demo_stops_every_child_on_sigterm_and_exits_0(demo_env):
     assert "Stopped." in rest
     assert _port_free(port)
     assert all(_port_free(sim_port + n) for n in range(5)), "a simulator outlived the demo"
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            ppid = next(line for line in status.splitlines() if line.startswith("PPid:"))
+            if int(ppid.split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or not shutil.which("make"), reason="reads /proc; needs make"
+)
+def test_ctrl_c_on_make_demo_stops_every_child(demo_env):
+    """Ctrl-C in the terminal: SIGINT to the foreground process group (make and the demo,
+    not the children, which run in sessions of their own). Every child (web, worker, beat,
+    the simulators) and everything they started must be gone when make returns."""
+    from tests.test_demo_signals import sessions_alive
+
+    port, sim_port = _free_port(), free_sim_port()
+    args = f"--port {port} --sim-port {sim_port} --release-every 5 --mqtt-port {_free_port()}"
+    make = subprocess.Popen(
+        # -o: the venv and the Debian packages are there already (as the suite runs).
+        [
+            "make",
+            "-s",
+            "-o",
+            "sysdeps",
+            "-o",
+            ".venv/.installed",
+            "demo",
+            f"PY={sys.executable}",
+            f"DEMO_ARGS={args}",
+        ],
+        env=demo_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a terminal's foreground group of its own
+    )
+    lines = []
+    try:
+        deadline = time.monotonic() + 240
+        for line in make.stdout:
+            lines.append(line)
+            if "Press Ctrl-C to stop." in line or time.monotonic() > deadline:
+                break
+        assert "Interlock demo is ready.\n" in lines, "".join(lines)
+        demo = _children(make.pid)
+        assert len(demo) == 1, demo
+        children = set(_children(demo[0]))
+        # web, worker, beat, MES, QMS, WMS, ERP (and Mosquitto + subscriber when installed)
+        assert len(children) >= 7, children
+        assert set(sessions_alive(children)) >= children
+        time.sleep(3)  # let orders flow, so the worker is busy when the signal comes
+
+        os.killpg(make.pid, signal.SIGINT)
+        rest, _ = make.communicate(timeout=60)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+    output = "".join(lines) + rest
+    assert "Stopping…" in rest, output
+    assert "Stopped." in rest, output
+    assert sessions_alive(children) == [], output
+    assert _port_free(port)
+    assert all(_port_free(sim_port + n) for n in (0, 1, 2, 4))

@@ -1,5 +1,6 @@
 """Configuration from the environment: typed, loud on bad values, deployable."""
 
+import json
 import os
 import secrets
 import subprocess
@@ -91,3 +92,32 @@ def test_bad_database_url_stops_start_up():
     result = _manage("check", DEBUG="1", DATABASE_URL="mysql://nope")
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
+
+
+_CELERY_PRINT = (
+    "from django.conf import settings as s; import json; print(json.dumps(["
+    "s.CELERY_WORKER_PREFETCH_MULTIPLIER, s.CELERY_BROKER_TRANSPORT_OPTIONS,"
+    " s.CACHES['outbox_wake']['BACKEND']]))"
+)
+
+
+def test_production_broker_settings_are_those_of_before_issue_12():
+    # Redis: prefetch 1 and the visibility timeout, untouched by the demo's tuning; the
+    # outbox wake-up flags live in the same Redis.
+    result = _manage("shell", "-c", _CELERY_PRINT, DEBUG="1", REDIS_URL="redis://127.0.0.1:1/0")
+    assert result.returncode == 0, result.stderr
+    prefetch, options, wake_cache = json.loads(result.stdout.strip().splitlines()[-1])
+    assert prefetch == 1
+    assert options == {"visibility_timeout": 3600}
+    assert wake_cache.endswith("RedisCache")
+
+
+def test_the_filesystem_broker_does_not_starve_its_worker():
+    # Celery acks only between 2-s waits on this transport: prefetch 1 held the demo
+    # worker to ~1 task/s (issue 12). The wake-up flags are files every process sees.
+    result = _manage("shell", "-c", _CELERY_PRINT, DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    prefetch, options, wake_cache = json.loads(result.stdout.strip().splitlines()[-1])
+    assert prefetch >= 8
+    assert options["polling_interval"] <= 0.2
+    assert wake_cache.endswith("FileBasedCache")

@@ -38,17 +38,14 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import yaml
 from django.conf import settings
@@ -56,8 +53,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from ..supervisor import ProcessSpec, RestartPolicy, Stop, Supervisor
+
+__all__ = ["Command", "DemoContext", "ProcessSpec", "RestartPolicy", "Supervisor"]
+
 DEMO_KEY_NAME = "demo"
-STOP_TIMEOUT_SECONDS = 10.0
 #: Simulator → offset from ``--sim-port`` (8101: ERP 8101, MES 8102, QMS 8103).
 SIMULATOR_PORTS = {"erp": 0, "mes": 1, "qms": 2, "wms": 4}  # 8104: the supplier portal
 
@@ -88,29 +88,6 @@ class DemoContext:
     @property
     def keys_file(self) -> Path:
         return self.var_dir / "sim" / "keys.json"
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    """Restart a child that exits, like ``Restart=on-failure`` with ``StartLimitBurst`` in
-    systemd: after ``delay`` seconds, at most ``burst`` times within ``window`` seconds
-    (a child that keeps dying at once is a bug to show, not to hide)."""
-
-    delay: float = 1.0
-    burst: int = 5
-    window: float = 60.0
-
-
-@dataclass(frozen=True)
-class ProcessSpec:
-    """One supervised child: its name (also its log file), its command line, an optional
-    URL that answers once it is up, and an optional restart policy."""
-
-    name: str
-    argv: list[str]
-    ready_url: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    restart: RestartPolicy | None = None
 
 
 def _web(ctx: DemoContext) -> ProcessSpec:
@@ -292,112 +269,6 @@ def demo_processes(ctx: DemoContext) -> list[ProcessSpec]:
     return [spec for make in DEMO_PROCESSES if (spec := make(ctx)) is not None]
 
 
-class _Stop(Exception):
-    """SIGTERM arrived: leave the wait loop and stop the children."""
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the demo process dies, even by SIGKILL,
-    so no orphaned web server keeps the port (Linux only; elsewhere stop() is all we have)."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-class Supervisor:
-    """Starts children in their own process groups (so a Ctrl-C in the terminal reaches
-    only us, and we stop them in order) and stops them: terminate, wait, then kill."""
-
-    def __init__(self, *, log_dir: Path, env: dict[str, str], out: Callable[[str], None]):
-        self.log_dir, self.env, self.out = log_dir, env, out
-        self.running: list[tuple[ProcessSpec, object, IO]] = []
-        #: name → monotonic times of its restarts (for the policy's burst limit)
-        self.restarts: dict[str, list[float]] = {}
-
-    def log_path(self, spec: ProcessSpec) -> Path:
-        return self.log_dir / f"{spec.name}.log"
-
-    def start(self, spec: ProcessSpec) -> None:
-        log = self.log_path(spec).open("ab")
-        process = subprocess.Popen(
-            spec.argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**self.env, **spec.env},
-            cwd=settings.BASE_DIR,
-            start_new_session=os.name == "posix",
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-        self.running.append((spec, process, log))
-
-    def dead(self) -> ProcessSpec | None:
-        """The first child that exited and may not be restarted (restarting those that may)."""
-        for index, (spec, process, log) in enumerate(self.running):
-            code = process.poll()
-            if code is None:
-                continue
-            if not self._may_restart(spec):
-                return spec
-            self.out(f"  {spec.name} exited with code {code}; restarting it (see {log.name})")
-            log.close()
-            del self.running[index]
-            time.sleep(spec.restart.delay)
-            self.start(spec)
-            self.running.insert(index, self.running.pop())  # keep the stop order
-            return self.dead()
-        return None
-
-    def _may_restart(self, spec: ProcessSpec) -> bool:
-        policy = spec.restart
-        if policy is None:
-            return False
-        now = time.monotonic()
-        recent = [t for t in self.restarts.get(spec.name, []) if now - t < policy.window]
-        if len(recent) >= policy.burst:
-            self.out(
-                f"  {spec.name} exited {len(recent)} times within {policy.window:.0f} s; "
-                "not restarting it again"
-            )
-            return False
-        self.restarts[spec.name] = [*recent, now]
-        return True
-
-    def tail(self, spec: ProcessSpec, lines: int = 30) -> str:
-        try:
-            text = self.log_path(spec).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _signal(self, process, sig: int) -> None:
-        try:
-            if os.name == "posix":
-                os.killpg(process.pid, sig)  # the whole group: a child may have children
-            elif sig == signal.SIGTERM:
-                process.terminate()
-            else:
-                process.kill()
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-        for _, process, _ in reversed(self.running):
-            if process.poll() is None:
-                self._signal(process, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for spec, process, log in reversed(self.running):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.out(f"  {spec.name} did not stop within {timeout:.0f} s; killing it")
-                self._signal(process, signal.SIGKILL)
-                process.wait()
-            log.close()
-        self.running.clear()
-
-
 def _get(url: str, timeout: float = 5.0) -> int:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own URL
@@ -564,38 +435,33 @@ class Command(BaseCommand):
             # someone who set one keeps theirs (and the simulator is told the same).
             credential["secret"] = env.setdefault(credential.pop("env"), credential["secret"])
         self.write_keys_file(ctx, keys, outbound)
-        supervisor = Supervisor(log_dir=log_dir, env=env, out=self.say)
-        previous = signal.getsignal(signal.SIGTERM)
-
-        def on_sigterm(signum, frame):
-            raise _Stop
-
-        signal.signal(signal.SIGTERM, on_sigterm)
+        supervisor = Supervisor(log_dir=log_dir, env=env, out=self.say, cwd=settings.BASE_DIR)
         failed: str | None = None
-        try:
-            specs = demo_processes(ctx)
-            mqtt_specs, mqtt_note = mqtt_processes(ctx)
-            specs[3:3] = mqtt_specs  # after web, worker and beat; before the simulators
-            self.say(mqtt_note)
-            self.mqtt_note = mqtt_note
-            for spec in specs:
-                supervisor.start(spec)
-                self.say(f"Started {spec.name} (log: {supervisor.log_path(spec)})")
-            failed = self.wait_until_ready(supervisor, specs, startup_timeout)
-            if failed is None:
-                self.print_ready(ctx, keys, supervisor, specs)
-                if check:
-                    failed = self.run_checks(ctx, env, startup_timeout)
-                    if ctx.simulators:
-                        flow = self.check_flow(flow_timeout, max_orders_per_plant)
-                        failed = "; ".join(f for f in (failed, flow) if f) or None
-                else:
-                    failed = self.watch(supervisor)
-        except (KeyboardInterrupt, _Stop):
-            self.say("\nStopping…")
-        finally:
-            supervisor.stop()
-            signal.signal(signal.SIGTERM, previous)
+        # Ctrl-C, SIGTERM or SIGHUP: stop every child (a second one kills them at once).
+        with supervisor.signals():
+            try:
+                specs = demo_processes(ctx)
+                mqtt_specs, mqtt_note = mqtt_processes(ctx)
+                specs[3:3] = mqtt_specs  # after web, worker and beat; before the simulators
+                self.say(mqtt_note)
+                self.mqtt_note = mqtt_note
+                for spec in specs:
+                    supervisor.start(spec)
+                    self.say(f"Started {spec.name} (log: {supervisor.log_path(spec)})")
+                failed = self.wait_until_ready(supervisor, specs, startup_timeout)
+                if failed is None:
+                    self.print_ready(ctx, keys, supervisor, specs)
+                    if check:
+                        failed = self.run_checks(ctx, env, startup_timeout)
+                        if ctx.simulators:
+                            flow = self.check_flow(flow_timeout, max_orders_per_plant)
+                            failed = "; ".join(f for f in (failed, flow) if f) or None
+                    else:
+                        failed = self.watch(supervisor)
+            except Stop:
+                self.say("\nStopping… (again to kill at once)")
+            finally:
+                supervisor.stop()
         if failed:
             raise CommandError(failed)
         self.say("Demo checks passed." if check else "Stopped.")
@@ -833,6 +699,7 @@ class Command(BaseCommand):
         # without one (Interlock needs no results), and its backend is fixed once created.
         client = Celery("interlock-demo-check", broker=app.conf.broker_url, backend=result_backend)
         client.conf.update(
+            broker_transport=app.conf.broker_transport,
             broker_transport_options=app.conf.broker_transport_options,
             task_default_queue=app.conf.task_default_queue,
             task_routes=app.conf.task_routes,
