@@ -142,21 +142,32 @@ def supply_at_risk(
         line = AtRisk(order=order, due_date=order.due_date, item=item, need_date=need)
         line.open_qty = open_qty
         found.lines.append(line)
-    # A plant with an order at risk for an item waits for the same supply: it is no donor
-    # of that item, so two plants never borrow from each other.
+    # A plant either lends an item or borrows it, never both, so two plants never borrow
+    # from each other: donors are chosen among plants with no order at risk for the item
+    # first, then among the others that have not borrowed it; a plant that lends covers its
+    # own orders from its own stock.
     short: dict[int, set[int]] = defaultdict(set)
     for line in found.lines:
         short[line.item.pk].add(line.order.plant_id)
     spare_by_item: dict[int, dict[int, Decimal]] = {}
+    lenders: dict[int, set[int]] = defaultdict(set)
+    borrowers: dict[int, set[int]] = defaultdict(set)
     for line in found.lines:
         order, item, open_qty = line.order, line.item, line.open_qty
-        spare = spare_by_item.setdefault(item.pk, _spare_stock(item, short[item.pk]))
-        if spare:
-            plant_id = max(spare, key=lambda p: (spare[p], -p))
+        if order.plant_id in lenders[item.pk]:
+            continue
+        spare = spare_by_item.setdefault(item.pk, _spare_stock(item, set()))
+        candidates = {
+            p: q for p, q in spare.items() if p != order.plant_id and p not in borrowers[item.pk]
+        }
+        if candidates:
+            plant_id = max(candidates, key=lambda p: (p not in short[item.pk], candidates[p], -p))
             qty = min(spare[plant_id], open_qty)
             spare[plant_id] -= qty  # the next order does not count the same stock twice
             if spare[plant_id] <= 0:
                 del spare[plant_id]
+            lenders[item.pk].add(plant_id)
+            borrowers[item.pk].add(order.plant_id)
             line.proposal = ProposalKind.REALLOCATION
             line.from_plant = plants[plant_id]
             line.proposal_qty = qty

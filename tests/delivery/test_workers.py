@@ -211,6 +211,11 @@ def test_redis_stopped_while_events_arrive_then_delivered_when_it_returns(privat
         # The producer's URL: with the Django namespace, Celery 5.5 keeps reading
         # CELERY_BROKER_URL for ``broker_url``; ``broker_write_url`` is what it sends with.
         app.conf.broker_write_url = private_redis.url
+        # A process configured for the filesystem broker also names its transport class
+        # (interlock.fsbroker), which would override the URL's scheme; read, like the URL,
+        # under the Django namespace.
+        transport = app.conf.get("CELERY_BROKER_TRANSPORT")
+        app.conf["CELERY_BROKER_TRANSPORT"] = None
         _forget_connections(app)
         try:
             private_redis.stop()
@@ -234,6 +239,7 @@ def test_redis_stopped_while_events_arrive_then_delivered_when_it_returns(privat
                 _kill(worker)
         finally:
             app.conf.broker_write_url = None
+            app.conf["CELERY_BROKER_TRANSPORT"] = transport
             _forget_connections(app)
         rx = server.receiver
         assert OutboxMessage.objects.filter(system=erp, status="delivered").count() == 30
