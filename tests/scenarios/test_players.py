@@ -154,7 +154,8 @@ def test_scenarios_3_and_6_to_9_play_on_a_live_demo(live_demo):
     assert s7.proposal_state == "approved"
     # Every plant has an order at risk: a plant lends or borrows, never both.
     moves = s7.lines.exclude(from_plant=None).values_list("from_plant_id", "plant_id")
-    assert moves and not {src for src, _ in moves} & {dst for _, dst in moves}
+    assert moves
+    assert not {src for src, _ in moves} & {dst for _, dst in moves}
 
     assert played[8].facts["order"] in played[8].facts["capacity"]["orders_at_risk"]
     assert Exposure.objects.filter(correlation_id__startswith="s8-").exists()

@@ -280,33 +280,42 @@ def _receive_purchased_lots(ctx: BatchContext, event: Event, asn, lines: list[As
     for line in lines:
         if not line.supplier_lot or get_lot(ctx, asn.plant_id, line.supplier_lot) is not None:
             continue
-        lot = Lot(
-            plant=asn.plant,
-            number=line.supplier_lot,
-            item=line.item,
-            qty=line.qty,
-            uom=line.uom,
-            supplier=asn.supplier,
-            supplier_lot=line.supplier_lot,
-        )
-        save_new(lot)
-        ctx.audit(
-            lot,
-            transition="create",
-            source="",
-            target=lot.status,
-            correlation_id=event.correlation_id,
+        receive_purchased_lot(
+            ctx,
+            event,
+            Lot(
+                plant=asn.plant,
+                number=line.supplier_lot,
+                item=line.item,
+                qty=line.qty,
+                uom=line.uom,
+                supplier=asn.supplier,
+                supplier_lot=line.supplier_lot,
+            ),
             reason=f"received with ASN {asn.number} from {asn.supplier.code}",
-            field_name="status",
         )
-        register_lot(ctx, lot)
-        ctx.transition(
-            lot,
-            "send_to_inspection",
-            event=event,
-            reason="purchased lot waits for incoming inspection",
-        )
-        sequencing.fulfil(ctx, key_lot(asn.plant.code, lot.number))
+
+
+def receive_purchased_lot(ctx: BatchContext, event: Event, lot: Lot, *, reason: str) -> Lot:
+    """Store a new purchased ``lot`` (audited with ``reason``), send it to incoming
+    inspection and release the events parked for it: how an ASN receipt and a supplier
+    goods receipt both bring a lot in."""
+    save_new(lot)
+    ctx.audit(
+        lot,
+        transition="create",
+        source="",
+        target=lot.status,
+        correlation_id=event.correlation_id,
+        reason=reason,
+        field_name="status",
+    )
+    register_lot(ctx, lot)
+    ctx.transition(
+        lot, "send_to_inspection", event=event, reason="purchased lot waits for incoming inspection"
+    )
+    sequencing.fulfil(ctx, key_lot(lot.plant.code, lot.number))
+    return lot
 
 
 @handles("asn.delayed")

@@ -16,12 +16,11 @@ from plants.models.base import CODE_RE
 
 from ...choices import AsnState
 from ...models import Event, GoodsReceipt, Lot
-from .. import sequencing
 from ..context import BatchContext
 from ..normalize import Reason
-from ..world import Step, dec, get_item, get_lot, get_uom, key_lot, register_lot, save_new
+from ..world import Step, dec, get_item, get_lot, get_uom, save_new
 from . import handles
-from .inventory import _asn, _supplier
+from .inventory import _asn, _supplier, receive_purchased_lot
 
 
 def _refuse(ctx: BatchContext, event: Event, code: str, path: str, message: str, found) -> None:
@@ -112,22 +111,12 @@ def _new_lot(ctx: BatchContext, event: Event, supplier, item, qty, uom) -> Lot:
         supplier_lot=p["lot"],
         expires_on=parse_date(p["expires_on"]) if p.get("expires_on") else None,
     )
-    save_new(lot)
-    ctx.audit(
+    return receive_purchased_lot(
+        ctx,
+        event,
         lot,
-        transition="create",
-        source="",
-        target=lot.status,
-        correlation_id=event.correlation_id,
         reason=f"goods receipt {p['receipt']} from {supplier.code}: {qty.normalize():f} {uom.code}",
-        field_name="status",
     )
-    register_lot(ctx, lot)
-    ctx.transition(
-        lot, "send_to_inspection", event=event, reason="purchased lot waits for incoming inspection"
-    )
-    sequencing.fulfil(ctx, key_lot(event.plant.code, lot.number))
-    return lot
 
 
 def _update_lot(ctx: BatchContext, event: Event, lot: Lot, qty) -> None:
