@@ -137,6 +137,31 @@ def actor_identity(actor: Any) -> tuple[Any, str]:
     return None, str(getattr(actor, "username", None) or actor)
 
 
+def audit_step(
+    obj: models.Model,
+    *,
+    actor: Any,
+    transition: str,
+    source: str,
+    target: str,
+    reason: str,
+    correlation_id: str | None = None,
+) -> None:
+    """One audit record of a person's or system's step on ``obj`` that is not a row
+    transition of :func:`transition_apply` (a task's claim, a reconciliation run's start)."""
+    user, label = actor_identity(actor)
+    audit_record(
+        obj,
+        actor=user,
+        actor_label=label,
+        transition=transition,
+        source=source,
+        target=target,
+        reason=reason[:2000],
+        correlation_id=correlation_id or str(uuid.uuid4()),
+    ).save()
+
+
 def _plant_id(obj: models.Model) -> int | None:
     if getattr(obj, "plant_id", None) is not None:
         return obj.plant_id

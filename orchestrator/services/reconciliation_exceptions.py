@@ -24,7 +24,6 @@ from interlock.errors import DomainError, ErrorDetail, NotAllowed
 from plants.models import Plant
 from plants.selectors import site_parameter
 
-from ..ingest.context import audit_record
 from ..models import OutboxMessage
 from ..models.reconciliation import (
     ExceptionState,
@@ -32,7 +31,8 @@ from ..models.reconciliation import (
     ReconciliationRun,
 )
 from ..models.tasks import ACTIVE_STATES, TaskKind
-from .lifecycle import actor_identity, transition_apply
+from .lifecycle import audit_step as _audit_step
+from .lifecycle import transition_apply
 from .outbox import outbox_system_for, outbox_wake_on_commit
 from .reconciliation_compare import POSTED_STATES, Difference, qty_text
 from .roles import holds_role
@@ -46,17 +46,15 @@ def audit_step(
 ) -> None:
     """One audit record of a reconciliation step (a run's start and finish, an
     exception's transitions outside ``transition_apply``)."""
-    user, label = actor_identity(actor)
-    audit_record(
+    _audit_step(
         obj,
-        actor=user,
-        actor_label=label,
+        actor=actor,
         transition=transition,
         source=source,
         target=target,
-        reason=reason[:2000],
+        reason=reason,
         correlation_id=cid,
-    ).save()
+    )
 
 
 def _run_name(run: ReconciliationRun) -> str:

@@ -33,7 +33,7 @@ from plants.models import Membership
 
 from ..ingest.context import audit_record
 from ..models.tasks import ACTIVE_STATES, Task, TaskKind, TaskState
-from .lifecycle import actor_identity, transition_apply
+from .lifecycle import actor_identity, audit_step, transition_apply
 from .roles import RULE_ROLES, holds_role
 from .tasks_mail import MAIL_TASK as MAIL_TASK
 from .tasks_mail import escalation_role_for, tasks_mail_wake
@@ -201,17 +201,15 @@ def open_task_in_batch(
 
 
 def _audit(task: Task, *, actor: Any, transition: str, source: str, target: str, reason: str):
-    user, label = actor_identity(actor)
-    audit_record(
+    audit_step(
         task,
-        actor=user,
-        actor_label=label,
+        actor=actor,
         transition=transition,
         source=source,
         target=target,
-        reason=reason[:2000],
-        correlation_id=task.correlation_id or str(uuid.uuid4()),
-    ).save()
+        reason=reason,
+        correlation_id=task.correlation_id,
+    )
 
 
 def open_task(
