@@ -21,16 +21,15 @@ the event's id: the handler computes it once, for the rules' facts and for these
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from ..ingest.context import TransitionRefused
-from ..models import ApprovalRequest, Exposure, Notification, OutboxMessage, ProposalKind
+from ..models import Exposure, Notification, OutboxMessage, ProposalKind
 from ..models.notifications import NotificationKind
 from ..services.exposures import Found
 from ..services.tasks import open_task_in_batch
 from . import ActionContext, implements
-from .records import _key, _outbox_system
+from .records import _key, _outbox_system, new_approval_request
 
 
 def _post(a: ActionContext, message: str, payload: dict[str, Any], *parts: str) -> str:
@@ -194,18 +193,7 @@ def approve_proposals(a: ActionContext) -> dict:
     if not proposals:
         return {"exposure": exposure.pk, "result": "nothing proposed"}
     minutes = params.get("timeout_minutes")
-    request = ApprovalRequest(
-        plant=a.event.plant,
-        role=params["role"],
-        reason=params["reason"][:500],
-        escalate_to=params.get("escalate_to", ""),
-        due_at=a.ctx.now + dt.timedelta(minutes=minutes) if minutes else None,
-        event=a.event,
-        rule=a.rule,
-        correlation_id=a.event.correlation_id,
-        created_at=a.ctx.now,
-    )
-    request.save()  # the exposure and the task link to it (a buffered row has no key)
+    request = new_approval_request(a, params["reason"])
     try:
         a.ctx.transition(exposure, "propose", event=a.event, reason=params["reason"][:300])
     except TransitionRefused as exc:  # pragma: no cover - checked above

@@ -232,20 +232,7 @@ def require_approval(a: ActionContext) -> dict:
         gate.reason = params["reason"][:300]
         gate.rule = a.rule[:200]
         a.ctx.mark(gate, "waits_for", "reason", "rule")
-    request = ApprovalRequest(
-        plant=a.event.plant,
-        role=params["role"],
-        reason=params["reason"][:500],
-        escalate_to=params.get("escalate_to", ""),
-        due_at=a.ctx.now + dt.timedelta(minutes=minutes) if minutes else None,
-        order=a.step.order,
-        gate=gate,
-        event=a.event,
-        rule=a.rule,
-        correlation_id=a.event.correlation_id,
-        created_at=a.ctx.now,
-    )
-    request.save()  # a few per order; the task links to it (a buffered row has no key)
+    request = new_approval_request(a, params["reason"], order=a.step.order, gate=gate)
     _task(
         a,
         role=params["role"],
@@ -321,3 +308,25 @@ def open_task(a: ActionContext) -> dict:
         escalate_to=params.get("escalate_to", ""),
     )
     return {"task": params["role"], "result": "opened" if opened else "exists"}
+
+
+def new_approval_request(a: ActionContext, reason: str, **links) -> ApprovalRequest:
+    """Save the approval request an action asks a role for (``params``: role,
+    escalate_to, timeout_minutes), linked to the event and to ``links``. Saved at once,
+    not buffered: the task and the records that point at it need its key."""
+    params = a.action.params
+    minutes = params.get("timeout_minutes")
+    request = ApprovalRequest(
+        plant=a.event.plant,
+        role=params["role"],
+        reason=reason[:500],
+        escalate_to=params.get("escalate_to", ""),
+        due_at=a.ctx.now + dt.timedelta(minutes=minutes) if minutes else None,
+        event=a.event,
+        rule=a.rule,
+        correlation_id=a.event.correlation_id,
+        created_at=a.ctx.now,
+        **links,
+    )
+    request.save()
+    return request

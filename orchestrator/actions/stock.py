@@ -9,14 +9,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from ..ingest.context import TransitionRefused
-from ..models import ApprovalRequest, CycleCount, OutboxMessage
+from ..models import CycleCount, OutboxMessage
 from ..services.counts import adjustment_payload
 from ..services.tasks import open_task_in_batch
 from . import ActionContext, implements
-from .records import _key, _outbox_system
+from .records import _key, _outbox_system, new_approval_request
 
 
 def _count(a: ActionContext) -> CycleCount | None:
@@ -69,18 +67,7 @@ def hold_count_for_approval(a: ActionContext) -> dict:
     reason = params["reason"]
     a.ctx.transition(count, "request_approval", event=a.event, reason=reason)
     minutes = params.get("timeout_minutes")
-    request = ApprovalRequest(
-        plant=a.event.plant,
-        role=params["role"],
-        reason=f"count {count.number}: {reason}"[:500],
-        escalate_to=params.get("escalate_to", ""),
-        due_at=a.ctx.now + dt.timedelta(minutes=minutes) if minutes else None,
-        event=a.event,
-        rule=a.rule,
-        correlation_id=a.event.correlation_id,
-        created_at=a.ctx.now,
-    )
-    request.save()  # once per count; its task links to it (a buffered row has no key)
+    request = new_approval_request(a, f"count {count.number}: {reason}")
     open_task_in_batch(
         a.ctx,
         plant=a.event.plant,
