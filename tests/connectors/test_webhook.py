@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 
 import pytest
 
+from connectors.inbound import webhook as webhook_module
 from connectors.inbound.webhook import sign
 from connectors.services import webhook_secret_issue, webhook_secret_revoke
 from interlock.errors import Conflict
@@ -82,9 +84,14 @@ def test_missing_headers_are_named(world, secret, send, headers, code):
     assert response.json()["code"] == code
 
 
-def test_a_stale_timestamp_is_refused_even_with_a_valid_signature(world, secret, send, settings):
+def test_a_stale_timestamp_is_refused_even_with_a_valid_signature(
+    world, secret, send, settings, monkeypatch
+):
     settings.INTERLOCK_WEBHOOK_TOLERANCE_SECONDS = 300
-    stale = int(time.time()) - 301
+    # The server's clock is pinned: a real one may tick past a second boundary mid-request.
+    now = float(int(time.time()))
+    monkeypatch.setattr(webhook_module, "time", SimpleNamespace(time=lambda: now))
+    stale = int(now) - 301
     response = send(_release(), secret=secret[1], timestamp=stale)
     assert response.status_code == 401
     detail = response.json()["details"][0]
