@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.utils import timezone
 
+from connectors.httpclient import http_client
 from interlock.env import env_str
 
 from . import oauth2
@@ -87,7 +88,7 @@ class RestConnector(Connector):
                 code="config_error",
             )
         timeout = float(system.timeout_seconds)
-        self.client = httpx.Client(
+        self.client = http_client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             headers={"User-Agent": "Interlock-outbound/1"},

@@ -28,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from connectors.httpclient import http_client
+
 #: Tryton exception names that are a business answer, not a failure of the call.
 USER_ERRORS = frozenset({"UserError", "UserWarning", "AccessError", "ValidationError"})
 TRANSIENT_ERRORS = frozenset({"ConcurrencyException", "TimeoutException"})
@@ -124,7 +126,7 @@ class TrytonClient:
         self.url = url.rstrip("/") + "/rpc/"
         self.login = login
         self.password = password
-        self.client = httpx.Client(
+        self.client = http_client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             headers={"User-Agent": "Interlock-tryton/1"},
         )

@@ -220,3 +220,26 @@ def test_oauth2_needs_a_token_url():
     )
     with pytest.raises(Exception, match="token endpoint"):
         system.full_clean()
+
+
+def test_connectors_share_one_tls_context_built_once(server, system, monkeypatch):
+    """Building a TLS context loads the whole CA bundle (~21 CPU-ms): a delivery run builds
+    a connector, so each run must reuse the process's context, and still deliver."""
+    from connectors import httpclient
+
+    built = []
+    real = httpclient.httpx.create_ssl_context
+
+    def counting(*args, **kwargs):
+        built.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(httpclient, "_context", None)
+    monkeypatch.setattr(httpclient.httpx, "create_ssl_context", counting)
+    for _ in range(3):
+        connector = RestConnector(system)
+        try:
+            assert connector.send([message({})])[0].status == "applied"
+        finally:
+            connector.close()
+    assert len(built) == 1
