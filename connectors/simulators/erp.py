@@ -396,6 +396,16 @@ class ErpSimulator(base.Simulator):
             qty, uom = world.to_canonical(qty, str(p["uom"]))
         else:
             uom = ""
+        row = db.execute(
+            "SELECT qty FROM stock WHERE plant = ? AND item = ?", (source, item)
+        ).fetchone()
+        on_hand = Decimal(row["qty"]) if row else Decimal(0)
+        if qty > on_hand:
+            # A transfer order is refused for stock the sending plant does not have.
+            raise base.Rejected(
+                f"stock.transfer of {_text(qty)} {uom or ''} {item} from {source}: only "
+                f"{_text(on_hand)} on hand there".replace("  ", " ")
+            )
         left = self._move(db, source, item, -qty, uom)
         arrived = self._move(db, target, item, qty, uom)
         reference = f"TR-{target}-{self._next(db, f'tr:{target}'):06d}"

@@ -261,6 +261,19 @@ def test_an_approved_reallocation_moves_stock_between_plants_once(start):
         "stock.transfer", "t-2", {"item": "P3-4711", "qty": 1, "from_plant": "P3", "to_plant": "P3"}
     )
     assert call(f"{url}/messages", same)[1]["status"] == "rejected"
+    # More than the sending plant has on hand: refused, and no stock moves.
+    left = float(stock(url, "P1", "CMP-4711"))
+    too_much = message(
+        "stock.transfer",
+        "t-3",
+        {"item": "P3-4711", "qty": left + 1, "uom": "EA", "from_plant": "P1", "to_plant": "P3"},
+        plant="P3",
+    )
+    refused = call(f"{url}/messages", too_much)[1]
+    assert refused["status"] == "rejected"
+    assert "on hand" in refused["error"]
+    assert float(stock(url, "P1", "CMP-4711")) == left
+    assert float(stock(url, "P3", "CMP-4711")) == p3 + 60
 
 
 def test_an_approved_move_replans_a_released_order_at_the_alternate(start):
