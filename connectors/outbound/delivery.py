@@ -37,7 +37,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
@@ -107,6 +107,16 @@ def claim(
     before when ``retried``); returns them and the lease that fences their recording."""
     now = timezone.now()
     lease = now + dt.timedelta(seconds=lease_seconds)
+    if connection.vendor == "postgresql":
+        # One statement: pick (SKIP LOCKED), lease and return them with their former status.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_SQL.format(attempts="> 0" if retried else "= 0"),
+                [system.pk, now, now, limit, lease],
+            )
+            rows = cursor.fetchall()
+            _log_lost(rows, system, now)
+        return _claimed([pk for pk, _ in rows]), lease
     qs = OutboxMessage.objects.filter(_due(now), system=system)
     qs = qs.filter(attempts__gt=0) if retried else qs.filter(attempts=0)
     with transaction.atomic():
@@ -118,21 +128,44 @@ def claim(
         if not rows:
             return [], lease
         ids = [pk for pk, _ in rows]
-        lost = [pk for pk, status in rows if status == OutboxStatus.IN_FLIGHT]
-        if lost:
-            # The worker holding these died mid-delivery: keep that attempt on record.
-            _log_attempts(
-                dict.fromkeys(lost),
-                system=system,
-                now=now,
-                outcome=AttemptOutcome.TRANSIENT,
-                error="worker lost: lease expired before the outcome was recorded",
-            )
+        _log_lost(rows, system, now)
         OutboxMessage.objects.filter(pk__in=ids).update(
             status=OutboxStatus.IN_FLIGHT, locked_until=lease
         )
-    claimed = list(OutboxMessage.objects.filter(pk__in=ids).select_related("plant").order_by("id"))
-    return claimed, lease
+    return _claimed(ids), lease
+
+
+_OUTBOX = OutboxMessage._meta.db_table
+#: The claim on PostgreSQL (``_due`` and the partial ``outbox_due_idx``); ``{attempts}`` is
+#: ``= 0`` (first attempts) or ``> 0`` (retries, sent alone).
+_CLAIM_SQL = (
+    f"WITH due AS (SELECT id, status FROM {_OUTBOX} "  # noqa: S608 - table name only
+    "WHERE system_id = %s AND ((status = 'pending' AND next_attempt_at <= %s) "
+    "OR (status = 'in_flight' AND locked_until < %s)) AND attempts {attempts} "
+    "ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+    f"UPDATE {_OUTBOX} AS o SET status = 'in_flight', locked_until = %s "
+    "FROM due WHERE o.id = due.id RETURNING o.id, due.status"
+)
+
+
+def _log_lost(rows: list[tuple[int, str]], system: ConnectedSystem, now: dt.datetime) -> None:
+    """Claimed rows that were in flight: the worker holding them died mid-delivery, so
+    keep that attempt on record."""
+    lost = [pk for pk, status in rows if status == OutboxStatus.IN_FLIGHT]
+    if lost:
+        _log_attempts(
+            dict.fromkeys(lost),
+            system=system,
+            now=now,
+            outcome=AttemptOutcome.TRANSIENT,
+            error="worker lost: lease expired before the outcome was recorded",
+        )
+
+
+def _claimed(ids: list[int]) -> list[OutboxMessage]:
+    if not ids:
+        return []
+    return list(OutboxMessage.objects.filter(pk__in=ids).select_related("plant").order_by("id"))
 
 
 def _log_attempts(
@@ -146,6 +179,8 @@ def _log_attempts(
     duration_ms: int = 0,
     batch: uuid.UUID | None = None,
 ) -> None:
+    if not receipts:
+        return
     counts = dict(
         DeliveryAttempt.objects.filter(message_id__in=list(receipts))
         .values("message_id")
@@ -158,27 +193,58 @@ def _log_attempts(
         row_error = error
         code = status_code
         if receipt is not None:
-            row_outcome = {
-                "applied": AttemptOutcome.DELIVERED,
-                "duplicate": AttemptOutcome.DUPLICATE,
-                "rejected": AttemptOutcome.REJECTED,
-            }[receipt.status]
+            row_outcome = _RECEIPT_OUTCOMES[receipt.status]
             row_error = receipt.error or ""
             code = receipt.status_code
-        rows.append(
-            DeliveryAttempt(
-                message_id=pk,
-                system=system,
-                number=counts.get(pk, 0) + 1,
-                attempted_at=now,
-                outcome=row_outcome,
-                status_code=code,
-                error=(row_error or "")[:4000],
-                duration_ms=duration_ms,
-                batch=batch,
-            )
+        rows.append((pk, counts.get(pk, 0) + 1, row_outcome, code, (row_error or "")[:4000]))
+    if bulksql.inserts_in_one(DeliveryAttempt):
+        # One statement of plain values: a batch's attempts are the delivery's hottest write.
+        n = len(rows)
+        bulksql.pg_insert(
+            DeliveryAttempt,
+            _ATTEMPT_COLUMNS,
+            [
+                *(list(column) for column in zip(*rows, strict=True)),
+                [system.pk] * n,
+                [now.isoformat()] * n,
+                [duration_ms] * n,
+                [str(batch) if batch else None] * n,
+            ],
+            "",
         )
-    DeliveryAttempt.objects.bulk_create(rows)
+        return
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(
+            message_id=pk,
+            system=system,
+            number=number,
+            attempted_at=now,
+            outcome=row_outcome,
+            status_code=code,
+            error=row_error,
+            duration_ms=duration_ms,
+            batch=batch,
+        )
+        for pk, number, row_outcome, code, row_error in rows
+    )
+
+
+_RECEIPT_OUTCOMES = {
+    "applied": AttemptOutcome.DELIVERED,
+    "duplicate": AttemptOutcome.DUPLICATE,
+    "rejected": AttemptOutcome.REJECTED,
+}
+_ATTEMPT_COLUMNS = (
+    "message_id",
+    "number",
+    "outcome",
+    "status_code",
+    "error",
+    "system_id",
+    "attempted_at",
+    "duration_ms",
+    "batch",
+)
 
 
 def _throttled_attempts(rows: list[OutboxMessage]) -> dict[int, int]:

@@ -43,6 +43,15 @@ def test_rows_travel_in_batches_with_references_and_one_effect_each(erp, plant, 
     assert row.attempts == 1
     attempt = DeliveryAttempt.objects.get(message=row)
     assert (attempt.outcome, attempt.status_code, attempt.number) == ("delivered", 200, 1)
+    # One attempt row per message, written set-wise: each request's rows share its batch id,
+    # the system and the time it started; the time is before the row was delivered.
+    attempts = DeliveryAttempt.objects.filter(message__in=rows)
+    assert attempts.count() == 250
+    assert attempts.values("batch").distinct().count() == 3
+    assert set(attempts.values_list("system_id", "error", "number")) == {(erp.pk, "", 1)}
+    assert attempt.batch is not None
+    assert attempt.attempted_at <= row.delivered_at
+    assert attempt.duration_ms >= 0
 
 
 def test_backoff_grows_between_attempts_and_retry_after_is_honoured(erp, plant, receiver):
