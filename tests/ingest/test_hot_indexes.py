@@ -119,3 +119,17 @@ def test_the_outbox_s_dead_letters_and_due_rows_keep_their_indexes():
         .order_by()
     )
     assert "outbox_due_idx" in _plan(backlog)
+
+
+@pytest.mark.parametrize(
+    "model_name", ["productionorder", "operation", "ordercomponent", "lotorderlink"]
+)
+def test_order_tables_leave_room_for_hot_updates(model_name):
+    """Migration ``0021_perfm_fillfactor``: the rows the event path updates in place get
+    their next version in the same page (a HOT update, no index entries)."""
+    from django.apps import apps
+
+    table = apps.get_model("orchestrator", model_name)._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [table])
+        assert "fillfactor=70" in (cursor.fetchone()[0] or [])
