@@ -62,11 +62,13 @@ class InboundMessage(models.Model):
     plant_code = models.CharField(max_length=100, blank=True, help_text="As sent.")
     event_type = models.CharField(max_length=100, blank=True, help_text="As sent.")
     message_id = models.CharField(max_length=200, blank=True)
+    # Indexed for the trace (exact match); its ``varchar_pattern_ops`` twin is dropped
+    # (migration 0020: no query matches a prefix).
     correlation_id = models.CharField(max_length=100, db_index=True)
     body = models.JSONField()
     status = models.CharField(
         max_length=20, choices=MessageStatus.choices, default=MessageStatus.RECEIVED
-    )  # indexed by ``inbound_status_received`` (status first)
+    )  # indexed by ``inbound_status_received`` (status first, the rare states only)
     reasons = models.JSONField(default=list, blank=True)
     event = models.ForeignKey(
         "orchestrator.Event",
@@ -100,8 +102,14 @@ class InboundMessage(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [
-            # recovery (received, oldest first) and the workbench's attention filters
-            models.Index(fields=["status", "received_at"], name="inbound_status_received"),
+            # recovery (received, oldest first) and the workbench's attention filters. Not
+            # the common outcomes: the outcome UPDATE of an accepted message (and the insert
+            # of a duplicate) adds no entry here.
+            models.Index(
+                fields=["status", "received_at"],
+                name="inbound_status_received",
+                condition=~models.Q(status__in=["accepted", "duplicate"]),
+            ),
             # the workbench's "replayed" subquery (replay_of = outer pk)
             models.Index(
                 fields=["replay_of"],
@@ -127,8 +135,15 @@ class Event(PlantBound, models.Model):
     """A canonical business event: mapped to canonical codes, valid against its JSON Schema,
     unique by its business key (the idempotency ledger)."""
 
-    plant = models.ForeignKey("plants.Plant", on_delete=models.PROTECT, related_name="+")
+    plant = models.ForeignKey(
+        "plants.Plant",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # the prefix of ``event_plant_type_received``
+    )
     system = models.ForeignKey("plants.ConnectedSystem", on_delete=models.PROTECT, related_name="+")
+    # ``event_type``, ``correlation_id`` and ``idempotency_key`` are searched by equality only:
+    # their ``varchar_pattern_ops`` twins (for LIKE 'prefix%') are dropped (migration 0020).
     event_type = models.CharField(max_length=100, db_index=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField()
@@ -137,13 +152,12 @@ class Event(PlantBound, models.Model):
     payload_hash = models.CharField(max_length=64)
     payload = models.JSONField(help_text="Canonical payload (after site mapping).")
     status = models.CharField(
-        max_length=20, choices=EventStatus.choices, default=EventStatus.ACCEPTED, db_index=True
-    )
+        max_length=20, choices=EventStatus.choices, default=EventStatus.ACCEPTED
+    )  # indexed by ``event_open`` (not applied), with ``waiting_for``
     reasons = models.JSONField(default=list, blank=True)
     waiting_for = models.CharField(
         max_length=300,
         blank=True,
-        db_index=True,
         help_text="Prerequisite key a parked event waits for, e.g. 'order-acknowledged:P1:WO-1001'.",
     )
     parked_at = models.DateTimeField(null=True, blank=True)
@@ -158,6 +172,14 @@ class Event(PlantBound, models.Model):
         indexes = [
             models.Index(
                 fields=["plant", "event_type", "received_at"], name="event_plant_type_received"
+            ),
+            # Events that are not applied (parked, quarantined, escalated, discarded): the
+            # sequencer's parked events of a key, escalation, the workbench and exception
+            # lists. Applied events, nearly all of them, never enter it.
+            models.Index(
+                fields=["status", "waiting_for"],
+                name="event_open",
+                condition=~models.Q(status="applied"),
             ),
         ]
         permissions = [

@@ -47,6 +47,8 @@ class OutboxMessage(PlantBound, models.Model):
     )
     message_type = models.CharField(max_length=100)
     payload = models.JSONField(default=dict, blank=True)
+    # Equality only (the claim's ON CONFLICT, the trace): the ``varchar_pattern_ops`` twins of
+    # this index and of ``correlation_id``'s are dropped (migration 0020).
     idempotency_key = models.CharField(max_length=600, unique=True)
     event = models.ForeignKey(
         "orchestrator.Event", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -54,8 +56,8 @@ class OutboxMessage(PlantBound, models.Model):
     rule = models.CharField(max_length=200, blank=True)
     correlation_id = models.CharField(max_length=100, db_index=True)
     status = models.CharField(
-        max_length=20, choices=OutboxStatus.choices, default=OutboxStatus.PENDING, db_index=True
-    )
+        max_length=20, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )  # due rows: ``outbox_due_idx``; dead letters: ``outbox_dead``
     created_at = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -76,6 +78,10 @@ class OutboxMessage(PlantBound, models.Model):
                 fields=["system", "next_attempt_at"],
                 name="outbox_due_idx",
                 condition=models.Q(status__in=["pending", "in_flight"]),
+            ),
+            # The dead-letter queue, newest first (delivered rows, nearly all, never enter it).
+            models.Index(
+                fields=["created_at"], name="outbox_dead", condition=models.Q(status="dead")
             ),
         ]
 
