@@ -49,8 +49,8 @@ def freeze(value: Any) -> Any:
     if kind is str:
         return value
     if kind is float:
-        if value == 0.0:  # 0.0 == -0.0, but 1.0 / x tells them apart
-            return (float, math.copysign(1.0, value))
+        if value == 0.0:  # 0.0 == -0.0, but 1.0 / x tells them apart; three parts: no
+            return (float, 0.0, math.copysign(1.0, value))  # other float's key is equal
         return (float, value)
     if kind is bool or kind is int or kind is dt.datetime or kind is bytes:
         return (kind, value)  # True == 1 == 1.0 in Python, not in CEL
