@@ -49,8 +49,8 @@ def freeze(value: Any) -> Any:
     if kind is str:
         return value
     if kind is float:
-        if value == 0.0:  # 0.0 == -0.0, but 1.0 / x tells them apart
-            return (float, math.copysign(1.0, value))
+        if value == 0.0:  # 0.0 == -0.0, but 1.0 / x tells them apart; three parts: no
+            return (float, 0.0, math.copysign(1.0, value))  # other float's key is equal
         return (float, value)
     if kind is bool or kind is int or kind is dt.datetime or kind is bytes:
         return (kind, value)  # True == 1 == 1.0 in Python, not in CEL
@@ -63,25 +63,59 @@ def freeze(value: Any) -> Any:
     raise Unkeyable(kind.__name__)
 
 
+#: Not computed yet (a cache miss), distinct from :data:`MISSING` (computed: absent).
+_UNSET: Any = object()
+#: A slot whose value :func:`freeze` does not know: no memo key holding it can be built.
+UNKEYABLE: Any = type("Unkeyable", (), {"__repr__": lambda self: "UNKEYABLE"})()
+
+#: One value an expression can read, as a memo key part (:meth:`Bindings.frozen`): a
+#: declared name (``"event.qty"``), ``(map, key)`` for an entry of ``plant``, ``(map,
+#: None)`` for a whole map, ``("_", name)`` for whether ``name`` is present (``has()``),
+#: ``("_", None)`` for the whole presence map. ``results`` is no slot: it changes while
+#: a rule set runs (``rules.evaluation.RulePlan``).
+Slot = Any
+
+
+def slots_of(reads: Reads) -> tuple[Slot, ...]:
+    """The slots of everything ``reads`` covers except ``results``, in a fixed order."""
+    slots: list[Slot] = list(reads.names)
+    for variable, keys in reads.maps:
+        if variable == "results":
+            continue
+        if keys is None:
+            slots.append((variable, None))
+        else:
+            slots.extend((variable, k) for k in keys)
+    return tuple(slots)
+
+
 class Bindings:
     """The variables of one evaluation context (see ``CelEnvironment.bind``), converted on
     first read and kept for the other rules and rule sets of the same event."""
 
-    __slots__ = ("_frozen", "_values", "context", "env", "now")
+    __slots__ = ("_frozen", "_now", "_values", "context", "env", "unkeyable")
 
     def __init__(self, env: CelEnvironment, context: Mapping[str, Any]) -> None:
         self.env = env
         self.context = context
-        self.now = _parse_timestamp(context.get("now") or dt.datetime.now(dt.UTC))
+        self._now: dt.datetime | None = None
         self._values: dict[Any, Any] = {}
         self._frozen: dict[Any, Any] = {}
+        #: Some slot froze to :data:`UNKEYABLE` (then keys are checked for it).
+        self.unkeyable = False
+
+    @property
+    def now(self) -> dt.datetime:
+        """The evaluation time: the context's ``now``, else the clock at the first read."""
+        if self._now is None:
+            self._now = _parse_timestamp(self.context.get("now") or dt.datetime.now(dt.UTC))
+        return self._now
 
     def value(self, name: str) -> Any:
         """The CEL value of a declared variable (``event.qty``), or :data:`MISSING`."""
-        try:
-            return self._values[name]
-        except KeyError:
-            pass
+        value = self._values.get(name, _UNSET)
+        if value is not _UNSET:
+            return value
         if name == "now":
             value = self.now
         else:
@@ -90,7 +124,9 @@ class Bindings:
             if source is not None:
                 root, path, convert = source
                 node = self.context.get(root)
-                if node:  # no order/lot/inspection for this event: nothing of it is bound
+                # No order/lot/inspection for this event: nothing of it is bound. (Not
+                # ``if node``: that would ask a lazily built ``Facts`` for its length.)
+                if node is not None:
                     for part in path:
                         node = node.get(part) if isinstance(node, Mapping) else None
                         if node is None:
@@ -103,10 +139,9 @@ class Bindings:
     def entry(self, variable: str, key: str) -> Any:
         """One entry of the ``plant`` map (or of the context's ``results``), converted."""
         slot = (variable, key)
-        try:
-            return self._values[slot]
-        except KeyError:
-            pass
+        value = self._values.get(slot, _UNSET)
+        if value is not _UNSET:
+            return value
         top = self.context.get(variable) or {}
         value = to_cel_value(top[key]) if key in top else MISSING
         self._values[slot] = value
@@ -150,32 +185,34 @@ class Bindings:
                 data[variable] = {k: v for k, v in entries.items() if v is not MISSING}
         return data
 
-    def _frozen_value(self, slot: Any, value: Any) -> Any:
-        try:
-            return self._frozen[slot]
-        except KeyError:
-            frozen = self._frozen[slot] = freeze(value)
-            return frozen
+    def frozen(self, slots: tuple[Slot, ...]) -> list[Any]:
+        """The memo key part of each slot (:func:`freeze` of its value), computed once per
+        event; :data:`UNKEYABLE` for a value :func:`freeze` does not know."""
+        known = self._frozen
+        out = []
+        for slot in slots:
+            part = known.get(slot, _UNSET)
+            if part is _UNSET:
+                part = known[slot] = self._freeze_slot(slot)
+            out.append(part)
+        return out
 
-    def key(self, reads: Reads, results: Mapping[str, Any]) -> tuple:
-        """Every value ``reads`` covers, frozen: the memo key (raises :class:`Unkeyable`)."""
-        parts: list[Any] = [self._frozen_value(n, self.value(n)) for n in reads.names]
-        for variable, keys in reads.maps:
-            if variable == "results":
-                if keys is None:
-                    parts.append(freeze(to_cel_value(dict(results))))
-                else:
-                    parts.extend(freeze(results.get(k, MISSING)) for k in keys)
-            elif variable == PRESENCE_VARIABLE:
-                presence = self.presence(keys)
-                parts.append(tuple(presence.items()))
-            elif keys is None:
-                parts.append(self._frozen_value((variable, None), self.whole(variable)))
-            else:
-                parts.extend(
-                    self._frozen_value((variable, k), self.entry(variable, k)) for k in keys
-                )
-        return tuple(parts)
+    def _freeze_slot(self, slot: Slot) -> Any:
+        try:
+            if slot.__class__ is str:
+                return freeze(self.value(slot))
+            variable, key = slot
+            if variable == PRESENCE_VARIABLE:
+                if key is None:
+                    return tuple(self.presence(None).items())
+                # Absent and undeclared both read as false: the map holds no undeclared name.
+                return self.value(key) is not MISSING
+            if key is None:
+                return freeze(self.whole(variable))
+            return freeze(self.entry(variable, key))
+        except Unkeyable:
+            self.unkeyable = True
+            return UNKEYABLE
 
 
 def memoisable(reads: Reads) -> bool:
@@ -196,24 +233,23 @@ class Memo:
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size
-        self._entries: dict[tuple, Any] = {}
+        self._entries: dict[Any, Any] = {}
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: tuple) -> Any:
-        try:
-            value = self._entries.pop(key)
-        except KeyError:
+    def get(self, key: Any) -> Any:
+        value = self._entries.pop(key, MISSING)
+        if value is MISSING:
             self.misses += 1
             return MISSING
         self._entries[key] = value  # most recently used last
         self.hits += 1
         return value
 
-    def put(self, key: tuple, value: Any) -> None:
+    def put(self, key: Any, value: Any) -> None:
         with self._lock:
             entries = self._entries
             while len(entries) >= self.size:

@@ -21,8 +21,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from . import actions, event_schemas
-from .bindings import MISSING, Bindings, Unkeyable
-from .cel import CelCompileError, CelEnvironment, environment, evaluation_time
+from .bindings import Bindings
+from .cel import CelCompileError, CelEnvironment, environment
 from .celast import Reads
 from .definitions import DecisionTable, Rule, RuleSetDefinition
 from .documents import Document, load_document, pointer
@@ -32,6 +32,7 @@ from .evaluation import (  # noqa: F401  (re-exported: callers import them from 
     Decision,
     Evaluation,
     PlannedAction,
+    RulePlan,
     TestResult,
     _CompiledRule,
 )
@@ -74,21 +75,28 @@ class CompiledRuleSet:
     definition: RuleSetDefinition
     by_event: dict[str, list[_CompiledRule]] = field(default_factory=dict)
     version: str | None = None
-    _reads: dict[str, Reads] = field(default_factory=dict, repr=False)
+    _plans: dict[str, RulePlan] = field(default_factory=dict, repr=False)
 
     @property
     def event_types(self) -> list[str]:
         return sorted(self.by_event)
 
+    def plan(self, event_type: str) -> RulePlan | None:
+        """How the rules for ``event_type`` are evaluated (``None``: there are none)."""
+        plan = self._plans.get(event_type)
+        if plan is None or plan.version != self.version:
+            compiled = self.by_event.get(event_type)
+            if not compiled:
+                return None
+            plan = self._plans[event_type] = RulePlan(
+                self.definition.ruleset, self.version, event_type, compiled
+            )
+        return plan
+
     def reads(self, event_type: str) -> Reads:
         """What the rules for ``event_type`` can read together: what an event binds."""
-        reads = self._reads.get(event_type)
-        if reads is None:
-            reads = Reads()
-            for item in self.by_event.get(event_type, ()):
-                reads = reads.union(item.reads)
-            self._reads[event_type] = reads
-        return reads
+        plan = self.plan(event_type)
+        return Reads() if plan is None else plan.reads
 
     def evaluate(
         self, event_type: str, context: dict[str, Any], *, bindings: Bindings | None = None
@@ -96,51 +104,22 @@ class CompiledRuleSet:
         """Evaluate every rule for ``event_type`` against ``context`` (see ``CelEnvironment.bind``).
 
         ``bindings``: the event's variables, shared with the other rule sets evaluated for
-        it (``rules.bindings``). A rule whose inputs equal those of an earlier evaluation
-        reuses its outcome (``_CompiledRule.memo``). Raises :class:`RuleEvaluationError`
-        naming the rule when a condition or table fails.
+        it (``rules.bindings``). An evaluation whose inputs equal those of an earlier one,
+        or a rule whose inputs do, reuses its outcome (``rules.evaluation.RulePlan``).
+        Raises :class:`RuleEvaluationError` naming the rule when a condition or table fails.
         """
-        compiled = self.by_event.get(event_type, [])
-        planned: list[PlannedAction] = []
-        decisions: list[Decision] = []
-        if not compiled:
+        plan = self.plan(event_type)
+        if plan is None:
             return Evaluation(self.definition.ruleset, self.version, event_type, (), ())
-        shared = bindings is not None and bindings.context is context
-        if not shared or bindings.env.event_type != event_type:
+        if plan.constant is not None:
+            return plan.constant
+        if (
+            bindings is None
+            or bindings.context is not context
+            or bindings.env.event_type != event_type
+        ):
             bindings = Bindings(environment(event_type), context)
-        env = bindings.env
-        results: dict[str, Any] = dict(context.get("results") or {})
-        reads = self.reads(event_type)
-        activation = None
-        stale = False
-        for item in compiled:
-            key = outcome = MISSING
-            if item.memo is not None:
-                try:
-                    key = bindings.key(item.reads, results)
-                except Unkeyable:
-                    key = MISSING
-                else:
-                    outcome = item.memo.get(key)
-            if outcome is MISSING:
-                if activation is None or (item.reads_results and stale):
-                    # Built only when a rule is evaluated, and again only for rules that
-                    # read results changed since: most events bind once, or never.
-                    activation = env.activation_from(bindings.data(reads, results))
-                    stale = False
-                with evaluation_time(bindings.now):
-                    outcome = item.decide(activation)
-                if key is not MISSING:
-                    item.memo.put(key, outcome)
-            decision, actions = outcome
-            decisions.append(decision)
-            results[decision.rule_id] = decision.output
-            stale = True
-            if actions:
-                planned.extend(actions)
-        return Evaluation(
-            self.definition.ruleset, self.version, event_type, tuple(planned), tuple(decisions)
-        )
+        return plan.evaluate(context, bindings)
 
     def run_tests(self) -> list[TestResult]:
         """Run the embedded example tests; a version may be submitted only if all pass."""

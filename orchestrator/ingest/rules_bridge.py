@@ -32,7 +32,7 @@ from typing import Any
 
 from rules.bindings import Bindings
 from rules.cel import environment
-from rules.compiler import CompiledRuleSet, Evaluation, PlannedAction, compile_ruleset
+from rules.compiler import CompiledRuleSet, Evaluation, PlannedAction, RulePlan, compile_ruleset
 from rules.explain import explain_rule
 from rules.services import compiled_version, rule_pack_paths
 
@@ -58,7 +58,8 @@ def default_rule_set() -> tuple[CompiledRuleSet, ...]:
 class BridgeEvaluation:
     """What the rules decided for one event: actions, pins and explanation; with the
     compiled rule sets, their evaluations and the context, to explain a rule's decision
-    (:func:`stop_reasons`)."""
+    (:func:`stop_reasons`). The context is empty when every rule evaluated has neither
+    condition nor table: such a rule reads no facts, so none are gathered for it."""
 
     actions: tuple[PlannedAction, ...]
     pins: dict[str, int]
@@ -217,18 +218,44 @@ class Facts(Mapping):
         return len(self._all())
 
 
+Relevant = tuple[tuple[CompiledRuleSet, RulePlan], ...]
+
+
+def _relevant(compiled: tuple[CompiledRuleSet, ...], event_type: str) -> Relevant:
+    """The rule sets of ``compiled`` with rules for ``event_type``, each with its plan."""
+    out = []
+    for c in compiled:
+        plan = c.plan(event_type)
+        if plan is not None:
+            out.append((c, plan))
+    return tuple(out)
+
+
+def relevant_rule_sets(
+    ctx: BatchContext, compiled: tuple[CompiledRuleSet, ...], event_type: str
+) -> Relevant:
+    """:func:`_relevant`, once per batch for the same rule sets and event type."""
+    cached = ctx.cache.setdefault("relevant_rule_sets", {})
+    # The entry holds ``compiled``, so no other tuple can have its id while it is cached.
+    slot = (id(compiled), event_type)
+    entry = cached.get(slot)
+    if entry is None or entry[0] is not compiled:
+        entry = cached[slot] = (compiled, _relevant(compiled, event_type))
+    return entry[1]
+
+
 def evaluate(ctx: BatchContext, event: Event, step: Step) -> BridgeEvaluation:
     """Evaluate the rule sets for ``event``; raises ``RuleEvaluationError`` naming the rule."""
     pins, compiled = rule_sets(ctx, event.plant)
-    if not any(event.event_type in c.by_event for c in compiled):
+    event_type = event.event_type
+    relevant = relevant_rule_sets(ctx, compiled, event_type)
+    if not relevant:
         return BridgeEvaluation((), pins, {})
-    return evaluate_with(
-        plant_code=event.plant.code,
-        event_type=event.event_type,
-        context=context_for(ctx, event, step),
-        pins=pins,
-        compiled=compiled,
-    )
+    if all(plan.constant is not None for _, plan in relevant):
+        context: dict[str, Any] = {}  # only rules without condition or table: no facts read
+    else:
+        context = context_for(ctx, event, step)
+    return _decided(event.plant.code, event_type, context, pins, relevant)
 
 
 def evaluate_with(
@@ -241,12 +268,29 @@ def evaluate_with(
 ) -> BridgeEvaluation:
     """Evaluate ``compiled`` for one event's ``context`` (ingest, or a synchronous check
     asking about an event before it happens)."""
-    relevant = [c for c in compiled if event_type in c.by_event]
+    relevant = _relevant(compiled, event_type)
     if not relevant:
         return BridgeEvaluation((), pins, {})
-    # One set of converted variables for every rule set: each is converted at most once.
-    bindings = Bindings(environment(event_type), context)
-    evaluations = [c.evaluate(event_type, context, bindings=bindings) for c in relevant]
+    return _decided(plant_code, event_type, context, pins, relevant)
+
+
+def _decided(
+    plant_code: str,
+    event_type: str,
+    context: dict[str, Any],
+    pins: dict[str, int],
+    relevant: Relevant,
+) -> BridgeEvaluation:
+    evaluations: list[Evaluation] = []
+    bindings = None
+    for _, plan in relevant:
+        if plan.constant is not None:
+            evaluations.append(plan.constant)
+            continue
+        if bindings is None:
+            # One set of converted variables for every rule set: each converted at most once.
+            bindings = Bindings(environment(event_type), context)
+        evaluations.append(plan.evaluate(context, bindings))
     explanation = {
         "plant": plant_code,
         "event_type": event_type,
@@ -256,7 +300,11 @@ def evaluate_with(
     }
     actions = tuple(a for e in evaluations for a in e.actions)
     return BridgeEvaluation(
-        actions, pins, explanation, tuple(zip(relevant, evaluations, strict=True)), context
+        actions,
+        pins,
+        explanation,
+        tuple((c, e) for (c, _), e in zip(relevant, evaluations, strict=True)),
+        context,
     )
 
 

@@ -118,7 +118,7 @@ def test_a_rule_is_evaluated_once_per_distinct_input_and_reused_after():
     assert matched(compiled, {"qty": 5.0, "work_center": "other"}, plant=plant) is True
     assert matched(compiled, {"qty": 1.0}, plant={"limit": 2.0, "unrelated": "y"}) is False
     assert rule.evaluations == 2
-    assert rule.memo.hits == 2
+    assert compiled.plan("operation.confirmed").memo.hits == 2  # the rule set's outcome
     # A parameter it reads changed: evaluated again, with the new answer.
     assert matched(compiled, {"qty": 5.0}, plant={"limit": 9.0}) is False
     assert rule.evaluations == 3
@@ -167,6 +167,8 @@ def test_a_rule_reading_results_is_keyed_on_them():
 def test_memo_keys_tell_apart_what_cel_tells_apart():
     assert len({freeze(1), freeze(True), freeze(1.0), freeze("1")}) == 4
     assert freeze(0.0) != freeze(-0.0)
+    # Zero's key holds its sign: it must still differ from every other number's.
+    assert len({freeze(0.0), freeze(1.0), freeze(-0.0), freeze(-1.0), freeze(0)}) == 5
     assert freeze({"a": 1, "b": 2}) != freeze({"b": 2, "a": 1})  # map iteration order
     assert freeze([1, [2.0]]) == freeze([1, [2.0]])
     assert freeze(MISSING) != freeze(None)
@@ -191,6 +193,15 @@ def test_memoised_outcomes_equal_fresh_ones_for_the_shipped_packs():
         again = [(r.name, r.passed, r.message) for r in compiled.run_tests()]  # memo hits
         assert first == again
         assert all(passed for _, passed, _ in first), (path.name, first)
+
+
+def test_a_zero_and_a_one_are_different_inputs():
+    """0.0 and 1.0 once had the same key: a rule memoised on 0.0 answered 1.0 alike."""
+    compiled = ruleset("event.qty > 0.5")
+    assert matched(compiled, {"qty": 0.0}) is False
+    assert matched(compiled, {"qty": 1.0}) is True
+    assert matched(compiled, {"qty": -0.0}) is False
+    assert matched(compiled, {"qty": -1.0}) is False
 
 
 def test_subject_facts_are_built_only_when_a_rule_reads_them():
