@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -171,6 +172,13 @@ def _history_of(model: type[models.Model]) -> tuple[type[models.Model], tuple[st
     return historical, tuple(f.attname for f in historical.tracked_fields)
 
 
+@cache
+def _tracked_values(attnames: tuple[str, ...]) -> Callable[[models.Model], tuple]:
+    """``obj → tuple of its values of attnames`` (``attrgetter``, a tuple even for one)."""
+    get = attrgetter(*attnames)
+    return get if len(attnames) > 1 else lambda obj: (get(obj),)
+
+
 #: What a buffered history row has besides the tracked values, in ``_snapshot``'s order.
 _HISTORY_FIELDS = ("history_date", "history_type", "history_user_id", "history_change_reason")
 #: Key of a history model's row maker in ``BatchContext.cache``.
@@ -219,7 +227,7 @@ class BatchContext:
     #: Prerequisite keys that became true in this batch (see ``sequencing``).
     fulfilled: list[str] = field(default_factory=list)
     #: Tracked values of the last history row buffered per object (``_snapshot``).
-    snapshots: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    snapshots: dict[tuple[str, int], tuple] = field(default_factory=dict)
     #: The person the changes are attributed to (``None``: the system of ``actor_label``).
     actor: Any = None
 
@@ -355,7 +363,7 @@ class BatchContext:
         if tracked is None:
             return
         historical, attnames = tracked
-        values = {name: getattr(obj, name) for name in attnames}
+        values = _tracked_values(attnames)(obj)
         key = (obj._meta.label_lower, obj.pk)
         if self.snapshots.get(key) == values:
             return
@@ -367,7 +375,7 @@ class BatchContext:
             )
         # historical(**values, history_date=…, …) without Model.__init__ (``instances``).
         user_id = getattr(self.actor, "pk", None)
-        self.add(make((*values.values(), self.now, "~", user_id, self.actor_label[:100])))
+        self.add(make((*values, self.now, "~", user_id, self.actor_label[:100])))
 
     def flush(self) -> None:
         """Write every buffered change: updates, then inserts in dependency order (on

@@ -116,9 +116,10 @@ def maker(
         return lambda values: model(**dict(zip(names, values, strict=True)))
     _names, states = plan
     taken = {*given, *(f.attname for f in fks)}
-    defaults = tuple(
-        (f.attname, f.get_default) for f in model._meta.concrete_fields if f.attname not in taken
-    )
+    rest = [f for f in model._meta.concrete_fields if f.attname not in taken]
+    # A default that is no callable (nor a database default) is the same object each time.
+    constants = {f.attname: f.get_default() for f in rest if not _default_per_call(f)}
+    defaults = tuple((f.attname, f.get_default) for f in rest if _default_per_call(f))
     count = len(given)
     # (cache name, attname on this row, attname on the related row, related class) per key.
     links = tuple(
@@ -148,6 +149,7 @@ def maker(
                 if value._state.db != state.db:
                     raise ValueError(f"{value!r} is in database {value._state.db}")
                 data[attname] = getattr(value, target)
+        data.update(constants)
         for name, default in defaults:
             data[name] = default()
         if states:
@@ -156,6 +158,14 @@ def maker(
         return obj
 
     return make
+
+
+def _default_per_call(field: models.Field) -> bool:
+    """Whether ``field.get_default()`` may return a new object per call (a callable
+    default, a database default) rather than one constant (``None``, ``""``, a value)."""
+    if field.has_default():
+        return callable(field.default)
+    return field.has_db_default()
 
 
 def _plain_foreign_keys(
