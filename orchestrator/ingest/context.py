@@ -17,9 +17,10 @@ stale copy of the same object in the batch cache (see ``ingest.world``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -96,28 +97,51 @@ def audit_record(
     actor: Any = None,
     occurred_at: dt.datetime | None = None,
     plant_id: int | None = None,
+    make: Callable[[Sequence[Any]], AuditRecord] | None = None,
 ) -> AuditRecord:
     """The audit record of a state change of ``obj`` (which must have a pk): the one place
     every writer builds it (the batch, ``services.lifecycle.transition_apply``, replays,
     the escalation of parked events). ``actor`` is a person (``None`` for a system, named
-    by ``actor_label``); ``plant_id`` defaults to the object's plant."""
+    by ``actor_label``); ``plant_id`` defaults to the object's plant. ``make``: the batch's
+    maker of these rows (``BatchContext.maker``), used with ``occurred_at``."""
+    values = (
+        actor_label,
+        str(obj.pk),
+        str(obj)[:200],
+        plant_id if plant_id is not None else _plant_id(obj),
+        field_name,
+        transition,
+        str(source),
+        str(target),
+        reason,
+        correlation_id,
+    )
+    content_type = ContentType.objects.get_for_model(type(obj))
+    if make is not None and occurred_at is not None:
+        return make((*values, occurred_at, actor, content_type))
     record = AuditRecord(
-        actor=actor,
-        actor_label=actor_label,
-        content_type=ContentType.objects.get_for_model(type(obj)),
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:200],
-        plant_id=plant_id if plant_id is not None else _plant_id(obj),
-        field=field_name,
-        transition=transition,
-        source_state=str(source),
-        target_state=str(target),
-        reason=reason,
-        correlation_id=correlation_id,
+        **dict(zip(_AUDIT_GIVEN, values, strict=True)), actor=actor, content_type=content_type
     )
     if occurred_at is not None:
         record.occurred_at = occurred_at
     return record
+
+
+#: What an audit record is given (:func:`audit_record`), in this order; then its
+#: ``occurred_at`` and, as objects, ``_AUDIT_RELATED``.
+_AUDIT_GIVEN = (
+    "actor_label",
+    "object_id",
+    "object_repr",
+    "plant_id",
+    "field",
+    "transition",
+    "source_state",
+    "target_state",
+    "reason",
+    "correlation_id",
+)
+_AUDIT_RELATED = ("actor", "content_type")
 
 
 def fire(obj: models.Model, name: str, field: models.Field, **kwargs: Any) -> tuple[str, str]:
@@ -148,10 +172,19 @@ def _history_of(model: type[models.Model]) -> tuple[type[models.Model], tuple[st
     return historical, tuple(f.attname for f in historical.tracked_fields)
 
 
+@cache
+def _tracked_values(attnames: tuple[str, ...]) -> Callable[[models.Model], tuple]:
+    """``obj → tuple of its values of attnames`` (``attrgetter``, a tuple even for one)."""
+    get = attrgetter(*attnames)
+    return get if len(attnames) > 1 else lambda obj: (get(obj),)
+
+
 #: What a buffered history row has besides the tracked values, in ``_snapshot``'s order.
 _HISTORY_FIELDS = ("history_date", "history_type", "history_user_id", "history_change_reason")
 #: Key of a history model's row maker in ``BatchContext.cache``.
 _HISTORY_MAKER = "history-maker"
+#: Key of a new row's maker in ``BatchContext.cache`` (:meth:`BatchContext.maker`).
+_ROW_MAKER = "row-maker"
 
 
 #: Order in which buffered rows of these models are inserted (their foreign keys point to
@@ -194,7 +227,7 @@ class BatchContext:
     #: Prerequisite keys that became true in this batch (see ``sequencing``).
     fulfilled: list[str] = field(default_factory=list)
     #: Tracked values of the last history row buffered per object (``_snapshot``).
-    snapshots: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    snapshots: dict[tuple[str, int], tuple] = field(default_factory=dict)
     #: The person the changes are attributed to (``None``: the system of ``actor_label``).
     actor: Any = None
 
@@ -245,6 +278,18 @@ class BatchContext:
         else:
             entry[1].update(fields)
 
+    def maker(
+        self, model: type[models.Model], given: tuple[str, ...], related: tuple[str, ...] = ()
+    ) -> Callable[[Sequence[Any]], models.Model]:
+        """``values → model(**dict(zip(given + related, values)))`` without
+        ``Model.__init__`` (``instances.maker``), built once per batch: for the rows a
+        batch makes per event (confirmations, issues, outbox messages, audit records)."""
+        key = (_ROW_MAKER, model, given, related)
+        make = self.cache.get(key)
+        if make is None:
+            make = self.cache[key] = maker(model, given, related)
+        return make
+
     def add(self, obj: models.Model) -> models.Model:
         """Insert ``obj`` at :meth:`flush` (it gets no primary key before that)."""
         self.new_rows.setdefault(obj._meta.label_lower, []).append(obj)
@@ -274,6 +319,7 @@ class BatchContext:
                 correlation_id=correlation_id,
                 reason=reason[:2000],
                 field_name=field_name,
+                make=self.maker(AuditRecord, (*_AUDIT_GIVEN, "occurred_at"), _AUDIT_RELATED),
             )
         )
 
@@ -317,7 +363,7 @@ class BatchContext:
         if tracked is None:
             return
         historical, attnames = tracked
-        values = {name: getattr(obj, name) for name in attnames}
+        values = _tracked_values(attnames)(obj)
         key = (obj._meta.label_lower, obj.pk)
         if self.snapshots.get(key) == values:
             return
@@ -329,7 +375,7 @@ class BatchContext:
             )
         # historical(**values, history_date=…, …) without Model.__init__ (``instances``).
         user_id = getattr(self.actor, "pk", None)
-        self.add(make((*values.values(), self.now, "~", user_id, self.actor_label[:100])))
+        self.add(make((*values, self.now, "~", user_id, self.actor_label[:100])))
 
     def flush(self) -> None:
         """Write every buffered change: updates, then inserts in dependency order (on

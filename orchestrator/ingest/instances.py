@@ -23,9 +23,12 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, models, router
 from django.db.models.base import ModelState
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.fields.related_descriptors import (
+    ForeignKeyDeferredAttribute,
+    ForwardManyToOneDescriptor,
+)
 from django.db.models.signals import post_init, pre_init
 from django_fsm import ConcurrentTransitionMixin, FSMFieldDescriptor, FSMFieldMixin
 from psycopg.adapt import Loader
@@ -94,22 +97,59 @@ def loader(model: type[models.Model], alias: str) -> Callable[[Sequence[Any]], m
 
 
 def maker(
-    model: type[models.Model], given: tuple[str, ...]
+    model: type[models.Model], given: tuple[str, ...], related: tuple[str, ...] = ()
 ) -> Callable[[Sequence[Any]], models.Model]:
-    """A function ``values → new instance`` equal to ``model(**dict(zip(given, values)))``;
-    ``given`` are attnames of concrete fields, the others get their defaults."""
+    """A function ``values → new instance`` equal to ``model(**dict(zip(given + related,
+    values)))``; ``given`` are attnames of concrete fields, ``related`` names of foreign
+    keys given as objects (or ``None``), after ``given`` in ``values``: their ids are set
+    and the objects cached, as the ORM's descriptor does. The others get their defaults."""
     plan = _plan(model)
-    if plan is None or _signalled(model) or not set(given) <= set(plan[0]):
-        return lambda values: model(**dict(zip(given, values, strict=True)))
+    fks = _plain_foreign_keys(model, related)
+    if (
+        plan is None
+        or fks is None
+        or _signalled(model)
+        or not set(given) <= set(plan[0])
+        or {f.attname for f in fks} & set(given)
+    ):
+        names = (*given, *related)
+        return lambda values: model(**dict(zip(names, values, strict=True)))
     _names, states = plan
-    defaults = tuple(
-        (f.attname, f.get_default) for f in model._meta.concrete_fields if f.attname not in given
+    taken = {*given, *(f.attname for f in fks)}
+    rest = [f for f in model._meta.concrete_fields if f.attname not in taken]
+    # A default that is no callable (nor a database default) is the same object each time.
+    constants = {f.attname: f.get_default() for f in rest if not _default_per_call(f)}
+    defaults = tuple((f.attname, f.get_default) for f in rest if _default_per_call(f))
+    count = len(given)
+    # (cache name, attname on this row, attname on the related row, related class) per key.
+    links = tuple(
+        (f.cache_name, f.attname, f.target_field.attname, f.remote_field.model._meta.concrete_model)
+        for f in fks
     )
 
     def make(values: Sequence[Any]) -> models.Model:
         obj = _new(model)
-        data = {"_state": _new(ModelState)}
-        data.update(zip(given, values, strict=True))
+        state = _new(ModelState)
+        data = {"_state": state}
+        data.update(zip(given, values[:count], strict=True))
+        if links:
+            cached = state.fields_cache = {}
+            for (name, attname, target, kind), value in zip(links, values[count:], strict=True):
+                cached[name] = value
+                if value is None:
+                    data[attname] = None
+                    continue
+                # What ForwardManyToOneDescriptor.__set__ does (without database routers).
+                if not isinstance(value, kind):
+                    raise ValueError(f"{name} must be a {kind.__name__} instance, not {value!r}")
+                if state.db is None:
+                    state.db = value._state.db or DEFAULT_DB_ALIAS
+                if value._state.db is None:
+                    value._state.db = state.db
+                if value._state.db != state.db:
+                    raise ValueError(f"{value!r} is in database {value._state.db}")
+                data[attname] = getattr(value, target)
+        data.update(constants)
         for name, default in defaults:
             data[name] = default()
         if states:
@@ -118,6 +158,36 @@ def maker(
         return obj
 
     return make
+
+
+def _default_per_call(field: models.Field) -> bool:
+    """Whether ``field.get_default()`` may return a new object per call (a callable
+    default, a database default) rather than one constant (``None``, ``""``, a value)."""
+    if field.has_default():
+        return callable(field.default)
+    return field.has_db_default()
+
+
+def _plain_foreign_keys(
+    model: type[models.Model], names: tuple[str, ...]
+) -> tuple[models.ForeignKey, ...] | None:
+    """The foreign keys ``names`` of ``model``, or ``None`` when assigning one of them an
+    object does more than :func:`maker` reproduces (one-to-one, a key of several columns,
+    a custom descriptor, database routers)."""
+    if names and router.routers:
+        return None
+    fks = []
+    for name in names:
+        field = model._meta.get_field(name)
+        if (
+            not isinstance(field, models.ForeignKey)
+            or isinstance(field, models.OneToOneField)
+            or len(field.related_fields) != 1
+            or type(inspect.getattr_static(model, name, None)) is not ForwardManyToOneDescriptor
+        ):
+            return None
+        fks.append(field)
+    return tuple(fks)
 
 
 # --- timestamps as the driver reads them ----------------------------------------------------

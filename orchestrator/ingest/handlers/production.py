@@ -223,15 +223,19 @@ def operation_confirmed(ctx: BatchContext, event: Event) -> Step | None:
     is_last = op.sequence == max(bundle.operations)
 
     def apply() -> None:
+        # OperationConfirmation(operation=op, …) without Model.__init__ (``ingest.instances``).
+        make = ctx.maker(OperationConfirmation, _CONFIRMATION_GIVEN, ("operation",))
         ctx.add(
-            OperationConfirmation(
-                operation=op,
-                confirmation_number=str(p["sequence"]),
-                good_qty=good,
-                scrap_qty=scrap,
-                final=bool(p.get("final", False)),
-                confirmed_at=event.occurred_at,
-                correlation_id=event.correlation_id,
+            make(
+                (
+                    str(p["sequence"]),
+                    good,
+                    scrap,
+                    bool(p.get("final", False)),
+                    event.occurred_at,
+                    event.correlation_id,
+                    op,
+                )
             )
         )
         op.confirmed_qty += good
@@ -254,6 +258,20 @@ def operation_confirmed(ctx: BatchContext, event: Event) -> Step | None:
             ctx.transition(order, "confirm_partially", event=event)
 
     return Step(apply=apply, order=order)
+
+
+#: What a confirmation's row is given (then its operation), in this order.
+_CONFIRMATION_GIVEN = (
+    "confirmation_number",
+    "good_qty",
+    "scrap_qty",
+    "final",
+    "confirmed_at",
+    "correlation_id",
+)
+#: What an issue's row is given, then the objects it points at.
+_ISSUE_GIVEN = ("qty", "issued_at", "correlation_id")
+_ISSUE_RELATED = ("order", "operation", "lot", "item", "uom")
 
 
 @handles("material.issued")
@@ -285,25 +303,17 @@ def material_issued(ctx: BatchContext, event: Event) -> Step | None:
     item = component.item if component is not None else get_item(ctx, p["item"]) or lot.item
 
     def apply() -> None:
-        ctx.add(
-            MaterialIssue(
-                order=order,
-                operation=op,
-                lot=lot,
-                item=item,
-                qty=qty,
-                uom=uom,
-                issued_at=event.occurred_at,
-                correlation_id=event.correlation_id,
-            )
-        )
+        # MaterialIssue(order=order, …) without Model.__init__ (``ingest.instances``).
+        make = ctx.maker(MaterialIssue, _ISSUE_GIVEN, _ISSUE_RELATED)
+        ctx.add(make((qty, event.occurred_at, event.correlation_id, order, op, lot, item, uom)))
         if component is not None:  # an unreserved issue the rules allowed books no BOM line
             component.issued_qty += qty
             ctx.mark(component, "issued_qty")
         link = bundle.links.get((lot.pk, LotOrderRelation.CONSUMED))
         if link is None:
+            make_link = ctx.maker(LotOrderLink, ("relation", "qty"), ("lot", "order"))
             link = bundle.links[(lot.pk, LotOrderRelation.CONSUMED)] = ctx.add(
-                LotOrderLink(lot=lot, order=order, relation=LotOrderRelation.CONSUMED, qty=0)
+                make_link((LotOrderRelation.CONSUMED, 0, lot, order))
             )
         link.qty += qty
         if link.pk is not None:
