@@ -63,7 +63,7 @@ from .ledger import (
     business_key,
     payload_hash,
 )
-from .normalize import Reason, map_payload, schema_reasons
+from .normalize import BatchMappings, Reason, map_payload, schema_reasons
 from .rawstore import _store_raw
 from .schemacheck import Check, compile_check
 from .specs import SPECS
@@ -175,12 +175,14 @@ def _prepare(position: int, envelope: Any, principal, plants_by_code: dict[str, 
 
 
 # --- stage 2: validation, mapping, key -------------------------------------------------
-def _normalize(item: _Item) -> None:
+def _normalize(item: _Item, mappings: BatchMappings | None = None) -> None:
     payload = item.envelope["payload"]
     reasons = schema_reasons(item.spec, payload)
     if not reasons:
         day = item.occurred_at.astimezone(item.plant.tz).date()
-        canonical, reasons = map_payload(spec=item.spec, plant=item.plant, payload=payload, day=day)
+        canonical, reasons = map_payload(
+            spec=item.spec, plant=item.plant, payload=payload, day=day, mappings=mappings
+        )
     item.normalized = True
     if reasons:
         item.status, item.reasons = MessageStatus.QUARANTINED, reasons
@@ -356,9 +358,10 @@ def _accept(item: _Item, pk: int, system, now: dt.datetime) -> Event:
 
 def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
     pending = [i for i in items if i.undecided_in_db]
+    mappings = BatchMappings()
     for item in pending:
         if not item.normalized:
-            _normalize(item)
+            _normalize(item, mappings)
     candidates = [i for i in pending if i.status is None]
 
     # Within the batch the first occurrence of a key claims it; repeats are decided below
@@ -504,9 +507,10 @@ def _ingest(
     items: list[_Item], principal, request_id: uuid.UUID, *, replay_of=None, handled_by=None
 ) -> list[ItemResult]:
     now = timezone.now()
+    mappings = BatchMappings()
     for item in items:
         if item.status is None:
-            _normalize_early(item)
+            _normalize_early(item, mappings)
     if len(items) > 1:  # one round trip more pays off only for batches (re-sent ones above all)
         _known_repeats(items)
     _store_raw(items, principal, request_id, now, replay_of=replay_of, handled_by=handled_by)
@@ -514,11 +518,11 @@ def _ingest(
     return [item.result() for item in items]
 
 
-def _normalize_early(item: _Item) -> None:
+def _normalize_early(item: _Item, mappings: BatchMappings) -> None:
     """Normalise before the raw store (mapping results are needed to recognise repeats);
     a quarantine found here is still *written* by the decision, after the raw store."""
     try:
-        _normalize(item)
+        _normalize(item, mappings)
     except Exception as exc:  # a bug must not cost the raw message: the decision retries it
         if is_transient_db_error(exc):
             raise _unavailable(exc) from exc  # nothing stored yet: the client retries
