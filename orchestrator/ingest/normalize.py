@@ -20,6 +20,20 @@ from .paths import walk
 from .specs import EventSpec
 
 
+def _places(payload: dict[str, Any], path: str):
+    """``walk(payload, path)``; a top-level field (most paths) without a generator."""
+    display = _TOP_LEVEL.get(path)
+    if display is None or not isinstance(payload, dict):
+        if "." in path or "[" in path or not isinstance(payload, dict):
+            return walk(payload, path)
+        display = _TOP_LEVEL[path] = f"payload.{path}"
+    return ((payload, path, display),) if path in payload else ()
+
+
+#: Top-level field → its display path (``qty`` → ``payload.qty``).
+_TOP_LEVEL: dict[str, str] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
     """A machine-readable reason: what is wrong, where, what was expected and found."""
@@ -191,7 +205,7 @@ def map_payload(
         )
 
     for item_path in spec.items:
-        for container, key, where in walk(out, item_path):
+        for container, key, where in _places(out, item_path):
             try:
                 code = str(container[key])
                 ref = find(plant, "item", code, code, day, where)
@@ -204,7 +218,7 @@ def map_payload(
                 container.setdefault("revision", ref.revision)
 
     for wc_path in spec.work_centers:
-        for container, key, where in walk(out, wc_path):
+        for container, key, where in _places(out, wc_path):
             try:
                 code = str(container[key])
                 container[key] = find(plant, "work_center", code, code, day, where).code
@@ -216,7 +230,7 @@ def map_payload(
     conversions: dict[str, UomConversion] = {}
     for qty_path, uom_path in spec.quantities:
         uom_field = uom_path.rpartition(".")[2]
-        for container, key, where in walk(out, qty_path):
+        for container, key, where in _places(out, qty_path):
             if uom_field not in container:
                 continue
             code = str(container[uom_field])
@@ -234,7 +248,7 @@ def map_payload(
         container[uom_field] = canonical
 
     for status_path, domain in spec.statuses:
-        for container, key, where in walk(out, status_path):
+        for container, key, where in _places(out, status_path):
             try:
                 code = str(container[key])
                 container[key] = find(plant, "status", f"{domain}:{code}", code, day, where)
