@@ -52,6 +52,7 @@ from .bulksql import bulk_update as _bulk_update
 from .bulksql import pg_update as _pg_update
 from .context import EVENT_OUTCOME_FIELDS, BatchContext
 from .handlers import apply_events
+from .instances import loader as instance_loader
 from .intake import Refused
 from .items import ItemResult, _Item
 from .ledger import (
@@ -291,13 +292,16 @@ def _claim_first(items: list[_Item], system_id: int, now: dt.datetime) -> dict[s
 
 
 _EVENT_FIELDS: tuple[str, ...] | None = None
+_EVENT_LOAD = None
 
 
 def _event_from(item: _Item, pk: int, system, now: dt.datetime) -> Event:
-    # Event.from_db with every field in order takes Model.__init__'s positional fast path.
-    global _EVENT_FIELDS
+    # The instance Event.from_db would build from every field in order, without
+    # Model.__init__ (instances.loader: the same __dict__ and _state).
+    global _EVENT_FIELDS, _EVENT_LOAD
     if _EVENT_FIELDS is None:
         _EVENT_FIELDS = tuple(f.attname for f in Event._meta.concrete_fields)
+        _EVENT_LOAD = instance_loader(Event, "default")
     values = {
         "id": pk,
         "plant_id": item.plant.pk,
@@ -320,7 +324,7 @@ def _event_from(item: _Item, pk: int, system, now: dt.datetime) -> Event:
     if not set(_EVENT_FIELDS) <= values.keys():  # a field added to Event: stay correct
         event = Event(**{k: v for k, v in values.items() if k in _EVENT_FIELDS})
     else:
-        event = Event.from_db("default", _EVENT_FIELDS, [values[f] for f in _EVENT_FIELDS])
+        event = _EVENT_LOAD([values[f] for f in _EVENT_FIELDS])
         event._state.adding = False
     event.plant = item.plant
     event.system = system
