@@ -39,6 +39,8 @@ def forget_idempotency_rules() -> None:
 
 
 def _key_part(value: Any) -> str:
+    if type(value) is int:  # json.dumps(int) is its decimal text, with nothing to escape
+        return str(value)
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text.replace("\\", "\\\\").replace("|", "\\|")
 

@@ -14,17 +14,24 @@ from typing import Any
 
 from interlock.jsonsafe import echo, truncate
 from plants.models import Plant
-from plants.services.mapping import (
-    MappingMissing,
-    UomConversion,
-    map_item,
-    map_status,
-    map_uom,
-    map_work_center,
-)
+from plants.services.mapping import MappingMissing, UomConversion, mapping_cache, missing
 
 from .paths import walk
 from .specs import EventSpec
+
+
+def _places(payload: dict[str, Any], path: str):
+    """``walk(payload, path)``; a top-level field (most paths) without a generator."""
+    display = _TOP_LEVEL.get(path)
+    if display is None or not isinstance(payload, dict):
+        if "." in path or "[" in path or not isinstance(payload, dict):
+            return walk(payload, path)
+        display = _TOP_LEVEL[path] = f"payload.{path}"
+    return ((payload, path, display),) if path in payload else ()
+
+
+#: Top-level field → its display path (``qty`` → ``payload.qty``).
+_TOP_LEVEL: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +109,87 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+_CONTAINERS = (dict, list)
+
+
 def _copy(value: Any) -> Any:
-    # A parsed JSON document holds only dicts, lists and scalars: no need for deepcopy's memo.
+    # A parsed JSON document holds only dicts, lists and scalars: no need for deepcopy's
+    # memo, and scalars (most values) are taken over by one dict copy, not one call each.
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        out = dict(value)
+        for k, v in value.items():
+            if isinstance(v, _CONTAINERS):
+                out[k] = _copy(v)
+        return out
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [_copy(v) if isinstance(v, _CONTAINERS) else v for v in value]
     return value
 
 
+class BatchMappings:
+    """The mapping lookups of one batch: each (plant, table) snapshot is asked of the
+    process's cache once, each (plant, table, code, day) looked up once, each quantity of
+    a conversion converted once.
+
+    It lives for one batch (or one check) only: the next batch asks
+    :data:`~plants.services.mapping.mapping_cache` again, and so sees a mapping change as
+    soon as the snapshot cache does (``tests/ingest/test_batch_mappings.py``). Within a
+    batch every event is mapped with the same snapshot of each table."""
+
+    __slots__ = ("_converted", "_found", "_tables")
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[int, str], Any] = {}
+        self._found: dict[tuple[int, str, str, dt.date], Any] = {}
+        self._converted: dict[tuple[int, type, int | float], int | float] = {}
+
+    def _snapshot(self, plant_id: int, table: str) -> Any:
+        snapshot = self._tables.get((plant_id, table))
+        if snapshot is None:
+            snapshot = self._tables[(plant_id, table)] = mapping_cache.snapshot(plant_id, table)
+        return snapshot
+
+    def find(self, plant: Plant, table: str, key: str, code: str, day: dt.date, path: str) -> Any:
+        """The canonical value ``key`` maps to in ``table`` on ``day``, or
+        :class:`MappingMissing` (the same as ``plants.services.mapping.map_*`` raise)."""
+        plant_id = plant.pk
+        memo = (plant_id, table, key, day)
+        value = self._found.get(memo)
+        if value is not None:
+            return value
+        snapshot = self._snapshot(plant_id, table)
+        value = snapshot.find(key, day)
+        if value is None:
+            raise missing(plant, table, key, code, day, path, snapshot)
+        self._found[memo] = value
+        return value
+
+    def convert(self, conversion: UomConversion, quantity: Any) -> int | float:
+        """``quantity`` in the canonical unit (an integer when integral). The conversions
+        are the snapshots' own (held by this object), so their ids are stable keys."""
+        kind = type(quantity)
+        if kind is not int and kind is not float:  # (the schema has made it a number)
+            return _number(conversion.convert(quantity))
+        memo = (id(conversion), kind, quantity)
+        value = self._converted.get(memo)
+        if value is None:
+            value = self._converted[memo] = _number(conversion.convert(quantity))
+        return value
+
+
 def map_payload(
-    *, spec: EventSpec, plant: Plant, payload: dict[str, Any], day: dt.date
+    *,
+    spec: EventSpec,
+    plant: Plant,
+    payload: dict[str, Any],
+    day: dt.date,
+    mappings: BatchMappings | None = None,
 ) -> tuple[dict[str, Any], list[Reason]]:
-    """Return the canonical payload and the mapping problems (empty when all mapped)."""
+    """Return the canonical payload and the mapping problems (empty when all mapped).
+    ``mappings`` shares lookups across the events of a batch."""
+    if mappings is None:
+        mappings = BatchMappings()
+    find = mappings.find
     out = _copy(payload)
     reasons: list[Reason] = []
 
@@ -130,9 +205,10 @@ def map_payload(
         )
 
     for item_path in spec.items:
-        for container, key, where in walk(out, item_path):
+        for container, key, where in _places(out, item_path):
             try:
-                ref = map_item(plant=plant, code=str(container[key]), on=day, path=where)
+                code = str(container[key])
+                ref = find(plant, "item", code, code, day, where)
             except MappingMissing as exc:
                 miss(exc, where)
                 continue
@@ -142,11 +218,10 @@ def map_payload(
                 container.setdefault("revision", ref.revision)
 
     for wc_path in spec.work_centers:
-        for container, key, where in walk(out, wc_path):
+        for container, key, where in _places(out, wc_path):
             try:
-                container[key] = map_work_center(
-                    plant=plant, code=str(container[key]), on=day, path=where
-                ).code
+                code = str(container[key])
+                container[key] = find(plant, "work_center", code, code, day, where).code
             except MappingMissing as exc:
                 miss(exc, where)
 
@@ -155,29 +230,28 @@ def map_payload(
     conversions: dict[str, UomConversion] = {}
     for qty_path, uom_path in spec.quantities:
         uom_field = uom_path.rpartition(".")[2]
-        for container, key, where in walk(out, qty_path):
+        for container, key, where in _places(out, qty_path):
             if uom_field not in container:
                 continue
             code = str(container[uom_field])
             conversion = conversions.get(code)
             if conversion is None:  # quantities sharing a unit look it up once
                 try:
-                    conversion = map_uom(plant=plant, code=code, on=day, path=where)
+                    conversion = find(plant, "uom", code, code, day, where)
                 except MappingMissing as exc:
                     miss(exc, where.rpartition(".")[0] + f".{uom_field}")
                     continue
                 conversions[code] = conversion
-            container[key] = _number(conversion.convert(container[key]))
+            container[key] = mappings.convert(conversion, container[key])
             unit_updates[(id(container), uom_field)] = (container, uom_field, conversion.uom_code)
     for container, uom_field, canonical in unit_updates.values():
         container[uom_field] = canonical
 
     for status_path, domain in spec.statuses:
-        for container, key, where in walk(out, status_path):
+        for container, key, where in _places(out, status_path):
             try:
-                container[key] = map_status(
-                    plant=plant, domain=domain, code=str(container[key]), on=day, path=where
-                )
+                code = str(container[key])
+                container[key] = find(plant, "status", f"{domain}:{code}", code, day, where)
             except MappingMissing as exc:
                 miss(exc, where)
 

@@ -52,6 +52,7 @@ from .bulksql import bulk_update as _bulk_update
 from .bulksql import pg_update as _pg_update
 from .context import EVENT_OUTCOME_FIELDS, BatchContext
 from .handlers import apply_events
+from .instances import loader as instance_loader
 from .intake import Refused
 from .items import ItemResult, _Item
 from .ledger import (
@@ -63,7 +64,7 @@ from .ledger import (
     business_key,
     payload_hash,
 )
-from .normalize import Reason, map_payload, schema_reasons
+from .normalize import BatchMappings, Reason, map_payload, schema_reasons
 from .rawstore import _store_raw
 from .schemacheck import Check, compile_check
 from .specs import SPECS
@@ -175,12 +176,14 @@ def _prepare(position: int, envelope: Any, principal, plants_by_code: dict[str, 
 
 
 # --- stage 2: validation, mapping, key -------------------------------------------------
-def _normalize(item: _Item) -> None:
+def _normalize(item: _Item, mappings: BatchMappings | None = None) -> None:
     payload = item.envelope["payload"]
     reasons = schema_reasons(item.spec, payload)
     if not reasons:
         day = item.occurred_at.astimezone(item.plant.tz).date()
-        canonical, reasons = map_payload(spec=item.spec, plant=item.plant, payload=payload, day=day)
+        canonical, reasons = map_payload(
+            spec=item.spec, plant=item.plant, payload=payload, day=day, mappings=mappings
+        )
     item.normalized = True
     if reasons:
         item.status, item.reasons = MessageStatus.QUARANTINED, reasons
@@ -289,13 +292,16 @@ def _claim_first(items: list[_Item], system_id: int, now: dt.datetime) -> dict[s
 
 
 _EVENT_FIELDS: tuple[str, ...] | None = None
+_EVENT_LOAD = None
 
 
 def _event_from(item: _Item, pk: int, system, now: dt.datetime) -> Event:
-    # Event.from_db with every field in order takes Model.__init__'s positional fast path.
-    global _EVENT_FIELDS
+    # The instance Event.from_db would build from every field in order, without
+    # Model.__init__ (instances.loader: the same __dict__ and _state).
+    global _EVENT_FIELDS, _EVENT_LOAD
     if _EVENT_FIELDS is None:
         _EVENT_FIELDS = tuple(f.attname for f in Event._meta.concrete_fields)
+        _EVENT_LOAD = instance_loader(Event, "default")
     values = {
         "id": pk,
         "plant_id": item.plant.pk,
@@ -318,7 +324,7 @@ def _event_from(item: _Item, pk: int, system, now: dt.datetime) -> Event:
     if not set(_EVENT_FIELDS) <= values.keys():  # a field added to Event: stay correct
         event = Event(**{k: v for k, v in values.items() if k in _EVENT_FIELDS})
     else:
-        event = Event.from_db("default", _EVENT_FIELDS, [values[f] for f in _EVENT_FIELDS])
+        event = _EVENT_LOAD([values[f] for f in _EVENT_FIELDS])
         event._state.adding = False
     event.plant = item.plant
     event.system = system
@@ -356,9 +362,10 @@ def _accept(item: _Item, pk: int, system, now: dt.datetime) -> Event:
 
 def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
     pending = [i for i in items if i.undecided_in_db]
+    mappings = BatchMappings()
     for item in pending:
         if not item.normalized:
-            _normalize(item)
+            _normalize(item, mappings)
     candidates = [i for i in pending if i.status is None]
 
     # Within the batch the first occurrence of a key claims it; repeats are decided below
@@ -504,9 +511,10 @@ def _ingest(
     items: list[_Item], principal, request_id: uuid.UUID, *, replay_of=None, handled_by=None
 ) -> list[ItemResult]:
     now = timezone.now()
+    mappings = BatchMappings()
     for item in items:
         if item.status is None:
-            _normalize_early(item)
+            _normalize_early(item, mappings)
     if len(items) > 1:  # one round trip more pays off only for batches (re-sent ones above all)
         _known_repeats(items)
     _store_raw(items, principal, request_id, now, replay_of=replay_of, handled_by=handled_by)
@@ -514,11 +522,11 @@ def _ingest(
     return [item.result() for item in items]
 
 
-def _normalize_early(item: _Item) -> None:
+def _normalize_early(item: _Item, mappings: BatchMappings) -> None:
     """Normalise before the raw store (mapping results are needed to recognise repeats);
     a quarantine found here is still *written* by the decision, after the raw store."""
     try:
-        _normalize(item)
+        _normalize(item, mappings)
     except Exception as exc:  # a bug must not cost the raw message: the decision retries it
         if is_transient_db_error(exc):
             raise _unavailable(exc) from exc  # nothing stored yet: the client retries

@@ -99,7 +99,10 @@ class _Emitter:
         self.lines.append("    " * depth + line)
 
     def schema(self, schema: Any, var: str, depth: int) -> None:
-        """Lines that ``return False`` when ``var`` does not satisfy ``schema``."""
+        """Lines that ``return False`` when ``var`` does not satisfy ``schema``.
+
+        After a single ``type`` test has returned for every other kind, the lines below it
+        know ``var``'s kind and leave out the ``isinstance`` guards that would repeat it."""
         if schema is True:
             return
         if schema is False:
@@ -108,6 +111,7 @@ class _Emitter:
         if not isinstance(schema, dict) or not set(schema) <= _SUPPORTED:
             raise _Unsupported
         kind = schema.get("type")
+        known: str | None = None  # the one kind ``var`` has past the type test
         if kind is not None:
             kinds = [kind] if isinstance(kind, str) else list(kind)
             if not kinds or not all(k in _TYPES for k in kinds):
@@ -122,15 +126,20 @@ class _Emitter:
             elif kinds == ["number"]:
                 tests = _inline_number(var)
             self.emit(depth, f"if not ({tests}): return False")
+            if len(kinds) == 1:
+                known = kinds[0]
         if "enum" in schema:
             options = schema["enum"]
             # Only string enums: jsonschema's equality (1 vs True vs 1.0) needs no copy then.
             if not all(isinstance(o, str) for o in options):
                 raise _Unsupported
             allowed = self.const(frozenset(options))
-            self.emit(
-                depth, f"if not (isinstance({var}, str) and {var} in {allowed}): return False"
-            )
+            if known == "string":
+                self.emit(depth, f"if {var} not in {allowed}: return False")
+            else:
+                self.emit(
+                    depth, f"if not (isinstance({var}, str) and {var} in {allowed}): return False"
+                )
         bounds = [
             (k, op)
             for k, op in (
@@ -142,53 +151,70 @@ class _Emitter:
             if k in schema
         ]
         if bounds:
-            self.emit(depth, f"if {_inline_number(var)}:")
+            inner = depth
+            if known not in ("number", "integer"):  # both exclude booleans
+                self.emit(depth, f"if {_inline_number(var)}:")
+                inner = depth + 1
             for keyword, op in bounds:
                 bound = schema[keyword]
                 if not _is_number(bound):
                     raise _Unsupported
-                self.emit(depth + 1, f"if not ({var} {op} {bound!r}): return False")
+                self.emit(inner, f"if not ({var} {op} {bound!r}): return False")
         if "minLength" in schema or "maxLength" in schema:
             low, high = schema.get("minLength", 0), schema.get("maxLength")
             cond = f"{int(low)} <= len({var})" + (f" <= {int(high)}" if high is not None else "")
-            self.emit(depth, f"if isinstance({var}, str) and not ({cond}): return False")
+            guard = "" if known == "string" else f"isinstance({var}, str) and "
+            self.emit(depth, f"if {guard}not ({cond}): return False")
         if "format" in schema:
             fmt = schema["format"]
             if fmt not in _FORMATS.checkers:
                 raise _Unsupported
-            # The same checker functions jsonschema's FormatChecker() runs.
-            self.emit(
-                depth,
-                f"if not {self.const(_FORMATS.conforms)}({var}, {fmt!r}): return False",
-            )
+            # The same checker functions jsonschema's FormatChecker() runs; one that raises
+            # nothing it expects is called directly (``conforms`` is ``bool(func(value))``).
+            func, raises = _FORMATS.checkers[fmt]
+            if raises:
+                test = f"{self.const(_FORMATS.conforms)}({var}, {fmt!r})"
+            else:
+                test = f"{self.const(func)}({var})"
+            self.emit(depth, f"if not {test}: return False")
         if "minItems" in schema or "maxItems" in schema:
             low, high = schema.get("minItems", 0), schema.get("maxItems")
             cond = f"{int(low)} <= len({var})" + (f" <= {int(high)}" if high is not None else "")
-            self.emit(depth, f"if isinstance({var}, list) and not ({cond}): return False")
+            guard = "" if known == "array" else f"isinstance({var}, list) and "
+            self.emit(depth, f"if {guard}not ({cond}): return False")
         if "items" in schema:
             element = self.name("e")
-            self.emit(depth, f"if isinstance({var}, list):")
-            self.emit(depth + 1, f"for {element} in {var}:")
+            inner = depth
+            if known != "array":
+                self.emit(depth, f"if isinstance({var}, list):")
+                inner = depth + 1
+            self.emit(inner, f"for {element} in {var}:")
             before = len(self.lines)
-            self.schema(schema["items"], element, depth + 2)
+            self.schema(schema["items"], element, inner + 1)
             if len(self.lines) == before:
-                self.emit(depth + 2, "pass")
+                self.emit(inner + 1, "pass")
         properties = schema.get("properties", {})
         required = list(schema.get("required", ()))
         extra = schema.get("additionalProperties", True)
         if extra not in (True, False):
             raise _Unsupported
         if properties or required or extra is False:
-            self.emit(depth, f"if isinstance({var}, dict):")
-            inner = depth + 1
-            self.emit(inner, "pass")
+            inner = depth
+            if known != "object":
+                self.emit(depth, f"if isinstance({var}, dict):")
+                inner = depth + 1
+                self.emit(inner, "pass")
             for name in required:
                 self.emit(inner, f"if {name!r} not in {var}: return False")
             if extra is False:
-                known = self.const(frozenset(properties))
-                self.emit(inner, f"if not {known}.issuperset({var}): return False")
+                known_names = self.const(frozenset(properties))
+                self.emit(inner, f"if not {known_names}.issuperset({var}): return False")
             for name, sub in properties.items():
                 value = self.name("v")
+                if name in required:  # present: checked above
+                    self.emit(inner, f"{value} = {var}[{name!r}]")
+                    self.schema(sub, value, inner)
+                    continue
                 self.emit(inner, f"{value} = {var}.get({name!r}, _MISSING)")
                 self.emit(inner, f"if {value} is not _MISSING:")
                 before = len(self.lines)

@@ -91,13 +91,20 @@ class UomConversion:
 
     def convert(self, quantity: Decimal | int | float | str) -> Decimal:
         try:
-            value = Decimal(str(quantity))
+            # An int (not a bool) is exactly its decimal text; other values go through it.
+            value = Decimal(quantity) if type(quantity) is int else Decimal(str(quantity))
         except InvalidOperation:
             raise DomainError(
                 message=f"{quantity!r} is not a quantity", code="invalid_quantity"
             ) from None
-        exponent = Decimal(1).scaleb(-self.decimal_places)
+        exponent = _EXPONENTS.get(self.decimal_places)
+        if exponent is None:
+            exponent = _EXPONENTS[self.decimal_places] = Decimal(1).scaleb(-self.decimal_places)
         return (value * self.factor).quantize(exponent, rounding=self.rounding_mode)
+
+
+#: ``decimal_places`` → the exponent a conversion rounds to (``Decimal(1).scaleb(-n)``).
+_EXPONENTS: dict[int, Decimal] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,19 +208,26 @@ class MappingCache:
 mapping_cache = MappingCache()
 
 
+def missing(
+    plant: Plant, table: str, key: str, code: str, day: dt.date, path: str, snapshot: _Table
+) -> MappingMissing:
+    """The error of a lookup of ``key`` (plant ``code``) that ``snapshot`` cannot answer."""
+    return MappingMissing(
+        plant=plant.code,
+        table=table,
+        code=code,
+        day=day,
+        path=path,
+        windows=snapshot.windows(key),
+    )
+
+
 def _lookup(plant: Plant, table: str, key: str, code: str, on: dt.date | None, path: str) -> Any:
     day = on or timezone.localdate()
     snapshot = mapping_cache.snapshot(plant.pk, table)
     value = snapshot.find(key, day)
     if value is None:
-        raise MappingMissing(
-            plant=plant.code,
-            table=table,
-            code=code,
-            day=day,
-            path=path,
-            windows=snapshot.windows(key),
-        )
+        raise missing(plant, table, key, code, day, path, snapshot)
     return value
 
 

@@ -13,10 +13,15 @@ from django.db import connection, transaction
 from django.db.models.signals import post_init
 from django_fsm import ConcurrentTransition
 
+from orchestrator.ingest import pipeline
 from orchestrator.ingest.context import BatchContext, _history_of
 from orchestrator.ingest.instances import INITIAL_STATES, fast_timestamps, loader, maker
+from orchestrator.ingest.items import _Item
+from orchestrator.ingest.pipeline import _event_from
+from orchestrator.ingest.specs import SPECS
 from orchestrator.ingest.world import get_lot, get_order
 from orchestrator.models import (
+    Event,
     Gate,
     Inspection,
     Lot,
@@ -26,7 +31,7 @@ from orchestrator.models import (
     ProductionOrder,
 )
 from plants.models import Item, UnitOfMeasure
-from tests.factories import ItemFactory, UomFactory
+from tests.factories import ConnectedSystemFactory, ItemFactory, UomFactory
 from tests.factories_orchestrator import (
     InspectionFactory,
     LotFactory,
@@ -240,3 +245,19 @@ def test_what_iso_cannot_read_goes_to_djangos_loader(literal):
                 return ("error", type(exc))
 
     assert read(True) == read(False)
+
+
+def test_a_claimed_event_is_the_instance_from_db_builds(order):
+    """``pipeline._event_from`` (the event a batch claims, handed to the handlers) builds
+    the instance ``Event.from_db`` would, then points it at the batch's plant and system."""
+    system = ConnectedSystemFactory()
+    item = _Item(position=0, envelope={}, correlation_id="c-1")
+    item.plant, item.spec, item.occurred_at = order.plant, SPECS["operation.confirmed"], NOW
+    item.key, item.payload_hash, item.canonical = "k|1", "h" * 64, {"order": "WO-1", "qty": 2}
+    fast = _event_from(item, 41, system, NOW)
+    names = pipeline._EVENT_FIELDS  # set by the first call
+    orm = Event.from_db("default", names, [fast.__dict__[name] for name in names])
+    assert picture(fast) == picture(orm)
+    assert fast.plant is order.plant
+    assert fast.system is system
+    assert (fast.pk, fast.payload, fast.status) == (41, item.canonical, "accepted")
