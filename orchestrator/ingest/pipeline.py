@@ -39,6 +39,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -326,9 +327,21 @@ def _event_from(item: _Item, pk: int, system, now: dt.datetime) -> Event:
     else:
         event = _EVENT_LOAD([values[f] for f in _EVENT_FIELDS])
         event._state.adding = False
-    event.plant = item.plant
-    event.system = system
+    _point_at(event, item.plant, system)
     return event
+
+
+def _point_at(event: Event, plant: Plant, system) -> None:
+    """``event.plant = plant; event.system = system``: their ids are set already, so,
+    without database routers and with both rows read from a database (the descriptor's
+    checks then pass and change nothing), only the related-object cache is filled."""
+    fields = Event._meta.get_field("plant"), Event._meta.get_field("system")
+    if settings.DATABASE_ROUTERS or plant._state.db is None or system._state.db is None:
+        event.plant, event.system = plant, system
+        return
+    state = event._state.fields_cache
+    state[fields[0].cache_name] = plant
+    state[fields[1].cache_name] = system
 
 
 def _write_messages(items: list[_Item], now: dt.datetime) -> None:

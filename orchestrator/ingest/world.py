@@ -283,12 +283,13 @@ def _instances(
     start = width
     for related in joins:
         end = start + len(_attnames(related))
-        spans.append((related, start, end, _fk_of(model, related).set_cached_value))
+        # FieldCacheMixin.set_cached_value, inline: the row's cache of the related object.
+        spans.append((related, start, end, _fk_of(model, related).cache_name))
         start = end
     loaders = {related: _loader(related) for related in joins}
     for row in rows:
         obj = load(row[:width])
-        for related, start, end, set_cached in spans:
+        for related, start, end, cache_name in spans:
             pk = row[start]
             if pk is not None:
                 shared = w.master.get((related, pk))
@@ -298,7 +299,7 @@ def _instances(
                         w.items.setdefault(shared.code, shared)
                     elif related is UnitOfMeasure:
                         w.uoms.setdefault(shared.code, shared)
-                set_cached(obj, shared)
+                obj._state.fields_cache[cache_name] = shared
         objs.append(obj)
     return objs
 
@@ -372,22 +373,27 @@ def _load_orders(w: World, wanted: dict[int, set[str]]) -> None:
     ops, comps, gates, links = (
         _instances(w, m, rows, joins) for (m, joins), rows in zip(children, results, strict=True)
     )
-    order_field = _fk_of(Operation, ProductionOrder)
+    # Each child points at the batch's order (set_cached_value, inline).
+    name = _fk_of(Operation, ProductionOrder).cache_name
     for op in ops:
-        order_field.set_cached_value(op, by_pk[op.order_id])
-        bundles[op.order_id].operations[op.sequence] = op
-    order_field = _fk_of(OrderComponent, ProductionOrder)
+        order_id = op.order_id
+        op._state.fields_cache[name] = by_pk[order_id]
+        bundles[order_id].operations[op.sequence] = op
+    name = _fk_of(OrderComponent, ProductionOrder).cache_name
     for comp in comps:
-        order_field.set_cached_value(comp, by_pk[comp.order_id])
-        bundles[comp.order_id].components[comp.item_id] = comp
-    order_field = _fk_of(Gate, ProductionOrder)
+        order_id = comp.order_id
+        comp._state.fields_cache[name] = by_pk[order_id]
+        bundles[order_id].components[comp.item_id] = comp
+    name = _fk_of(Gate, ProductionOrder).cache_name
     for gate in gates:
-        order_field.set_cached_value(gate, by_pk[gate.order_id])
-        bundles[gate.order_id].gates[gate.kind] = gate
-    order_field = _fk_of(LotOrderLink, ProductionOrder)
+        order_id = gate.order_id
+        gate._state.fields_cache[name] = by_pk[order_id]
+        bundles[order_id].gates[gate.kind] = gate
+    name = _fk_of(LotOrderLink, ProductionOrder).cache_name
     for link in links:
-        order_field.set_cached_value(link, by_pk[link.order_id])
-        bundles[link.order_id].links[(link.lot_id, link.relation)] = link
+        order_id = link.order_id
+        link._state.fields_cache[name] = by_pk[order_id]
+        bundles[order_id].links[(link.lot_id, link.relation)] = link
     for o in orders:
         w.orders[(o.plant_id, o.number)] = bundles[o.pk]
 

@@ -257,7 +257,9 @@ def test_a_claimed_event_is_the_instance_from_db_builds(order):
     fast = _event_from(item, 41, system, NOW)
     names = pipeline._EVENT_FIELDS  # set by the first call
     orm = Event.from_db("default", names, [fast.__dict__[name] for name in names])
+    orm.plant, orm.system = order.plant, system
     assert picture(fast) == picture(orm)
+    assert fast._state.fields_cache == orm._state.fields_cache
     assert fast.plant is order.plant
     assert fast.system is system
     assert (fast.pk, fast.payload, fast.status) == (41, item.canonical, "accepted")
