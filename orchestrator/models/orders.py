@@ -89,7 +89,13 @@ class ProductionOrder(PlantBound, LifecycleModel):
         editable=False,
         help_text="State the order was in when last put on hold; resume returns there.",
     )
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    # History rows are read per order (``id``, ordered by ``history_date``) and written for
+    # nearly every event: the indexes the copied fields would bring (state and its pattern
+    # twin, plant, item, unit, ERP system) serve no query and cost an entry each per row.
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"],
+        no_db_index=["state", "plant", "item", "uom", "erp_system"],
+    )
 
     class Meta:
         ordering = ["plant__code", "number"]

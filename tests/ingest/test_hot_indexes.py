@@ -133,3 +133,23 @@ def test_order_tables_leave_room_for_hot_updates(model_name):
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [table])
         assert "fillfactor=70" in (cursor.fetchone()[0] or [])
+
+
+def test_order_history_rows_carry_only_the_indexes_history_is_read_by():
+    """Nearly every event writes a history row of its order; history is read per order
+    (``id``) in time order (``history_date``), so those, the key and the user are all."""
+    from orchestrator.models import ProductionOrder
+
+    table = ProductionOrder.history.model._meta.db_table
+    columns = set()
+    for sql in _indexes(table).values():
+        columns.add(sql.rsplit("(", 1)[1].rstrip(")"))
+    assert columns == {"history_id", "id", "history_date", "history_user_id"}
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            f"EXPLAIN SELECT * FROM {table} WHERE id = %s ORDER BY history_date DESC",
+            [1],
+        )
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "Index" in plan
