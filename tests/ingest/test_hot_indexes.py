@@ -153,3 +153,11 @@ def test_order_history_rows_carry_only_the_indexes_history_is_read_by():
         )
         plan = " ".join(row[0] for row in cursor.fetchall())
     assert "Index" in plan
+
+
+def test_audit_records_have_no_index_a_wider_one_leads_with():
+    from orchestrator.models import AuditRecord
+
+    defs = list(_indexes(AuditRecord._meta.db_table).values())
+    assert any("(content_type_id, object_id, occurred_at DESC)" in sql for sql in defs)
+    assert not any(sql.endswith("(content_type_id)") for sql in defs)
