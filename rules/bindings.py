@@ -10,8 +10,9 @@ of each event. Here:
   declared names, and for ``plant`` / ``results`` / ``_`` the constant keys read (the
   whole map only when an expression uses it otherwise). :meth:`Bindings.data` binds just
   that for a rule set.
-* :class:`Memo` keeps a rule's outcome per exact input: the key holds every value the
-  rule's expressions can read, each with its type (``1``, ``1.0`` and ``true`` are three
+* :class:`Memo` keeps a rule's outcome (and a rule set's: ``rules.evaluation.RulePlan``)
+  per exact input: the key holds every value the expressions can read (frozen once per
+  event, :meth:`Bindings.frozen`), each with its type (``1``, ``1.0`` and ``true`` are three
   keys, so are ``0.0`` and ``-0.0``), or "absent". A rule that reads ``now`` or calls a
   time-dependent function (``within``) is never memoised, nor is an evaluation that
   failed, nor one whose input holds a value of a type the key does not know.

@@ -97,6 +97,14 @@ MEMO_SIZE = 1024
 
 Outcome = tuple[Decision, tuple[PlannedAction, ...]]
 
+#: A rule set's memo is consulted while it pays: when fewer than one in
+#: :data:`PAYING_HITS` of :data:`PROBE` lookups hit (a rule reads a value unique to each
+#: event, such as ``event.occurred_at``), it is left out for the next :data:`REST`
+#: evaluations, then probed again. The rules' own memos are always consulted.
+PROBE = 256
+PAYING_HITS = 8
+REST = 4096
+
 
 @dataclass
 class _CompiledRule:
@@ -197,7 +205,7 @@ class RulePlan:
     * When no rule reads the time, the whole :class:`Evaluation` is memoised on those
       values and the ``results`` the context brings in: one key per rule set and event,
       not one per rule. Later rules read earlier ones' results, but those follow from the
-      same inputs.
+      same inputs. A memo that rarely hits rests for a while (:data:`PROBE`).
     * Otherwise, or on a miss, the rules run in order; each memoisable rule looks up its
       own outcome by a selection of the same values (plus the results it reads), and only
       a rule missing that is evaluated (with the activation of the rule set's reads).
@@ -207,6 +215,9 @@ class RulePlan:
     """
 
     __slots__ = (
+        "_hits",
+        "_lookups",
+        "_rest",
         "constant",
         "event_type",
         "memo",
@@ -245,6 +256,7 @@ class RulePlan:
                 tuple(decision for decision, _ in outcomes),  # type: ignore[misc]
             )
         self.memo = Memo(MEMO_SIZE) if self.constant is None and memoisable(reads) else None
+        self._lookups = self._hits = self._rest = 0
 
     def evaluate(self, context: Mapping[str, Any], bindings: Bindings) -> Evaluation:
         """Evaluate the rules against ``context`` (whose variables ``bindings`` holds)."""
@@ -255,7 +267,9 @@ class RulePlan:
         given = context.get("results") or {}
         memo = self.memo
         key: Any = MISSING
-        if memo is not None and keyable:
+        if self._rest:
+            self._rest -= 1
+        elif memo is not None and keyable:
             key = tuple(parts)
             if self.results_keys is not False:
                 try:
@@ -264,12 +278,22 @@ class RulePlan:
                     key = MISSING
             if key is not MISSING:
                 known = memo.get(key)
+                self._paying(known is not MISSING)
                 if known is not MISSING:
                     return known
         evaluation = self._run(bindings, parts, dict(given), keyable)
         if key is not MISSING:
             memo.put(key, evaluation)  # type: ignore[union-attr]
         return evaluation
+
+    def _paying(self, hit: bool) -> None:
+        # Counts race between threads: a lost count only moves when the memo rests.
+        self._lookups += 1
+        self._hits += hit
+        if self._lookups >= PROBE:
+            if self._hits * PAYING_HITS < self._lookups:
+                self._rest = REST
+            self._lookups = self._hits = 0
 
     def _run(
         self, bindings: Bindings, parts: list[Any], results: dict[str, Any], keyable: bool

@@ -104,6 +104,25 @@ def test_a_later_rule_sees_the_results_of_this_event_not_of_a_memoised_one():
     assert outcome(compiled, {"qty": 4.0, "work_center": "A"})["big_on_a"] is False
 
 
+def test_a_rule_set_memo_that_rarely_hits_rests_and_the_answers_stay_right(monkeypatch):
+    from rules import evaluation
+
+    monkeypatch.setattr(evaluation, "PROBE", 4)
+    monkeypatch.setattr(evaluation, "REST", 6)
+    compiled = ruleset(("big", "event.qty > 10.0"), ("line_a", 'event.work_center == "A"'))
+    plan = compiled.plan(ET)
+    # Every event another qty: the rule set's memo never hits; "line_a"'s own memo does.
+    answers = [outcome(compiled, {"qty": float(q), "work_center": "A"}) for q in range(4, 14)]
+    assert answers == [{"big": q > 10, "line_a": True} for q in range(4, 14)]
+    assert (plan.memo.misses, len(plan.memo)) == (4, 4)  # 4 probed (qty 4 to 7), 6 rested
+    assert plan.rules[0].evaluations == 10
+    assert plan.rules[1].evaluations == 1
+    # Probing again: an input seen while probing is found; one seen while resting is not.
+    assert outcome(compiled, {"qty": 5.0, "work_center": "A"}) == {"big": False, "line_a": True}
+    assert outcome(compiled, {"qty": 12.0, "work_center": "B"}) == {"big": True, "line_a": False}
+    assert (plan.memo.hits, plan.memo.misses) == (1, 5)
+
+
 def test_a_rule_set_reading_the_time_has_no_memo_and_follows_the_clock():
     compiled = ruleset(
         ("recent", 'within(event.occurred_at, duration("1h"))'),
