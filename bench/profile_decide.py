@@ -38,6 +38,17 @@ def _backend_cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def _print_profile(profiler, args) -> None:
+    """Top functions by cumulative time (``--profile``); ``--profile-out`` keeps them."""
+    if profiler is None:
+        return
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+    if args.profile_out:
+        profiler.dump_stats(args.profile_out)
+    print(out.getvalue())
+
+
 def _settle_gc() -> None:
     """As the web entry points do after start-up (``interlock.gcsettle``): collect, freeze
     what survived, collect the young generation less often. Migrating and seeding leave
@@ -63,7 +74,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--http",
         choices=("bulk", "single"),
-        help="through the ASGI application: one bulk request per batch, or concurrent singles",
+        help="through the ASGI application: one bulk request per batch, or concurrent singles "
+        "(--profile then sees the event loop's thread only, not the views' or the batch's)",
     )
     args = parser.parse_args(argv)
     if args.http:
@@ -160,12 +172,7 @@ def main(argv: list[str]) -> int:
     if args.statements:
         for kind, (count, seconds) in sorted(timing.items(), key=lambda kv: -kv[1][1]):
             print(f"{seconds * 1000 / n:8.3f} ms/event  {count / len(batches):5.1f}/batch  {kind}")
-    if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
-        if args.profile_out:
-            profiler.dump_stats(args.profile_out)
-        print(out.getvalue())
+    _print_profile(profiler, args)
     return 0
 
 
@@ -263,10 +270,5 @@ def _over_http(args, key: str, principal) -> int:
         f"Python {python_ms / n:.3f} CPU-ms/event, PostgreSQL backends {pg_ms / n:.3f}"
         + (" (Python figure includes cProfile overhead)" if profiler else "")
     )
-    if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
-        if args.profile_out:
-            profiler.dump_stats(args.profile_out)
-        print(out.getvalue())
+    _print_profile(profiler, args)
     return 0
