@@ -160,6 +160,36 @@ def maker(
     return make
 
 
+def relate(obj: models.Model, **related: models.Model) -> None:
+    """``obj.<name> = value`` for foreign keys whose ids ``obj`` holds already: only the
+    related-object cache is filled, which is all the descriptor would change then. Where it
+    would do more (database routers, one-to-one, a custom descriptor, a row of no database
+    or of another one, an id that differs) the descriptor does it."""
+    fks = _relatable(type(obj), tuple(related))
+    db = obj._state.db
+    if (
+        fks is None
+        or db is None
+        or any(
+            value is None
+            or value._state.db != db
+            or getattr(obj, field.attname) != getattr(value, field.target_field.attname)
+            for field, value in zip(fks, related.values(), strict=True)
+        )
+    ):
+        for name, value in related.items():
+            setattr(obj, name, value)
+        return
+    cache = obj._state.fields_cache
+    for field, value in zip(fks, related.values(), strict=True):
+        cache[field.cache_name] = value
+
+
+#: :func:`_plain_foreign_keys` per model and names, for :func:`relate` (called per event;
+#: routers and descriptors do not change while a process runs).
+_relatable = cache(lambda model, names: _plain_foreign_keys(model, names))
+
+
 def _default_per_call(field: models.Field) -> bool:
     """Whether ``field.get_default()`` may return a new object per call (a callable
     default, a database default) rather than one constant (``None``, ``""``, a value)."""

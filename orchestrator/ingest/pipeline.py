@@ -39,7 +39,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -53,9 +52,8 @@ from .bulksql import bulk_update as _bulk_update
 from .bulksql import pg_update as _pg_update
 from .context import EVENT_OUTCOME_FIELDS, BatchContext
 from .handlers import apply_events
-from .instances import loader as instance_loader
 from .intake import Refused
-from .items import ItemResult, _Item
+from .items import ItemResult, _event_from, _Item
 from .ledger import (
     _CLAIM_COLUMNS,
     _claim,
@@ -290,58 +288,6 @@ def _claim_first(items: list[_Item], system_id: int, now: dt.datetime) -> dict[s
             cursor.execute(sql, params)
             won.update({key: pk for pk, key in cursor.fetchall()})
     return won
-
-
-_EVENT_FIELDS: tuple[str, ...] | None = None
-_EVENT_LOAD = None
-
-
-def _event_from(item: _Item, pk: int, system, now: dt.datetime) -> Event:
-    # The instance Event.from_db would build from every field in order, without
-    # Model.__init__ (instances.loader: the same __dict__ and _state).
-    global _EVENT_FIELDS, _EVENT_LOAD
-    if _EVENT_FIELDS is None:
-        _EVENT_FIELDS = tuple(f.attname for f in Event._meta.concrete_fields)
-        _EVENT_LOAD = instance_loader(Event, "default")
-    values = {
-        "id": pk,
-        "plant_id": item.plant.pk,
-        "system_id": system.pk,
-        "event_type": item.spec.event_type,
-        "occurred_at": item.occurred_at,
-        "received_at": now,
-        "correlation_id": item.correlation_id,
-        "idempotency_key": item.key,
-        "payload_hash": item.payload_hash,
-        "payload": item.canonical,
-        "status": EventStatus.ACCEPTED,
-        "reasons": [],
-        "waiting_for": "",
-        "parked_at": None,
-        "applied_at": None,
-        "rule_pins": {},
-        "explanation": {},
-    }
-    if not set(_EVENT_FIELDS) <= values.keys():  # a field added to Event: stay correct
-        event = Event(**{k: v for k, v in values.items() if k in _EVENT_FIELDS})
-    else:
-        event = _EVENT_LOAD([values[f] for f in _EVENT_FIELDS])
-        event._state.adding = False
-    _point_at(event, item.plant, system)
-    return event
-
-
-def _point_at(event: Event, plant: Plant, system) -> None:
-    """``event.plant = plant; event.system = system``: their ids are set already, so,
-    without database routers and with both rows read from a database (the descriptor's
-    checks then pass and change nothing), only the related-object cache is filled."""
-    fields = Event._meta.get_field("plant"), Event._meta.get_field("system")
-    if settings.DATABASE_ROUTERS or plant._state.db is None or system._state.db is None:
-        event.plant, event.system = plant, system
-        return
-    state = event._state.fields_cache
-    state[fields[0].cache_name] = plant
-    state[fields[1].cache_name] = system
 
 
 def _write_messages(items: list[_Item], now: dt.datetime) -> None:

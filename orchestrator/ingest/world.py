@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from django.db import connection, models
@@ -373,27 +374,19 @@ def _load_orders(w: World, wanted: dict[int, set[str]]) -> None:
     ops, comps, gates, links = (
         _instances(w, m, rows, joins) for (m, joins), rows in zip(children, results, strict=True)
     )
-    # Each child points at the batch's order (set_cached_value, inline).
-    name = _fk_of(Operation, ProductionOrder).cache_name
-    for op in ops:
-        order_id = op.order_id
-        op._state.fields_cache[name] = by_pk[order_id]
-        bundles[order_id].operations[op.sequence] = op
-    name = _fk_of(OrderComponent, ProductionOrder).cache_name
-    for comp in comps:
-        order_id = comp.order_id
-        comp._state.fields_cache[name] = by_pk[order_id]
-        bundles[order_id].components[comp.item_id] = comp
-    name = _fk_of(Gate, ProductionOrder).cache_name
-    for gate in gates:
-        order_id = gate.order_id
-        gate._state.fields_cache[name] = by_pk[order_id]
-        bundles[order_id].gates[gate.kind] = gate
-    name = _fk_of(LotOrderLink, ProductionOrder).cache_name
-    for link in links:
-        order_id = link.order_id
-        link._state.fields_cache[name] = by_pk[order_id]
-        bundles[order_id].links[(link.lot_id, link.relation)] = link
+    # Each child points at the batch's order (set_cached_value, inline) and is filed in
+    # its order's bundle under its key there.
+    for model, rows, slot, key in (
+        (Operation, ops, "operations", attrgetter("sequence")),
+        (OrderComponent, comps, "components", attrgetter("item_id")),
+        (Gate, gates, "gates", attrgetter("kind")),
+        (LotOrderLink, links, "links", attrgetter("lot_id", "relation")),
+    ):
+        name = _fk_of(model, ProductionOrder).cache_name
+        for row in rows:
+            order_id = row.order_id
+            row._state.fields_cache[name] = by_pk[order_id]
+            getattr(bundles[order_id], slot)[key(row)] = row
     for o in orders:
         w.orders[(o.plant_id, o.number)] = bundles[o.pk]
 

@@ -13,11 +13,10 @@ from django.db import connection, transaction
 from django.db.models.signals import post_init
 from django_fsm import ConcurrentTransition
 
-from orchestrator.ingest import pipeline
+from orchestrator.ingest import items
 from orchestrator.ingest.context import BatchContext, _history_of
 from orchestrator.ingest.instances import INITIAL_STATES, fast_timestamps, loader, maker
-from orchestrator.ingest.items import _Item
-from orchestrator.ingest.pipeline import _event_from
+from orchestrator.ingest.items import _event_from, _Item
 from orchestrator.ingest.specs import SPECS
 from orchestrator.ingest.world import get_lot, get_order
 from orchestrator.models import (
@@ -248,14 +247,14 @@ def test_what_iso_cannot_read_goes_to_djangos_loader(literal):
 
 
 def test_a_claimed_event_is_the_instance_from_db_builds(order):
-    """``pipeline._event_from`` (the event a batch claims, handed to the handlers) builds
+    """``items._event_from`` (the event a batch claims, handed to the handlers) builds
     the instance ``Event.from_db`` would, then points it at the batch's plant and system."""
     system = ConnectedSystemFactory()
     item = _Item(position=0, envelope={}, correlation_id="c-1")
     item.plant, item.spec, item.occurred_at = order.plant, SPECS["operation.confirmed"], NOW
     item.key, item.payload_hash, item.canonical = "k|1", "h" * 64, {"order": "WO-1", "qty": 2}
     fast = _event_from(item, 41, system, NOW)
-    names = pipeline._EVENT_FIELDS  # set by the first call
+    names = items._EVENT_FIELDS  # set by the first call
     orm = Event.from_db("default", names, [fast.__dict__[name] for name in names])
     orm.plant, orm.system = order.plant, system
     assert picture(fast) == picture(orm)
@@ -263,3 +262,24 @@ def test_a_claimed_event_is_the_instance_from_db_builds(order):
     assert fast.plant is order.plant
     assert fast.system is system
     assert (fast.pk, fast.payload, fast.status) == (41, item.canonical, "accepted")
+
+
+def test_relate_fills_the_cache_only_when_the_descriptor_would_change_nothing_else(order):
+    """``instances.relate``: same ids, rows of the same database → the cache; an id that
+    differs → the descriptor, which sets the id too."""
+    from orchestrator.ingest.instances import relate
+    from tests.factories import PlantFactory
+
+    system = ConnectedSystemFactory()
+    event = Event.from_db(
+        "default",
+        ["id", "plant_id", "system_id"],
+        [7, order.plant.pk, system.pk],
+    )
+    relate(event, plant=order.plant, system=system)
+    assert event.plant is order.plant
+    assert event.system is system
+    other = PlantFactory()
+    relate(event, plant=other)
+    assert event.plant_id == other.pk
+    assert event.plant is other
