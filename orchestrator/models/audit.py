@@ -47,8 +47,14 @@ class AuditRecord(models.Model):
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     # PROTECT rather than SET_NULL: nulling the actor would be an UPDATE of an immutable row.
     # People who leave are deactivated, not deleted.
+    # Ledger references (see ``base.LEDGER_REFERENCE``): no database constraints.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     actor_label = models.CharField(
         max_length=150, help_text="Username, or 'system:<code>' for a connected system."
@@ -56,7 +62,7 @@ class AuditRecord(models.Model):
     # No index of its own: audit_object_idx (content_type, object_id, occurred_at) leads
     # with it, and an audit row is written for most events.
     content_type = models.ForeignKey(
-        ContentType, on_delete=models.PROTECT, related_name="+", db_index=False
+        ContentType, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
     # Text, so that objects of any app (rule versions, too) fit the same trail.
     object_id = models.CharField(max_length=64)
@@ -67,6 +73,7 @@ class AuditRecord(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,
         help_text="Empty for company-wide objects.",
     )
     field = models.CharField(max_length=50)

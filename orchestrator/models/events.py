@@ -55,9 +55,15 @@ class InboundMessage(models.Model):
     request_id = models.UUIDField(help_text="The HTTP request it came in.")
     position = models.PositiveIntegerField(default=0, help_text="Index within a bulk request.")
     system = models.ForeignKey(
-        "plants.ConnectedSystem", null=True, on_delete=models.PROTECT, related_name="+"
+        "plants.ConnectedSystem",
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,  # a ledger reference (see ``base.LEDGER_REFERENCE``)
     )
-    plant = models.ForeignKey("plants.Plant", null=True, on_delete=models.PROTECT, related_name="+")
+    plant = models.ForeignKey(
+        "plants.Plant", null=True, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     source = models.CharField(max_length=100, blank=True, help_text="As sent.")
     plant_code = models.CharField(max_length=100, blank=True, help_text="As sent.")
     event_type = models.CharField(max_length=100, blank=True, help_text="As sent.")
@@ -76,6 +82,7 @@ class InboundMessage(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="messages",
+        db_constraint=False,
         help_text="The event it created or duplicated.",
     )
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -85,6 +92,7 @@ class InboundMessage(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="replays",
+        db_constraint=False,
         db_index=False,  # partial index ``inbound_replay_of``: replays are rare
     )
     handled_by = models.ForeignKey(
@@ -93,6 +101,7 @@ class InboundMessage(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,
         db_index=False,  # never filtered by (who handled a message is shown, not searched)
     )
     handled_reason = models.CharField(max_length=300, blank=True)
@@ -139,9 +148,12 @@ class Event(PlantBound, models.Model):
         "plants.Plant",
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,  # a ledger reference (see ``base.LEDGER_REFERENCE``)
         db_index=False,  # the prefix of ``event_plant_type_received``
     )
-    system = models.ForeignKey("plants.ConnectedSystem", on_delete=models.PROTECT, related_name="+")
+    system = models.ForeignKey(
+        "plants.ConnectedSystem", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     # ``event_type``, ``correlation_id`` and ``idempotency_key`` are searched by equality only:
     # their ``varchar_pattern_ops`` twins (for LIKE 'prefix%') are dropped (migration 0020).
     event_type = models.CharField(max_length=100, db_index=True)

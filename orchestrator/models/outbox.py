@@ -34,7 +34,10 @@ class OutboxMessage(PlantBound, models.Model):
     error or ``max_attempts`` spent: the dead-letter queue, replayable by an operator).
     """
 
-    plant = models.ForeignKey("plants.Plant", on_delete=models.PROTECT, related_name="+")
+    # Ledger references (see ``base.LEDGER_REFERENCE``): no database constraint.
+    plant = models.ForeignKey(
+        "plants.Plant", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     target_system = models.CharField(max_length=20, help_text="erp, mes, qms or wms")
     system = models.ForeignKey(
         "plants.ConnectedSystem",
@@ -42,6 +45,7 @@ class OutboxMessage(PlantBound, models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,
         help_text="The system it is delivered to (resolved from plant and kind; empty "
         "while no active system of that kind serves the plant).",
     )
@@ -51,7 +55,12 @@ class OutboxMessage(PlantBound, models.Model):
     # this index and of ``correlation_id``'s are dropped (migration 0020).
     idempotency_key = models.CharField(max_length=600, unique=True)
     event = models.ForeignKey(
-        "orchestrator.Event", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "orchestrator.Event",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     rule = models.CharField(max_length=200, blank=True)
     correlation_id = models.CharField(max_length=100, db_index=True)
@@ -102,11 +111,16 @@ class DeliveryAttempt(models.Model):
     status, error), how long it took. Kept for every attempt, dead-lettered rows included;
     messages sent in one batch request share ``batch``."""
 
+    # Ledger references (see ``base.LEDGER_REFERENCE``): no database constraint.
     message = models.ForeignKey(
-        OutboxMessage, on_delete=models.CASCADE, related_name="attempts_log"
+        OutboxMessage, on_delete=models.CASCADE, related_name="attempts_log", db_constraint=False
     )
     system = models.ForeignKey(
-        "plants.ConnectedSystem", null=True, on_delete=models.PROTECT, related_name="+"
+        "plants.ConnectedSystem",
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     number = models.PositiveIntegerField()
     attempted_at = models.DateTimeField()

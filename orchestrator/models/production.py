@@ -17,8 +17,12 @@ class OperationConfirmation(models.Model):
     so a resent confirmation is recognised rather than counted twice.
     """
 
+    # A ledger reference (see ``base.LEDGER_REFERENCE``): no database constraint.
     operation = models.ForeignKey(
-        "orchestrator.Operation", on_delete=models.CASCADE, related_name="confirmations"
+        "orchestrator.Operation",
+        on_delete=models.CASCADE,
+        related_name="confirmations",
+        db_constraint=False,
     )
     confirmation_number = models.CharField(max_length=40)
     good_qty = qty_field(default=Decimal("0"))
@@ -49,8 +53,12 @@ class MaterialIssue(OrderBound, models.Model):
     ERP inventory are built from. Only valid lots (existing, not expired, not blocked)
     get here; the rest are quarantined by ingest."""
 
+    # Ledger references (see ``base.LEDGER_REFERENCE``): no database constraints.
     order = models.ForeignKey(
-        "orchestrator.ProductionOrder", on_delete=models.CASCADE, related_name="material_issues"
+        "orchestrator.ProductionOrder",
+        on_delete=models.CASCADE,
+        related_name="material_issues",
+        db_constraint=False,
     )
     operation = models.ForeignKey(
         "orchestrator.Operation",
@@ -58,11 +66,18 @@ class MaterialIssue(OrderBound, models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="material_issues",
+        db_constraint=False,
     )
-    lot = models.ForeignKey("orchestrator.Lot", on_delete=models.PROTECT, related_name="issues")
-    item = models.ForeignKey("plants.Item", on_delete=models.PROTECT, related_name="+")
+    lot = models.ForeignKey(
+        "orchestrator.Lot", on_delete=models.PROTECT, related_name="issues", db_constraint=False
+    )
+    item = models.ForeignKey(
+        "plants.Item", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     qty = qty_field()
-    uom = models.ForeignKey("plants.UnitOfMeasure", on_delete=models.PROTECT, related_name="+")
+    uom = models.ForeignKey(
+        "plants.UnitOfMeasure", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     issued_at = models.DateTimeField(default=timezone.now)
     correlation_id = models.CharField(max_length=100, blank=True)
 
