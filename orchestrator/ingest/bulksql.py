@@ -4,9 +4,16 @@
 per value (``bulk_update`` a ``CASE WHEN`` per field and row: most of a bulk ingest
 request's time before this module). Here each step is one statement of constant text with
 a single parameter, the rows as one JSON document (serialised by orjson in C, read by
-``json_to_recordset`` in C): the text is parsed once per process, and nothing on the
-Python side grows per value. Arrays per column (``unnest``) were tried first; psycopg's
-quoting of every array element cost more than the SQL saved.
+``jsonb_to_recordset`` in C): nothing on the Python side grows per value. Arrays per column
+(``unnest``) were tried first; psycopg's quoting of every array element cost more than the
+SQL saved.
+
+The statements go through :func:`bound_cursor`: the parameter travels beside the text
+(server-side binding) and each text is prepared once per connection. Django's cursors bind
+on the client, so the document used to be inlined into the statement as a literal that
+PostgreSQL's SQL lexer read, then parsed, analysed and planned again for every batch. The
+document is ``jsonb``, parsed once: as ``json`` it was read three times (the cast's check,
+``jsonb_to_recordset``, then each ``jsonb`` column's value again).
 
 Callers keep an ORM path for SQLite (the embedded default); :func:`bulk_update` does that
 choice itself and is a drop-in for ``Model.objects.bulk_update(objs, fields)``.
@@ -43,7 +50,7 @@ def _insert_sql(model: type[models.Model], columns: tuple[str, ...], tail: str) 
     # Only quoted identifiers and column types are interpolated; values are the parameter.
     return (
         f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({names}) "  # noqa: S608
-        f"SELECT {selects} FROM json_to_recordset(%s::json) AS u({record}) {tail}"
+        f"SELECT {selects} FROM jsonb_to_recordset(%s::jsonb) AS u({record}) {tail}"
     )
 
 
@@ -58,8 +65,30 @@ def _update_sql(model: type[models.Model], columns: tuple[str, ...]) -> str:
     pk_type = _record_type(model._meta.pk)
     return (
         f"UPDATE {table} AS t SET {sets} "  # noqa: S608
-        f"FROM json_to_recordset(%s::json) AS u(pk {pk_type}, {record}) WHERE t.{pk} = u.pk"
+        f"FROM jsonb_to_recordset(%s::jsonb) AS u(pk {pk_type}, {record}) WHERE t.{pk} = u.pk"
     )
+
+
+@cache
+def _preparing_cursor_class() -> type:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        """Binds on the server and prepares every statement it runs (the connection's
+        ``prepare_threshold`` is ``None``: Django leaves automatic preparation off)."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparingCursor
+
+
+def bound_cursor():
+    """A cursor of Django's connection (its wrappers, debug log and execute wrappers
+    included) whose statements bind their parameters on the server and are prepared once
+    per connection. For statements of constant text only: psycopg keeps the last 100."""
+    connection.ensure_connection()
+    return connection._prepare_cursor(_preparing_cursor_class()(connection.connection))
 
 
 def rows_json(columns: Sequence[Sequence[Any]], first: str = "c0") -> str:
@@ -78,17 +107,17 @@ def rows_json(columns: Sequence[Sequence[Any]], first: str = "c0") -> str:
 def pg_insert(
     model: type[models.Model], columns: tuple[str, ...], values: Sequence[Sequence[Any]], tail: str
 ) -> list[tuple]:
-    """``INSERT … SELECT … FROM json_to_recordset(…) <tail>``; returns what ``tail``'s
+    """``INSERT … SELECT … FROM jsonb_to_recordset(…) <tail>``; returns what ``tail``'s
     ``RETURNING`` returns. ``values`` holds one list per column, in ``columns`` order."""
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(_insert_sql(model, columns, tail), [rows_json(values)])
         return cursor.fetchall() if cursor.description else []
 
 
 def pg_update(model: type[models.Model], pks: Sequence[Any], columns: dict[str, list]) -> None:
-    """``UPDATE … FROM json_to_recordset(…)``: one statement for every row.
+    """``UPDATE … FROM jsonb_to_recordset(…)``: one statement for every row.
     ``columns`` maps a column name to its values, in ``pks`` order."""
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(
             _update_sql(model, tuple(columns)), [rows_json([pks, *columns.values()], "pk")]
         )
@@ -174,7 +203,7 @@ Statement = tuple[str, str]
 
 
 def update_statement(objs: Sequence[models.Model], fields: Sequence[str]) -> Statement:
-    """The ``UPDATE … FROM json_to_recordset`` of :func:`bulk_update` (PostgreSQL)."""
+    """The ``UPDATE … FROM jsonb_to_recordset`` of :func:`bulk_update` (PostgreSQL)."""
     model = type(objs[0])
     columns: dict[str, list] = {}
     for name in fields:
@@ -185,7 +214,7 @@ def update_statement(objs: Sequence[models.Model], fields: Sequence[str]) -> Sta
 
 
 def insert_statement(objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> Statement:
-    """The ``INSERT … SELECT … FROM json_to_recordset`` of :func:`bulk_insert` (PostgreSQL,
+    """The ``INSERT … SELECT … FROM jsonb_to_recordset`` of :func:`bulk_insert` (PostgreSQL,
     a model without multi-table inheritance: :func:`inserts_in_one`)."""
     fields = _insert_fields(type(objs[0]))
     columns = tuple(f.column for f in fields)
@@ -212,7 +241,7 @@ def execute_together(statements: Sequence[Statement]) -> None:
     text = "".join(
         ("WITH " if i == 0 else ", ") + f"w{i} AS ({sql})" for i, (sql, _) in enumerate(withs)
     )
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(f"{text} {last}".lstrip(), [p for _, p in withs] + [last_param])
 
 

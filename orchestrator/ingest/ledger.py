@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection
 
 from ..models import Event, IdempotencyRule
+from .bulksql import bound_cursor
 from .bulksql import pg_insert as _pg_insert
 from .specs import EventSpec
 
@@ -73,7 +74,7 @@ def payload_hash(canonical: dict) -> str:
 def _existing(keys: set[str]) -> dict[str, tuple[int, str]]:
     """``{key: (event id, payload hash)}`` of the committed events holding ``keys``."""
     if connection.vendor == "postgresql":  # constant text: no queryset compiled per batch
-        with connection.cursor() as cursor:
+        with bound_cursor() as cursor:
             cursor.execute(
                 'SELECT "idempotency_key", "id", "payload_hash" FROM "orchestrator_event" '
                 'WHERE "idempotency_key" = ANY(%s)',
@@ -136,7 +137,7 @@ def _lock_keys(keys: list[str]) -> tuple[dict[str, tuple[int, str]], dict[str, i
     locks, so it sees a batch that held one of them and committed) and an id from the
     sequence for each other key (``{key: id}``, never handed out twice)."""
     global _event_sequence
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         if _event_sequence is None:
             cursor.execute(
                 "SELECT pg_get_serial_sequence(%s, %s)",
