@@ -1,32 +1,34 @@
 """The ingest pipeline: every message stored, every event decided exactly once.
 
-``ingest_batch`` runs two transactions:
+On PostgreSQL ``ingest_batch`` runs **one transaction** (:func:`_decide_and_store`): the
+decision, then one ``InboundMessage`` per envelope (valid or not) written once, with its
+outcome. Nothing is acknowledged before that commit, so nothing acknowledged is lost; a
+server that dies before it has answered nothing and the client sends again.
 
-1. **Raw store** (its own commit): one ``InboundMessage`` per envelope, valid or not, so
-   nothing a client sends is lost even if the next step dies. Envelope and scope problems
-   are decided here already (``rejected``).
-2. **Decision** (one transaction for the batch): structural validation against the
-   canonical schema, site mapping, the business key, then the **idempotency claim**. On
-   PostgreSQL each event row is written once, with its final values: the batch first locks
-   its new keys (advisory locks, in one global order), then reads which of them committed
-   events hold already (repeats: ``duplicate`` for the same payload hash, ``conflict`` for
-   another); the handlers decide the others in memory; one ``INSERT … ON CONFLICT
-   (idempotency_key) DO NOTHING`` writes them at the end. Of 50 concurrent submissions of
-   one event exactly one is decided as new; the others wait on the key's lock and read the
-   committed event. The unique constraint stays the last word: a batch whose insert finds
-   a key committed meanwhile is rolled back and decided again with that item a repeat. Every
-   message's outcome is written back set-wise (SQLite claims first and updates after).
+The decision: structural validation against the canonical schema, site mapping, the
+business key, then the **idempotency claim**. Each event row is written once, with its
+final values: the batch first locks its new keys (advisory locks, in one global order),
+then reads which of them committed events hold already (repeats: ``duplicate`` for the
+same payload hash, ``conflict`` for another); the handlers decide the others in memory;
+one ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING`` writes them at the end. Of 50
+concurrent submissions of one event exactly one is decided as new; the others wait on the
+key's lock and read the committed event. The unique constraint stays the last word: a
+batch whose insert finds a key committed meanwhile is rolled back and decided again with
+that item a repeat.
 
-If the decision transaction fails unexpectedly, it is retried item by item so one bad
-item cannot hold the others hostage; an item that still fails is quarantined with an
-``internal_error`` reason (its raw message is safe from step 1). Messages left
-``received`` by a crash are picked up again by ``recovery.reprocess_received``.
+If the decision fails unexpectedly, the messages are stored on their own (their own
+commit, ``received`` where undecided) and decided item by item, so one bad item cannot
+hold the others hostage; an item that still fails is quarantined with an
+``internal_error`` reason (its raw message is safe). SQLite (the embedded default) always
+takes these two steps: the raw store commits first, the decision claims its keys and
+writes the messages' outcomes after. Messages left ``received`` by a crash between them
+are picked up again by ``recovery.reprocess_received``.
 
 A *transient* database error (connection lost, backend terminated, deadlock) is not the
 message's fault: ``ServiceUnavailable`` is raised (the API answers 503 with
-``Retry-After``), the undecided messages stay ``received`` for the recovery sweeper, and
-what committed before stays decided, so the client's retry is answered ``duplicate`` with
-the original event ids.
+``Retry-After``), the undecided messages are stored ``received`` for the recovery sweeper
+if the database still answers, and what committed before stays decided, so the client's
+retry is answered ``duplicate`` with the original event ids.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -64,7 +67,7 @@ from .ledger import (
     payload_hash,
 )
 from .normalize import BatchMappings, Reason, map_payload, schema_reasons
-from .rawstore import _store_raw
+from .rawstore import _DECIDED_AT_STORE, _store_raw
 from .schemacheck import Check, compile_check
 from .specs import SPECS
 
@@ -319,7 +322,9 @@ def _accept(item: _Item, pk: int, system, now: dt.datetime) -> Event:
     return item.event
 
 
-def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
+def _decide(
+    items: list[_Item], principal, now: dt.datetime, *, write_messages: bool = True
+) -> None:
     pending = [i for i in items if i.undecided_in_db]
     mappings = BatchMappings()
     for item in pending:
@@ -381,12 +386,15 @@ def _decide(items: list[_Item], principal, now: dt.datetime) -> None:
         ):
             item.status = MessageStatus.QUARANTINED
             item.reasons = [_as_reason(r) for r in event.reasons]
-    if pending:
+    if pending and write_messages:
         _write_messages(pending, now)
 
 
-def _decide_atomically(items: list[_Item], principal, now: dt.datetime) -> None:
-    """:func:`_decide` in one transaction (a savepoint inside the caller's), redone while
+def _decide_atomically(
+    items: list[_Item], principal, now: dt.datetime, *, then: Callable[[], None] | None = None
+) -> None:
+    """:func:`_decide` in one transaction (a savepoint inside the caller's), followed in it
+    by ``then`` (the messages' insert: their outcomes are then not written by ``_decide``), redone while
     the final insert loses keys that concurrent batches committed meanwhile: those items
     are then decided as repeats of the committed events and the rest is decided again
     (every round decides at least one item as a repeat, so it ends)."""
@@ -394,7 +402,9 @@ def _decide_atomically(items: list[_Item], principal, now: dt.datetime) -> None:
         undecided = [i for i in items if i.undecided_in_db and i.status is None]
         try:
             with transaction.atomic():
-                _decide(items, principal, now)
+                _decide(items, principal, now, write_messages=then is None)
+                if then is not None:  # in the same transaction (the messages, written once)
+                    then()
             return
         except _KeysTaken as lost:
             logger.info("ingest decision redone: %s", lost)
@@ -476,9 +486,54 @@ def _ingest(
             _normalize_early(item, mappings)
     if len(items) > 1:  # one round trip more pays off only for batches (re-sent ones above all)
         _known_repeats(items)
-    _store_raw(items, principal, request_id, now, replay_of=replay_of, handled_by=handled_by)
-    _decide_safely(items, principal, now)
+    store = {"replay_of": replay_of, "handled_by": handled_by}
+    if connection.vendor == "postgresql":
+        undecided = _decide_and_store(items, principal, request_id, now, store)
+        if undecided:
+            _decide_items(undecided, principal, now)
+    else:
+        _store_raw(items, principal, request_id, now, **store)
+        _decide_safely(items, principal, now)
     return [item.result() for item in items]
+
+
+def _decide_and_store(
+    items: list[_Item], principal, request_id: uuid.UUID, now: dt.datetime, store: dict
+) -> list[_Item]:
+    """PostgreSQL: decide the batch and store its messages in one transaction, each message
+    row written once, with its outcome (no ``received`` row updated after the decision).
+
+    Nothing is acknowledged before this commits, so nothing acknowledged can be lost. Should
+    the decision fail, the messages are stored on their own (their own commit, ``received``
+    where undecided, as the two-step path does) and the undecided items are returned for
+    the caller to decide one by one; should the database fail, they are stored that way if
+    it still answers and the client is told to retry (503)."""
+    for item in items:
+        item.undecided_in_db = item.status not in _DECIDED_AT_STORE
+    undecided = [i for i in items if i.undecided_in_db]
+
+    def store_decided() -> None:
+        _store_raw(items, principal, request_id, now, decided=True, **store)
+
+    try:
+        if undecided:  # one transaction (no savepoint): the decision, then the messages
+            _decide_atomically(items, principal, now, then=store_decided)
+        else:  # all decided already (rejected, known repeats): one statement
+            store_decided()
+        return []
+    except Exception as exc:
+        failure = exc
+    for item in undecided:
+        _reset(item)
+    if is_transient_db_error(failure):
+        try:
+            _store_raw(items, principal, request_id, now, **store)
+        except Exception as again:  # the database is away: nothing stored, nothing answered
+            logger.warning("raw store failed too: %s", again)
+        raise _unavailable(failure) from failure
+    logger.error("batch decision failed; retrying item by item", exc_info=failure)
+    _store_raw(items, principal, request_id, now, **store)
+    return undecided
 
 
 def _normalize_early(item: _Item, mappings: BatchMappings) -> None:
@@ -550,6 +605,12 @@ def _decide_safely(items: list[_Item], principal, now: dt.datetime) -> None:
         if is_transient_db_error(exc):
             raise _unavailable(exc) from exc
         logger.exception("batch decision failed; retrying item by item")
+    _decide_items(undecided, principal, now)
+
+
+def _decide_items(undecided: list[_Item], principal, now: dt.datetime) -> None:
+    """Decide stored, undecided items one by one (a failed batch's): an item that fails is
+    quarantined with ``internal_error``; a database failure stops it (503)."""
     for item in undecided:
         _reset(item)
         try:

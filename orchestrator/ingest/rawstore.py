@@ -46,10 +46,15 @@ def _store_raw(
     *,
     replay_of: InboundMessage | None = None,
     handled_by=None,
+    decided: bool = False,
 ) -> None:
+    """Insert one message per item. ``decided``: every item has its outcome already (the
+    decision ran first, in the same transaction), and each row is written with it."""
     handled_by_id = handled_by.pk if getattr(handled_by, "pk", None) else None
     replay_of_id = replay_of.pk if replay_of is not None else None
     if connection.vendor != "postgresql":
+        if decided:  # pragma: no cover - PostgreSQL decides before it stores
+            raise ValueError("decided messages are stored on PostgreSQL only")
         _store_raw_orm(items, principal, request_id, now, replay_of_id, handled_by_id)
         return
     n = len(items)
@@ -68,8 +73,11 @@ def _store_raw(
         message_id.append(str(env.get("message_id", ""))[:200])
         correlation.append(item.correlation_id)
         body.append(_stored_body(item.envelope))
-        decided = _stored_status(item)
-        status.append(decided)
+        if decided:
+            item.undecided_in_db = False
+            status.append(item.status)
+        else:
+            status.append(_stored_status(item))
         reasons.append([] if item.undecided_in_db else [r.as_dict() for r in item.reasons])
         processed.append(None if item.undecided_in_db else now)
         event.append(None if item.undecided_in_db else item.event_id)
@@ -78,7 +86,8 @@ def _store_raw(
     replay.extend([replay_of_id] * n)
     handled.extend([handled_by_id] * n)
     handled_reason.extend([""] * n)
-    # One statement in autocommit: atomic on its own, and committed before the decision.
+    # One statement: in autocommit before a decision (atomic on its own), or in the
+    # decision's transaction with the outcomes.
     returned = _pg_insert(
         InboundMessage, _MESSAGE_COLUMNS, columns, 'RETURNING "id", "request_id", "position"'
     )

@@ -1,8 +1,9 @@
 """The event log: raw messages as received, canonical events, and the idempotency ledger.
 
-Two tables on purpose. :class:`InboundMessage` is written *first*, in its own commit,
-for everything a connected system sends (valid or not): nothing is ever lost, and a
-server that dies mid-request leaves ``received`` rows for the sweeper. :class:`Event` is
+Two tables on purpose. :class:`InboundMessage` is written for everything a connected
+system sends (valid or not), before anything is acknowledged: on PostgreSQL in the
+decision's transaction with its outcome, on SQLite (and after a failed decision) first,
+in its own commit, leaving ``received`` rows for the sweeper if the server dies. :class:`Event` is
 the canonical, mapped, validated business event; its ``idempotency_key`` column carries a
 unique constraint and *is* the idempotency ledger: claiming a key is one
 ``INSERT … ON CONFLICT DO NOTHING`` for a whole batch, never a read-then-write.

@@ -2,9 +2,12 @@
 
 A death is simulated in process with a ``BaseException`` (``SystemExit``), which no
 ``except Exception`` in the pipeline catches, exactly where a real crash would stop the
-request: between the raw store and the decision, and inside the decision transaction after
-the idempotency claim. One test kills a real subprocess with ``os._exit`` in the middle of
-the decision transaction. Then ``reprocess_received`` decides what was left, exactly once.
+request. On PostgreSQL the decision and the messages commit together: a death inside that
+transaction (in process, or a real subprocess killed with ``os._exit``) leaves nothing
+stored and nothing acknowledged, and the client's resend is decided as if it were the
+first. After a failed decision the messages are stored on their own, ``received``, and
+decided item by item: a death there leaves ``received`` rows that ``reprocess_received``
+decides, exactly once.
 """
 
 from __future__ import annotations
@@ -51,6 +54,17 @@ def _die(*args, **kwargs):
     raise SystemExit("the server died here")
 
 
+def _die_after_the_raw_store(monkeypatch) -> None:
+    """The batch decision fails for a bug (its messages are then stored on their own,
+    ``received`` where undecided) and the server dies before deciding them one by one."""
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug in the batch decision")
+
+    monkeypatch.setattr(pipeline, "_decide_atomically", bug)
+    monkeypatch.setattr(pipeline, "_decide_items", _die)
+
+
 def _statuses() -> list[str]:
     return list(InboundMessage.objects.order_by("position").values_list("status", flat=True))
 
@@ -58,7 +72,7 @@ def _statuses() -> list[str]:
 def test_death_between_raw_store_and_decision_leaves_received_rows_and_no_events(
     world, monkeypatch
 ):
-    monkeypatch.setattr(pipeline, "_decide_safely", _die)
+    _die_after_the_raw_store(monkeypatch)
     with pytest.raises(SystemExit):
         pipeline.ingest_batch(
             principal=pipeline.principal_for(world["erp"]), envelopes=bulk_with_bad_items()
@@ -98,17 +112,27 @@ def test_death_inside_the_decision_transaction_leaves_nothing_half_written(world
         )
     monkeypatch.undo()
 
-    assert Event.objects.count() == 0  # the claim rolled back with the rest
-    assert _statuses() == ["received", "received", "received", "received", "rejected", "received"]
-    assert InboundMessage.objects.filter(event__isnull=False).count() == 0
+    # The claim rolled back with the rest, the messages with it: nothing was acknowledged.
+    assert Event.objects.count() == 0
+    assert InboundMessage.objects.count() == 0
+    assert reprocess_received(older_than_seconds=0) == 0
 
-    assert reprocess_received(older_than_seconds=0) == 5
+    # The client sends again (it had no answer) and gets every decision once.
+    _resend_and_expect(world)
+
+
+def _resend_and_expect(world) -> None:
+    results = pipeline.ingest_batch(
+        principal=pipeline.principal_for(world["erp"]), envelopes=bulk_with_bad_items()
+    )
+    assert [r.status for r in results] == EXPECTED
     assert _statuses() == EXPECTED
     assert Event.objects.count() == 2
+    assert reprocess_received(older_than_seconds=0) == 0
 
 
 def test_young_received_rows_are_left_to_their_live_request(world, monkeypatch):
-    monkeypatch.setattr(pipeline, "_decide_safely", _die)
+    _die_after_the_raw_store(monkeypatch)
     with pytest.raises(SystemExit):
         pipeline.ingest_batch(
             principal=pipeline.principal_for(world["erp"]),
@@ -125,7 +149,7 @@ def test_two_sweepers_never_take_the_same_rows(world, monkeypatch):
     envelopes = [
         envelope("production_order.released", release(f"WO-{i}"), source="ERP") for i in range(40)
     ]
-    monkeypatch.setattr(pipeline, "_decide_safely", _die)
+    _die_after_the_raw_store(monkeypatch)
     with pytest.raises(SystemExit):
         pipeline.ingest_batch(principal=pipeline.principal_for(world["erp"]), envelopes=envelopes)
     monkeypatch.undo()
@@ -227,7 +251,7 @@ _CHILD = textwrap.dedent(
 )
 
 
-def test_a_killed_process_leaves_received_rows_that_are_decided_exactly_once(world):
+def test_a_killed_process_leaves_nothing_and_the_resend_is_decided_exactly_once(world):
     db = connection.settings_dict
     user = f"{db['USER']}:{db['PASSWORD']}@" if db.get("PASSWORD") else f"{db['USER']}@"
     url = f"postgres://{user}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -245,8 +269,5 @@ def test_a_killed_process_leaves_received_rows_that_are_decided_exactly_once(wor
     assert child.returncode == 17, child.stderr[-2000:]
 
     assert Event.objects.count() == 0
-    assert _statuses() == ["received", "received", "received", "received", "rejected", "received"]
-    assert reprocess_received(older_than_seconds=0) == 5
-    assert reprocess_received(older_than_seconds=0) == 0
-    assert _statuses() == EXPECTED
-    assert Event.objects.count() == 2
+    assert InboundMessage.objects.count() == 0  # rolled back by PostgreSQL with the claim
+    _resend_and_expect(world)
