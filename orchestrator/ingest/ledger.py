@@ -13,6 +13,7 @@ import time
 from functools import cache
 from typing import Any
 
+import orjson
 from django.db import connection
 
 from ..models import Event, IdempotencyRule
@@ -77,8 +78,8 @@ def _existing(keys: set[str]) -> dict[str, tuple[int, str]]:
         with bound_cursor() as cursor:
             cursor.execute(
                 'SELECT "idempotency_key", "id", "payload_hash" FROM "orchestrator_event" '
-                'WHERE "idempotency_key" = ANY(%s)',
-                [list(keys)],
+                'WHERE "idempotency_key" IN (SELECT jsonb_array_elements_text(%s::jsonb))',
+                [_json_list(keys)],
             )
             return {key: (pk, digest) for key, pk, digest in cursor.fetchall()}
     return {
@@ -130,6 +131,12 @@ def _key_lock(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), signed=True)
 
 
+def _json_list(values) -> str:
+    """A list parameter as one JSON text: psycopg quotes an array's elements one by one in
+    Python (0.7 ms for 500 keys), orjson writes the document in C (0.04 ms)."""
+    return orjson.dumps(list(values)).decode()
+
+
 def _lock_keys(keys: list[str]) -> tuple[dict[str, tuple[int, str]], dict[str, int]]:
     """Lock ``keys`` until the transaction ends (advisory locks, taken in the order of their
     ids, so no two batches wait on each other's keys), then return ``(stored, new)``: the
@@ -145,10 +152,11 @@ def _lock_keys(keys: list[str]) -> tuple[dict[str, tuple[int, str]], dict[str, i
             )
             _event_sequence = cursor.fetchone()[0]
         cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(h)::text) FROM unnest(%s::bigint[]) AS h",
-            [sorted({_key_lock(k) for k in keys})],
+            "SELECT count(pg_advisory_xact_lock(h::bigint)::text) "
+            "FROM jsonb_array_elements_text(%s::jsonb) AS h",
+            [_json_list(sorted({_key_lock(k) for k in keys}))],
         )
-        cursor.execute(_READ_KEYS_SQL, [_event_sequence, keys])
+        cursor.execute(_READ_KEYS_SQL, [_event_sequence, _json_list(keys)])
         rows = cursor.fetchall()
     stored = {key: (pk, digest) for key, pk, digest, _ in rows if pk is not None}
     return stored, {key: new for key, pk, _, new in rows if pk is None}
@@ -156,7 +164,7 @@ def _lock_keys(keys: list[str]) -> tuple[dict[str, tuple[int, str]], dict[str, i
 
 _READ_KEYS_SQL = """
 SELECT u.k, e.id, e.payload_hash, CASE WHEN e.id IS NULL THEN nextval(%s::regclass) END
-FROM unnest(%s::text[]) AS u(k)
+FROM jsonb_array_elements_text(%s::jsonb) AS u(k)
 LEFT JOIN "orchestrator_event" AS e ON e.idempotency_key = u.k
 """
 
