@@ -470,19 +470,20 @@ def deliver_once(system: ConnectedSystem, connector: Connector, result: RunResul
         # One message only while half-open (the probe).
         limit = 1 if permit.probe else (RETRY_CLAIM if retried else batch_size)
         requests = limit if retried else 1
-        if not ratelimit.acquire(system, max_wait=float(system.timeout_seconds) + 5):
-            return sent
+        # Claimed before the rate limiter is asked: a pass with nothing to send spends no
+        # token (each round's empty retry pass used to take one, halving the system's
+        # rate). The lease covers the wait (``_lease``: 1 / rate per request).
         rows, lease = claim(
             system, limit=limit, retried=retried, lease_seconds=_lease(system, requests)
         )
         if not rows:
             continue
-        sent = True
         groups = [[r] for r in rows] if retried else [rows]
         for i, group in enumerate(groups):
-            if i and not ratelimit.acquire(system, max_wait=float(system.timeout_seconds) + 5):
+            if not ratelimit.acquire(system, max_wait=float(system.timeout_seconds) + 5):
                 _release(rows[i:] if retried else group, lease)
-                return True
+                return sent
+            sent = True
             answered = _send(connector, system, group, lease, result)
             if not answered:
                 # One transient failure is enough to stop this round: the remaining rows

@@ -104,6 +104,25 @@ def test_rate_limit_is_held_at_the_receiver(erp, plant, receiver, settings):
     _assert_exactly_once(rx, rows)
 
 
+def test_the_receiver_gets_its_whole_rate_limit(erp, plant, receiver, settings):
+    """A request costs one token, and a round with nothing to retry spends none: the rate
+    limit is what the receiver gets (each round's empty retry pass used to take a token
+    too, so a system limited to 8 requests/s got 4)."""
+    settings.INTERLOCK_OUTBOX_BATCH_SIZE = 1  # one request per message
+    erp.rate_limit_per_second = 8
+    erp.save()
+    rows = make_rows(erp, plant, 17)
+    started = time.monotonic()
+    deliver_system(system_id=erp.pk, budget_seconds=10)
+    elapsed = time.monotonic() - started
+    times = sorted(r.at for r in receiver.receiver.requests)
+    assert len(times) == 17
+    # 16 intervals at 8/s (the first token is there at once): about 2 s, not 4.
+    assert times[-1] - times[0] < 16 / 8 * 1.4
+    assert elapsed < 16 / 8 * 1.4 + 1
+    _assert_exactly_once(receiver.receiver, rows)
+
+
 def test_a_permanent_4xx_dead_letters_at_once(erp, plant, receiver):
     rx = receiver.receiver
     rx.script = [(422, None)]
