@@ -161,3 +161,44 @@ def test_a_flush_writes_updates_and_inserts_in_one_statement(django_assert_num_q
         "~",
     )
     ctx.flush()  # nothing left: no statement, no error
+
+
+@pytest.mark.postgres
+def test_set_wise_statements_are_prepared_once_per_connection_and_logged_when_asked():
+    """``bound_cursor``: its statements are prepared on the connection (Django leaves
+    psycopg's preparation off, where even ``prepare=True`` prepares nothing), Django's own
+    cursors still never prepare, and while queries are logged nothing is prepared, so the
+    log keeps each statement's text."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orchestrator.ingest.bulksql import bound_cursor
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's prepared statements")
+
+    def prepared(text: str) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                [f"%{text}%"],
+            )
+            return cursor.fetchone()[0]
+
+    marker = "interlock_prepare_probe"
+    sql = f"SELECT %s::jsonb AS {marker}"
+    with CaptureQueriesContext(connection) as queries, bound_cursor() as cursor:
+        cursor.execute(sql, ["[1]"])
+    assert queries.captured_queries[-1]["sql"] is not None
+    assert marker in queries.captured_queries[-1]["sql"]
+    assert prepared(marker) == 0
+
+    for _ in range(2):
+        with bound_cursor() as cursor:
+            cursor.execute(sql, ["[1, 2]"])
+            assert cursor.fetchone()[0] == "[1, 2]"  # Django reads jsonb as text
+    assert prepared(marker) == 1  # once, reused by the second run
+    with connection.cursor() as cursor:  # Django's cursor: client-side binding, never prepared
+        for _ in range(6):
+            cursor.execute("SELECT 1 AS interlock_client_probe")
+    assert prepared("interlock_client_probe") == 0
