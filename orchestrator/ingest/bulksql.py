@@ -69,46 +69,26 @@ def _update_sql(model: type[models.Model], columns: tuple[str, ...]) -> str:
     )
 
 
-#: psycopg's threshold once :func:`bound_cursor` has run on a connection (its cursors ask
-#: for preparation on the first run anyway; Django's client-side cursors never prepare).
-PREPARE_THRESHOLD = 5
-
-
 @cache
-def _bound_cursor_classes() -> tuple[type, type]:
+def _preparing_cursor_class() -> type:
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     class PreparingCursor(ServerBindingCursor):
-        """Binds on the server and prepares every statement it runs."""
+        """Binds on the server and prepares every statement it runs (the connection's
+        ``prepare_threshold`` is ``None``: Django leaves automatic preparation off)."""
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
             return super().execute(query, params, prepare=True, binary=binary)
 
-    class LoggedCursor(ServerBindingCursor):
-        """Binds on the server, never prepares: a prepared statement's run leaves psycopg
-        no query text, which Django's query log (``DEBUG``, ``CaptureQueriesContext``)
-        reads."""
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=False, binary=binary)
-
-    return PreparingCursor, LoggedCursor
+    return PreparingCursor
 
 
 def bound_cursor():
     """A cursor of Django's connection (its wrappers, debug log and execute wrappers
     included) whose statements bind their parameters on the server and are prepared once
-    per connection: parsed, analysed and planned once, not per batch (PostgreSQL CPU per
-    event at batch 32: 0.20 → 0.17 ms). For statements of constant text only: psycopg
-    keeps the last 100. While queries are logged, nothing is prepared."""
+    per connection. For statements of constant text only: psycopg keeps the last 100."""
     connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        # Django turns psycopg's preparation off (None: never, even when asked). Its own
-        # cursors bind on the client and never prepare whatever this says; only these do.
-        raw.prepare_threshold = PREPARE_THRESHOLD
-    preparing, logged = _bound_cursor_classes()
-    return connection._prepare_cursor((logged if connection.queries_logged else preparing)(raw))
+    return connection._prepare_cursor(_preparing_cursor_class()(connection.connection))
 
 
 def rows_json(columns: Sequence[Sequence[Any]], first: str = "c0") -> str:
