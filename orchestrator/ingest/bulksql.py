@@ -9,11 +9,10 @@ a single parameter, the rows as one JSON document (serialised by orjson in C, re
 SQL saved.
 
 The statements go through :func:`bound_cursor`: the parameter travels beside the text
-(server-side binding) and each text is prepared once per connection. Django's cursors bind
-on the client, so the document used to be inlined into the statement as a literal that
-PostgreSQL's SQL lexer read, then parsed, analysed and planned again for every batch. The
-document is ``jsonb``, parsed once: as ``json`` it was read three times (the cast's check,
-``jsonb_to_recordset``, then each ``jsonb`` column's value again).
+(server-side binding). Django's cursors bind on the client, so the document used to be
+inlined into the statement as a literal that PostgreSQL's SQL lexer read. The document is
+``jsonb``, parsed once: as ``json`` it was read three times (the cast's check,
+``json_to_recordset``, then each ``jsonb`` column's value again).
 
 Callers keep an ORM path for SQLite (the embedded default); :func:`bulk_update` does that
 choice itself and is a drop-in for ``Model.objects.bulk_update(objs, fields)``.
@@ -70,25 +69,31 @@ def _update_sql(model: type[models.Model], columns: tuple[str, ...]) -> str:
 
 
 @cache
-def _preparing_cursor_class() -> type:
+def _bound_cursor_class() -> type:
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    class PreparingCursor(ServerBindingCursor):
-        """Binds on the server and prepares every statement it runs (the connection's
-        ``prepare_threshold`` is ``None``: Django leaves automatic preparation off)."""
+    class BoundCursor(ServerBindingCursor):
+        """Binds on the server, never prepares (see :func:`bound_cursor`)."""
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
+            return super().execute(query, params, prepare=False, binary=binary)
 
-    return PreparingCursor
+    return BoundCursor
 
 
 def bound_cursor():
     """A cursor of Django's connection (its wrappers, debug log and execute wrappers
-    included) whose statements bind their parameters on the server and are prepared once
-    per connection. For statements of constant text only: psycopg keeps the last 100."""
+    included) whose statements bind their parameters on the server: the document travels
+    beside the text instead of inside it.
+
+    Not prepared. Preparing them (psycopg's threshold on this connection; Django sets it to
+    ``None``, under which nothing is prepared even when asked) saved PostgreSQL 8-15 % per
+    event in process, but single events lost a fifth of their throughput after a few
+    seconds of load (``bench peer``, second rounds 1,419-1,525 against 1,973-2,170 events/s):
+    a flush's ``WITH`` text varies with the batch's mix, so a connection kept preparing
+    texts that rarely came back."""
     connection.ensure_connection()
-    return connection._prepare_cursor(_preparing_cursor_class()(connection.connection))
+    return connection._prepare_cursor(_bound_cursor_class()(connection.connection))
 
 
 def rows_json(columns: Sequence[Sequence[Any]], first: str = "c0") -> str:

@@ -8,7 +8,7 @@ statements instead of several per event.
 The same holds for what handlers change: lifecycle transitions run on the batch's
 preloaded, row-locked objects (:meth:`BatchContext.transition`), their audit records and
 new rows (confirmations, issues, outbox messages...) are buffered, and :meth:`flush`
-writes them with one ``UPDATE … FROM json_to_recordset`` per model and field set and one
+writes them with one ``UPDATE … FROM jsonb_to_recordset`` per model and field set and one
 ``INSERT … SELECT`` per model, all sent as one statement (``bulksql``; the ORM's
 ``bulk_update`` / ``bulk_create`` on SQLite). Rare events may still call services that save at once; they must then not leave a
 stale copy of the same object in the batch cache (see ``ingest.world``).
