@@ -1,10 +1,10 @@
 """Group commit: concurrent single-event requests of one process share one batch.
 
-A single event costs little to decide but a lot to *commit* alone: two transactions, a
-preload of the objects its handler touches, a dozen statements. When several requests
+A single event costs little to decide but a lot to *commit* alone: a transaction, a
+preload of the objects its handler touches, about ten statements. When several requests
 arrive at once (a plant's MES posting each confirmation as it happens, many lines at a
 time), :func:`ingest_single` lets them ride one :func:`~.pipeline.ingest_requests` call:
-one raw store, one decision transaction, one commit, while each request is still answered
+one decision transaction with its messages, one commit, while each request is still answered
 with its own decision (its own message, event, status and reasons).
 
 How (leader and followers, as PostgreSQL's own group commit of WAL flushes):

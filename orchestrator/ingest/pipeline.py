@@ -224,9 +224,9 @@ def _repeat_of(item: _Item, original_pk: int, original_hash: str) -> None:
 
 
 def _known_repeats(items: list[_Item]) -> None:
-    """Decide, before the raw store, the items whose key a *committed* event holds already
-    (a re-sent batch, a duplicate storm): they are stored decided, and never reach the claim
-    or the decision transaction. Reading is safe here: a committed key never goes away and
+    """Decide, before anything is locked, the items whose key a *committed* event holds
+    already (a re-sent batch, a duplicate storm): they are stored decided, and never reach
+    the claim (a batch of nothing else is one insert of its messages). Reading is safe here: a committed key never goes away and
     never changes its event; keys not found are claimed through the unique constraint."""
     keyed = [i for i in items if i.status is None and i.key is not None]
     if not keyed:
@@ -454,8 +454,8 @@ def ingest_requests(
     *, principal, envelopes: list[Any], request_ids: list[uuid.UUID]
 ) -> list[ItemResult]:
     """Like :func:`ingest_batch`, for envelopes that came in *separate* single-event requests
-    of one connected system (``request_ids[i]`` brought ``envelopes[i]``): one raw store,
-    one decision transaction and one commit for all of them, each message stored as its own
+    of one connected system (``request_ids[i]`` brought ``envelopes[i]``): one decision
+    transaction with the messages' insert and one commit for all of them, each message stored as its own
     request's item 0. The group commit of ``coalesce.py`` calls it."""
     items = _prepare_all(principal, envelopes)
     for item, request_id in zip(items, request_ids, strict=True):

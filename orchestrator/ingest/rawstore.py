@@ -1,6 +1,7 @@
-"""Stage 1 of the pipeline, the raw store: every envelope is stored as it came, in one
-statement committed before the decision (what was decided already, a refusal or a known
-repeat, is stored decided; the rest ``received``)."""
+"""The raw store: every envelope is stored as it came, in one statement. On PostgreSQL it
+runs last in the decision's transaction, each row with its outcome (``decided``); on SQLite,
+and after a failed decision, it runs first in its own commit (what was decided already, a
+refusal or a known repeat, is stored decided; the rest ``received``)."""
 
 from __future__ import annotations
 
