@@ -537,8 +537,9 @@ def _decide_and_store(
 
 
 def _normalize_early(item: _Item, mappings: BatchMappings) -> None:
-    """Normalise before the raw store (mapping results are needed to recognise repeats);
-    a quarantine found here is still *written* by the decision, after the raw store."""
+    """Normalise before anything is stored (mapping results are needed to recognise
+    repeats); a quarantine found here is written with the message's outcome by the
+    decision."""
     try:
         _normalize(item, mappings)
     except Exception as exc:  # a bug must not cost the raw message: the decision retries it
