@@ -10,6 +10,7 @@ the simulators is ``test_demo_scenario.py``.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -30,19 +31,37 @@ SERVER_VARS = (
 )
 
 
+#: Ports for the demo's servers come from below Linux's ephemeral range (32768-60999).
+#: The demo binds them seconds after they are chosen (after its migrations), and a port
+#: from the ephemeral range could by then be any test's outgoing connection or
+#: ``bind(0)`` server on another xdist worker ("Address already in use"); nothing takes a
+#: port below that range unasked. Each worker draws from its own slice.
+_QUIET_PORTS = range(20000, 32000)
+_handed_out: set[int] = set()
+
+
+def _quiet_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports below the ephemeral range."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    slices = 8
+    size = len(_QUIET_PORTS) // slices
+    start = _QUIET_PORTS.start + (int(worker) % slices if worker.isdigit() else 0) * size
+    for _ in range(200):
+        first = random.randrange(start, start + size - count)
+        ports = set(range(first, first + count))
+        if not ports & _handed_out and all(_port_free(port) for port in ports):
+            _handed_out.update(ports)  # not bound yet: never hand them out twice
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports in {start}-{start + size}")
+
+
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return _quiet_ports(1)
 
 
 def free_sim_port() -> int:
     """The first of five consecutive free ports (ERP, MES, QMS, -, WMS simulators)."""
-    for _ in range(200):
-        first = _free_port()
-        if first < 65000 and all(_port_free(first + n) for n in range(5)):
-            return first
-    raise RuntimeError("no five consecutive free ports")
+    return _quiet_ports(5)
 
 
 def _port_free(port: int) -> bool:
