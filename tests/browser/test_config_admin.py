@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 
 def test_a_refused_plant_admin_sees_the_missing_permission_and_their_roles(
     login, live_server, shot
@@ -27,7 +29,7 @@ def test_admin_onboards_a_new_plant_from_a_template(login, live_server, shot):
     page.select_option("#id_template", label=str(Plant.objects.get(code="P1")))
     page.click("input[type=submit]")
     diff = page.locator("#onboard-diff")
-    assert diff.is_visible()
+    expect(diff).to_be_visible()
     assert page.locator("#onboard-diff tr.onboard-create").count() > 5
     shot(page, "config-onboard-diff")
     assert not ItemMapping.objects.filter(plant=target).exists()  # a dry run

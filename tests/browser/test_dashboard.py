@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests.observability.helpers import demo_activity
 
@@ -21,7 +22,7 @@ def activity(demo_users):
 def _charts_drawn(page) -> None:
     for chart in CHARTS:
         svg = page.locator(f"#chart-{chart} svg.ilk-chart")
-        assert svg.is_visible()
+        expect(svg).to_be_visible()
         box = svg.bounding_box()
         assert box["width"] > 300
         assert box["height"] > 150
@@ -44,7 +45,7 @@ def test_operator_sees_every_plant_and_the_charts_are_drawn(login, activity, sho
     # a chart leads to the items behind it
     page.locator("#chart-failed h2 a").click()
     page.wait_for_url("**/orchestrator/inboundmessage/**")
-    assert page.locator("#result_list").is_visible()
+    expect(page.locator("#result_list")).to_be_visible()
 
 
 def test_p1_admin_sees_only_p1(login, activity, shot):

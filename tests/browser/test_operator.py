@@ -105,6 +105,7 @@ def test_operator_replays_a_group_with_a_chosen_rule_version(login, shot):
     group_row.get_by_role("link").click()
     page.get_by_role("link", name="Replay with a rule version…").click()
     # Only governed versions are offered: the live one and the approved fix.
+    expect(page.locator("#id_version")).to_be_visible()
     options = page.locator("#id_version option").all_inner_texts()
     assert any(o.startswith(fixed.label) and "approved" in o for o in options)
     page.select_option("#id_version", str(fixed.pk))
