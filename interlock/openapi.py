@@ -208,7 +208,7 @@ def _example(schema: dict[str, Any], name: str = "") -> Any:
 
 def _envelopes(result: dict[str, Any]) -> None:
     # Imported here: settings import this module before the apps are ready.
-    from orchestrator.ingest.pipeline import ENVELOPE_SCHEMA
+    from orchestrator.ingest.envelope import ENVELOPE_SCHEMA
     from orchestrator.ingest.specs import SPECS, load_schema
 
     schemas = result["components"]["schemas"]

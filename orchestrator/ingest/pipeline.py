@@ -38,14 +38,10 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from jsonschema import Draft202012Validator, FormatChecker
 
 from interlock.errors import ServiceUnavailable, is_transient_db_error
 from plants.models import Plant
@@ -54,8 +50,8 @@ from ..models import Event, EventStatus, InboundMessage, MessageStatus
 from .bulksql import bulk_update as _bulk_update
 from .bulksql import pg_update as _pg_update
 from .context import EVENT_OUTCOME_FIELDS, BatchContext
+from .envelope import normalize_item, prepare_item
 from .handlers import apply_events
-from .intake import Refused
 from .items import ItemResult, _event_from, _Item
 from .ledger import (
     _CLAIM_COLUMNS,
@@ -63,138 +59,13 @@ from .ledger import (
     _existing,
     _KeysTaken,
     _lock_keys,
-    business_key,
-    payload_hash,
 )
-from .normalize import BatchMappings, Reason, map_payload, schema_reasons
+from .normalize import BatchMappings, Reason
 from .rawstore import _DECIDED_AT_STORE, _store_raw
-from .schemacheck import Check, compile_check
-from .specs import SPECS
 
 logger = logging.getLogger(__name__)
 
-ENVELOPE_SCHEMA = Path(__file__).resolve().parent / "schemas" / "envelope.v1.json"
 CLAIM_CHUNK = 500
-
-
-@cache
-def envelope_validator() -> Draft202012Validator:
-    return Draft202012Validator(
-        json.loads(ENVELOPE_SCHEMA.read_text()), format_checker=FormatChecker()
-    )
-
-
-@cache
-def envelope_check() -> Check | None:
-    return compile_check(json.loads(ENVELOPE_SCHEMA.read_text()))
-
-
-def _parse_occurred_at(text: str) -> dt.datetime | None:
-    # The envelope schema has checked RFC 3339 already; fromisoformat reads every common
-    # form of it ten times faster than the regex of parse_datetime, which stays the fallback.
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        value = parse_datetime(text)
-    # In UTC: RFC 3339 allows offsets up to ±23:59, PostgreSQL only ±15:59.
-    return value.astimezone(dt.UTC) if value is not None and value.tzinfo else value
-
-
-def _envelope_reasons(envelope: Any) -> list[Reason]:
-    if isinstance(envelope, Refused):  # screened out by the adapter (intake.screen)
-        return list(envelope.reasons)
-    if not isinstance(envelope, dict):
-        return [
-            Reason(
-                code="schema.type",
-                path="",
-                message="an event envelope must be a JSON object",
-                expected="object",
-                found=type(envelope).__name__,
-            )
-        ]
-    check = envelope_check()
-    if check is not None and check(envelope):
-        return []  # valid: jsonschema is only needed to list the problems
-    reasons = []
-    for error in envelope_validator().iter_errors(envelope):
-        path = ".".join(str(p) for p in error.absolute_path)
-        if error.validator == "required":
-            path = error.message.split("'")[1]
-        elif error.validator == "additionalProperties":
-            extra = sorted(set(error.instance) - set(error.schema["properties"]))
-            path = extra[0] if len(extra) == 1 else path
-        reasons.append(
-            Reason(
-                code=f"schema.{error.validator}",
-                path=path,
-                message=error.message,
-                found=error.instance if not isinstance(error.instance, (dict, list)) else None,
-            )
-        )
-    return sorted(reasons, key=lambda r: (r.path, r.code))
-
-
-def _prepare(position: int, envelope: Any, principal, plants_by_code: dict[str, Plant]) -> _Item:
-    correlation_id = ""
-    if isinstance(envelope, dict) and isinstance(envelope.get("correlation_id"), str):
-        correlation_id = envelope["correlation_id"][:100]
-    item = _Item(
-        position=position, envelope=envelope, correlation_id=correlation_id or str(uuid.uuid4())
-    )
-    reasons = _envelope_reasons(envelope)
-    if reasons:
-        item.status, item.reasons = MessageStatus.REJECTED, reasons
-        return item
-    if envelope["source"] != principal.system.code:
-        item.status, item.forbidden = MessageStatus.REJECTED, True
-        item.reasons = [
-            Reason(
-                code="forbidden_source",
-                path="source",
-                message=f"this API key belongs to {principal.system.code}",
-                expected=principal.system.code,
-                found=envelope["source"],
-            )
-        ]
-        return item
-    plant = plants_by_code.get(envelope["plant"])
-    if plant is None or plant.pk not in principal.system_plant_ids:
-        item.status, item.forbidden = MessageStatus.REJECTED, True
-        item.reasons = [
-            Reason(
-                code="forbidden_plant",
-                path="plant",
-                message=f"{principal.system.code} does not serve plant {envelope['plant']}",
-                expected=sorted(principal.plant_codes),
-                found=envelope["plant"],
-            )
-        ]
-        return item
-    item.plant = plant
-    item.spec = SPECS[envelope["type"]]
-    item.occurred_at = _parse_occurred_at(envelope["occurred_at"])
-    return item
-
-
-# --- stage 2: validation, mapping, key -------------------------------------------------
-def _normalize(item: _Item, mappings: BatchMappings | None = None) -> None:
-    payload = item.envelope["payload"]
-    reasons = schema_reasons(item.spec, payload)
-    if not reasons:
-        day = item.occurred_at.astimezone(item.plant.tz).date()
-        canonical, reasons = map_payload(
-            spec=item.spec, plant=item.plant, payload=payload, day=day, mappings=mappings
-        )
-    item.normalized = True
-    if reasons:
-        item.status, item.reasons = MessageStatus.QUARANTINED, reasons
-        return
-    item.canonical = canonical
-    item.key = business_key(
-        spec=item.spec, envelope=item.envelope, canonical=canonical, occurred_at=item.occurred_at
-    )
-    item.payload_hash = payload_hash(canonical)
 
 
 def _repeat_of(item: _Item, original_pk: int, original_hash: str) -> None:
@@ -329,7 +200,7 @@ def _decide(
     mappings = BatchMappings()
     for item in pending:
         if not item.normalized:
-            _normalize(item, mappings)
+            normalize_item(item, mappings)
     candidates = [i for i in pending if i.status is None]
 
     # Within the batch the first occurrence of a key claims it; repeats are decided below
@@ -473,7 +344,7 @@ def _prepare_all(principal, envelopes: list[Any]) -> list[_Item]:
             if isinstance(e, dict) and isinstance(e.get("plant"), str)
         }
         plants = {p.code: p for p in Plant.objects.filter(code__in=codes)}
-    return [_prepare(i, envelope, principal, plants) for i, envelope in enumerate(envelopes)]
+    return [prepare_item(i, envelope, principal, plants) for i, envelope in enumerate(envelopes)]
 
 
 def _ingest(
@@ -541,7 +412,7 @@ def _normalize_early(item: _Item, mappings: BatchMappings) -> None:
     repeats); a quarantine found here is written with the message's outcome by the
     decision."""
     try:
-        _normalize(item, mappings)
+        normalize_item(item, mappings)
     except Exception as exc:  # a bug must not cost the raw message: the decision retries it
         if is_transient_db_error(exc):
             raise _unavailable(exc) from exc  # nothing stored yet: the client retries
@@ -564,7 +435,7 @@ def decide_stored(*, messages: list[InboundMessage]) -> list[ItemResult]:
         plants = {p.code: p for p in Plant.objects.filter(code__in=codes)}
         items = []
         for message in batch:
-            item = _prepare(message.position, message.body, principal, plants)
+            item = prepare_item(message.position, message.body, principal, plants)
             item.correlation_id = message.correlation_id
             item.message_pk = message.pk
             item.undecided_in_db = item.status is None

@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from interlock.errors import DomainError
 
+from .base import ledger_reference
+
 
 class AuditRecordImmutable(DomainError):
     def __init__(self, message: str) -> None:
@@ -47,33 +49,33 @@ class AuditRecord(models.Model):
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     # PROTECT rather than SET_NULL: nulling the actor would be an UPDATE of an immutable row.
     # People who leave are deactivated, not deleted.
-    # Ledger references (see ``base.LEDGER_REFERENCE``): no database constraints.
-    actor = models.ForeignKey(
+    actor = ledger_reference(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        db_constraint=False,
     )
     actor_label = models.CharField(
         max_length=150, help_text="Username, or 'system:<code>' for a connected system."
     )
     # No index of its own: audit_object_idx (content_type, object_id, occurred_at) leads
     # with it, and an audit row is written for most events.
-    content_type = models.ForeignKey(
-        ContentType, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    content_type = ledger_reference(
+        ContentType,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     # Text, so that objects of any app (rule versions, too) fit the same trail.
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=200)
-    plant = models.ForeignKey(
+    plant = ledger_reference(
         "plants.Plant",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        db_constraint=False,
         help_text="Empty for company-wide objects.",
     )
     field = models.CharField(max_length=50)

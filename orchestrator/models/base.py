@@ -13,21 +13,26 @@ PERM_OVERRIDE_GATE = "orchestrator.override_gate"
 #: Quality lead: decide and approve dispositions of inspected material.
 PERM_DECIDE_DISPOSITION = "orchestrator.decide_disposition"
 
-#: The ledger's references carry no database constraint (``db_constraint=False``).
-#:
-#: The rows written for every event (inbound messages, events, outbox messages and their
-#: delivery attempts, confirmations, material issues, audit records) point at rows that are
-#: never deleted: plants, systems, items, units, users and content types are governed master
-#: data (deactivated, not deleted), and events, orders, operations and lots are the ledger
-#: itself. A foreign-key constraint would check each reference again at commit (PostgreSQL's
-#: ``RI_FKey_check_ins``: one query per row and reference, ``FOR KEY SHARE`` on the parent
-#: row), and every batch would share-lock the same handful of plant and system rows. Measured
-#: on ``bench profile --batch 200``: PostgreSQL 0.18-0.20 → 0.14 CPU-ms per event. What the
-#: constraints guarded stays guarded: the references are written from rows the same
-#: transaction read, Django's ``on_delete`` (``PROTECT``, ``CASCADE``) is enforced by the ORM
-#: whether or not the database has a constraint, and ``manage.py ledger_verify`` (also run
-#: by the test suite) finds a reference whose row is missing.
-LEDGER_REFERENCE = "db_constraint=False"
+
+def ledger_reference(to, *, on_delete, **kwargs) -> models.ForeignKey:
+    """A reference from a ledger row: a ``ForeignKey`` without a database constraint.
+
+    The rows written for every event (inbound messages, events, outbox messages and their
+    delivery attempts, confirmations, material issues, audit records) point at rows that are
+    never deleted: plants, systems, items, units, users and content types are governed master
+    data (deactivated, not deleted), and events, orders, operations and lots are the ledger
+    itself. A foreign-key constraint would check each reference again at commit (PostgreSQL's
+    ``RI_FKey_check_ins``: one query per row and reference, ``FOR KEY SHARE`` on the parent
+    row), and every batch would share-lock the same handful of plant and system rows. Measured
+    on ``bench profile --batch 200``: PostgreSQL 0.18-0.20 → 0.14 CPU-ms per event. What the
+    constraints guarded stays guarded: the references are written from rows the same
+    transaction read, Django's ``on_delete`` (``PROTECT``, ``CASCADE``) is enforced by the ORM
+    whether or not the database has a constraint, and ``manage.py ledger_verify`` (also run
+    by the test suite) checks every reference built here and reports one whose row is
+    missing.
+    """
+    return models.ForeignKey(to, on_delete=on_delete, db_constraint=False, **kwargs)
+
 
 #: Quantities: up to 12 integer digits and 6 decimals covers pieces, kilograms and metres.
 QTY = {"max_digits": 18, "decimal_places": 6}

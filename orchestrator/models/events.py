@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from .base import PlantBound
+from .base import PlantBound, ledger_reference
 
 
 class MessageStatus(models.TextChoices):
@@ -55,15 +55,17 @@ class InboundMessage(models.Model):
     # Not indexed: shown with a message, never searched by (a bulk request's rows share it).
     request_id = models.UUIDField(help_text="The HTTP request it came in.")
     position = models.PositiveIntegerField(default=0, help_text="Index within a bulk request.")
-    system = models.ForeignKey(
+    system = ledger_reference(
         "plants.ConnectedSystem",
         null=True,
         on_delete=models.PROTECT,
         related_name="+",
-        db_constraint=False,  # a ledger reference (see ``base.LEDGER_REFERENCE``)
     )
-    plant = models.ForeignKey(
-        "plants.Plant", null=True, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    plant = ledger_reference(
+        "plants.Plant",
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     source = models.CharField(max_length=100, blank=True, help_text="As sent.")
     plant_code = models.CharField(max_length=100, blank=True, help_text="As sent.")
@@ -77,32 +79,29 @@ class InboundMessage(models.Model):
         max_length=20, choices=MessageStatus.choices, default=MessageStatus.RECEIVED
     )  # indexed by ``inbound_status_received`` (status first, the rare states only)
     reasons = models.JSONField(default=list, blank=True)
-    event = models.ForeignKey(
+    event = ledger_reference(
         "orchestrator.Event",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="messages",
-        db_constraint=False,
         help_text="The event it created or duplicated.",
     )
     processed_at = models.DateTimeField(null=True, blank=True)
-    replay_of = models.ForeignKey(
+    replay_of = ledger_reference(
         "self",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="replays",
-        db_constraint=False,
         db_index=False,  # partial index ``inbound_replay_of``: replays are rare
     )
-    handled_by = models.ForeignKey(
+    handled_by = ledger_reference(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        db_constraint=False,
         db_index=False,  # never filtered by (who handled a message is shown, not searched)
     )
     handled_reason = models.CharField(max_length=300, blank=True)
@@ -145,15 +144,16 @@ class Event(PlantBound, models.Model):
     """A canonical business event: mapped to canonical codes, valid against its JSON Schema,
     unique by its business key (the idempotency ledger)."""
 
-    plant = models.ForeignKey(
+    plant = ledger_reference(
         "plants.Plant",
         on_delete=models.PROTECT,
         related_name="+",
-        db_constraint=False,  # a ledger reference (see ``base.LEDGER_REFERENCE``)
         db_index=False,  # the prefix of ``event_plant_type_received``
     )
-    system = models.ForeignKey(
-        "plants.ConnectedSystem", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    system = ledger_reference(
+        "plants.ConnectedSystem",
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     # ``event_type``, ``correlation_id`` and ``idempotency_key`` are searched by equality only:
     # their ``varchar_pattern_ops`` twins (for LIKE 'prefix%') are dropped (migration 0020).

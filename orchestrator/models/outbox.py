@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from .base import PlantBound
+from .base import PlantBound, ledger_reference
 
 
 class OutboxStatus(models.TextChoices):
@@ -34,18 +34,18 @@ class OutboxMessage(PlantBound, models.Model):
     error or ``max_attempts`` spent: the dead-letter queue, replayable by an operator).
     """
 
-    # Ledger references (see ``base.LEDGER_REFERENCE``): no database constraint.
-    plant = models.ForeignKey(
-        "plants.Plant", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    plant = ledger_reference(
+        "plants.Plant",
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     target_system = models.CharField(max_length=20, help_text="erp, mes, qms or wms")
-    system = models.ForeignKey(
+    system = ledger_reference(
         "plants.ConnectedSystem",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        db_constraint=False,
         help_text="The system it is delivered to (resolved from plant and kind; empty "
         "while no active system of that kind serves the plant).",
     )
@@ -54,13 +54,12 @@ class OutboxMessage(PlantBound, models.Model):
     # Equality only (the claim's ON CONFLICT, the trace): the ``varchar_pattern_ops`` twins of
     # this index and of ``correlation_id``'s are dropped (migration 0020).
     idempotency_key = models.CharField(max_length=600, unique=True)
-    event = models.ForeignKey(
+    event = ledger_reference(
         "orchestrator.Event",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        db_constraint=False,
     )
     rule = models.CharField(max_length=200, blank=True)
     correlation_id = models.CharField(max_length=100, db_index=True)
@@ -111,16 +110,16 @@ class DeliveryAttempt(models.Model):
     status, error), how long it took. Kept for every attempt, dead-lettered rows included;
     messages sent in one batch request share ``batch``."""
 
-    # Ledger references (see ``base.LEDGER_REFERENCE``): no database constraint.
-    message = models.ForeignKey(
-        OutboxMessage, on_delete=models.CASCADE, related_name="attempts_log", db_constraint=False
+    message = ledger_reference(
+        OutboxMessage,
+        on_delete=models.CASCADE,
+        related_name="attempts_log",
     )
-    system = models.ForeignKey(
+    system = ledger_reference(
         "plants.ConnectedSystem",
         null=True,
         on_delete=models.PROTECT,
         related_name="+",
-        db_constraint=False,
     )
     number = models.PositiveIntegerField()
     attempted_at = models.DateTimeField()

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
-from .base import OrderBound, qty_field
+from .base import OrderBound, ledger_reference, qty_field
 
 
 class OperationConfirmation(models.Model):
@@ -17,12 +17,10 @@ class OperationConfirmation(models.Model):
     so a resent confirmation is recognised rather than counted twice.
     """
 
-    # A ledger reference (see ``base.LEDGER_REFERENCE``): no database constraint.
-    operation = models.ForeignKey(
+    operation = ledger_reference(
         "orchestrator.Operation",
         on_delete=models.CASCADE,
         related_name="confirmations",
-        db_constraint=False,
     )
     confirmation_number = models.CharField(max_length=40)
     good_qty = qty_field(default=Decimal("0"))
@@ -53,30 +51,33 @@ class MaterialIssue(OrderBound, models.Model):
     ERP inventory are built from. Only valid lots (existing, not expired, not blocked)
     get here; the rest are quarantined by ingest."""
 
-    # Ledger references (see ``base.LEDGER_REFERENCE``): no database constraints.
-    order = models.ForeignKey(
+    order = ledger_reference(
         "orchestrator.ProductionOrder",
         on_delete=models.CASCADE,
         related_name="material_issues",
-        db_constraint=False,
     )
-    operation = models.ForeignKey(
+    operation = ledger_reference(
         "orchestrator.Operation",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="material_issues",
-        db_constraint=False,
     )
-    lot = models.ForeignKey(
-        "orchestrator.Lot", on_delete=models.PROTECT, related_name="issues", db_constraint=False
+    lot = ledger_reference(
+        "orchestrator.Lot",
+        on_delete=models.PROTECT,
+        related_name="issues",
     )
-    item = models.ForeignKey(
-        "plants.Item", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    item = ledger_reference(
+        "plants.Item",
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     qty = qty_field()
-    uom = models.ForeignKey(
-        "plants.UnitOfMeasure", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    uom = ledger_reference(
+        "plants.UnitOfMeasure",
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     issued_at = models.DateTimeField(default=timezone.now)
     correlation_id = models.CharField(max_length=100, blank=True)

@@ -1,7 +1,7 @@
 """Ledger references whose row is missing.
 
 The rows written for every event point at their plant, system, event, operation and so on
-without a database constraint (``orchestrator.models.base.LEDGER_REFERENCE`` says why).
+without a database constraint (``orchestrator.models.base.ledger_reference`` says why).
 This is the check that replaces the constraint's: one anti-join per unconstrained
 reference, counting the rows that point at nothing. ``manage.py ledger_verify`` runs it;
 the test suite runs it after the seed scenarios.

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
-from orchestrator.ingest.pipeline import ENVELOPE_SCHEMA
+from orchestrator.ingest.envelope import ENVELOPE_SCHEMA
 from orchestrator.ingest.schemacheck import compile_check
 from orchestrator.ingest.specs import EVENT_TYPES, load_schema
 from tests.ingest.conftest import envelope, release

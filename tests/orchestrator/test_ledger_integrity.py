@@ -1,4 +1,4 @@
-"""The ledger's references without database constraints (``models.base.LEDGER_REFERENCE``):
+"""The ledger's references without database constraints (``models.base.ledger_reference``):
 which ones, that the ORM still protects what they point at, and that ``ledger_verify``
 finds a reference whose row is missing."""
 
