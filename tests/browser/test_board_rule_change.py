@@ -16,6 +16,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from connectors.simulators.world import load_world
 from orchestrator.models import Event, ScrapDeclaration
@@ -140,8 +141,10 @@ def set_editor(page, text: str) -> None:
     )
 
 
-def messages(page) -> str:
-    return page.locator("ul.messagelist").inner_text()
+def said(page, text: str | re.Pattern) -> None:
+    """The admin's message list says ``text``, on the page the last click led to: waited
+    for, since the page before it has a message list of its own."""
+    expect(page.locator("ul.messagelist")).to_contain_text(text)
 
 
 def test_board_authors_simulates_and_canaries_a_threshold_change(
@@ -165,7 +168,7 @@ def test_board_authors_simulates_and_canaries_a_threshold_change(
     page.locator(".field-document .ace_content").wait_for()
     assert page.locator(".field-document .ace_indent-guide").count() > 0
     page.get_by_role("button", name="New draft from this version").click()
-    assert "created as a draft" in messages(page)
+    said(page, "created as a draft")
     draft = RuleSetVersion.objects.get(ruleset__key="scrap-spike", state=VersionState.DRAFT)
     assert draft.author.username == "board1"
 
@@ -198,17 +201,17 @@ def test_board_authors_simulates_and_canaries_a_threshold_change(
     set_editor(page, source.replace(SPIKE, DOUBLED).replace(OVER_OLD, OVER_NEW))
     page.locator(".rules-problems.rules-ok").wait_for()
     page.get_by_role("button", name="Save and continue editing").click()
-    assert "changed successfully" in messages(page)
+    said(page, "changed successfully")
 
     page.get_by_role("button", name="Run tests").click()
-    assert "all 3 embedded tests pass" in messages(page)
+    said(page, "all 3 embedded tests pass")
     page.get_by_label("Plant to simulate at").select_option("P1")
     page.get_by_role("button", name="Simulate").click()
-    assert re.search(r"simulated at P1: 1 of \d+ events would change", messages(page))
+    said(page, re.compile(r"simulated at P1: 1 of \d+ events would change"))
     assert "-threshold_alert" in page.locator(".field-latest_simulation").inner_text()
     shot(page, "board-2-simulated")
     page.get_by_role("button", name="Submit for review").click()
-    assert "submitted for review" in messages(page)
+    said(page, "submitted for review")
 
     # --- board2: approve with a comment, publish a canary to P1 ---------------------------
     context.clear_cookies()  # board1 leaves; board2 signs in on the same browser
@@ -216,10 +219,10 @@ def test_board_authors_simulates_and_canaries_a_threshold_change(
     page.goto(f"{live_server.url}/admin/rules/rulesetversion/{draft.pk}/change/")
     page.get_by_label("Review comment").fill("Doubling matches the press line's scrap study")
     page.get_by_role("button", name="Approve").click()
-    assert "approved" in messages(page)
+    said(page, "approved")
     page.locator("form.rules-publish").get_by_label("P1").check()
     page.get_by_role("button", name="Publish to chosen plants (canary)").click()
-    assert "published at P1 (canary)" in messages(page)
+    said(page, "published at P1 (canary)")
     shot(page, "board-3-canary-published")
     live = {
         a.plant.code if a.plant else "all": a.version_id
@@ -240,6 +243,6 @@ def test_board_authors_simulates_and_canaries_a_threshold_change(
     page.get_by_role("link", name="scrap-spike").click()
     page.get_by_label("Rollback reason for P1").fill("canary seen enough")
     page.get_by_role("button", name="Roll back P1").click()
-    assert "at P1 is back on scrap-spike@1" in messages(page)
+    said(page, "at P1 is back on scrap-spike@1")
     shot(page, "board-5-rolled-back")
     assert not Activation.objects.filter(ruleset__key="scrap-spike", plant__code="P1").exists()
