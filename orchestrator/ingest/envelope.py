@@ -106,33 +106,38 @@ def prepare_item(
         item.status, item.reasons = MessageStatus.REJECTED, reasons
         return item
     if envelope["source"] != principal.system.code:
-        item.status, item.forbidden = MessageStatus.REJECTED, True
-        item.reasons = [
+        return _forbidden(
+            item,
             Reason(
                 code="forbidden_source",
                 path="source",
                 message=f"this API key belongs to {principal.system.code}",
                 expected=principal.system.code,
                 found=envelope["source"],
-            )
-        ]
-        return item
+            ),
+        )
     plant = plants_by_code.get(envelope["plant"])
     if plant is None or plant.pk not in principal.system_plant_ids:
-        item.status, item.forbidden = MessageStatus.REJECTED, True
-        item.reasons = [
+        return _forbidden(
+            item,
             Reason(
                 code="forbidden_plant",
                 path="plant",
                 message=f"{principal.system.code} does not serve plant {envelope['plant']}",
                 expected=sorted(principal.plant_codes),
                 found=envelope["plant"],
-            )
-        ]
-        return item
+            ),
+        )
     item.plant = plant
     item.spec = SPECS[envelope["type"]]
     item.occurred_at = _parse_occurred_at(envelope["occurred_at"])
+    return item
+
+
+def _forbidden(item: _Item, reason: Reason) -> _Item:
+    """Rejected: the caller's key may not send for this source or plant (a 403 for a single
+    event, ``rejected`` within a bulk request)."""
+    item.status, item.forbidden, item.reasons = MessageStatus.REJECTED, True, [reason]
     return item
 
 
