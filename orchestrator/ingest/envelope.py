@@ -5,8 +5,8 @@
 caller's, otherwise ready to be normalised. :func:`normalize_item` validates the payload
 against its type's canonical schema, maps the plant's codes to canonical ones, and computes
 the business key and the payload hash the idempotency claim needs (a quarantine when the
-payload or its mapping is wrong). Both are pure decisions in memory; the pipeline stores
-and decides what they produce.
+payload or its mapping is wrong). Neither writes anything (the mapping may read the
+plant's mappings on a cache miss); the pipeline stores and decides what they produce.
 """
 
 from __future__ import annotations
