@@ -97,8 +97,9 @@ def _repeat_of(item: _Item, original_pk: int, original_hash: str) -> None:
 def _known_repeats(items: list[_Item]) -> None:
     """Decide, before anything is locked, the items whose key a *committed* event holds
     already (a re-sent batch, a duplicate storm): they are stored decided, and never reach
-    the claim (a batch of nothing else is one insert of its messages). Reading is safe here: a committed key never goes away and
-    never changes its event; keys not found are claimed through the unique constraint."""
+    the claim (a batch of nothing else is one insert of its messages). Reading is safe
+    here: a committed key never goes away and never changes its event; keys not found are
+    claimed through the unique constraint."""
     keyed = [i for i in items if i.status is None and i.key is not None]
     if not keyed:
         return
@@ -265,10 +266,11 @@ def _decide_atomically(
     items: list[_Item], principal, now: dt.datetime, *, then: Callable[[], None] | None = None
 ) -> None:
     """:func:`_decide` in one transaction (a savepoint inside the caller's), followed in it
-    by ``then`` (the messages' insert: their outcomes are then not written by ``_decide``), redone while
-    the final insert loses keys that concurrent batches committed meanwhile: those items
-    are then decided as repeats of the committed events and the rest is decided again
-    (every round decides at least one item as a repeat, so it ends)."""
+    by ``then`` (the messages' insert: their outcomes are then not written by
+    ``_decide``), redone while the final insert loses keys that concurrent batches
+    committed meanwhile: those items are then decided as repeats of the committed events
+    and the rest is decided again (every round decides at least one item as a repeat, so
+    it ends)."""
     while True:
         undecided = [i for i in items if i.undecided_in_db and i.status is None]
         try:
@@ -326,8 +328,8 @@ def ingest_requests(
 ) -> list[ItemResult]:
     """Like :func:`ingest_batch`, for envelopes that came in *separate* single-event requests
     of one connected system (``request_ids[i]`` brought ``envelopes[i]``): one decision
-    transaction with the messages' insert and one commit for all of them, each message stored as its own
-    request's item 0. The group commit of ``coalesce.py`` calls it."""
+    transaction with the messages' insert and one commit for all of them, each message
+    stored as its own request's item 0. The group commit of ``coalesce.py`` calls it."""
     items = _prepare_all(principal, envelopes)
     for item, request_id in zip(items, request_ids, strict=True):
         item.request_id, item.stored_position = request_id, 0
